@@ -1,0 +1,212 @@
+// genrenet: music genre classification after "Residual Analysis for Music Genre Classification"
+// (Nuhin & Xia). This is the library's one public header.
+//
+// The pipeline runs one way:
+//   audio file -> load_audio (decode, mono, resample, 16-bit) -> FeatureExtractor (log-mel, standardise,
+//   fixed length) -> model.
+// Every stage that turns audio into a model input goes through FeatureExtractor with a FeatureOptions value,
+// and a trained model stores that value, so training and inference cannot drift apart.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace genrenet {
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------
+
+// Every failure the library reports about an input names that input (a file path, or a setting's name)
+// and says what is wrong with it. what() is "<subject>: <reason>".
+class Error : public std::runtime_error {
+ public:
+  Error(std::string subject, std::string reason);
+  const std::string& subject() const noexcept { return subject_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string subject_;
+  std::string reason_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Audio (src/audio)
+// ---------------------------------------------------------------------------------------------------------
+
+// libsoxr's quality recipes. High (soxr's HQ: 20-bit precision, passband to 91% of Nyquist) is the default:
+// it costs no more than Medium on a 22.05 -> 16 kHz conversion and keeps a 1 kHz tone at ~130 dB SNR.
+enum class ResampleQuality { Low, Medium, High, VeryHigh };
+
+struct AudioOptions {
+  // Output sample rate in Hz, range [1000, 384000]. The paper's step 1: 16 kHz.
+  int sample_rate = 16000;
+  // Round to 16-bit PCM after resampling (the paper's step 3). Samples are clipped to [-1, 32767/32768].
+  bool quantize_16bit = true;
+  // Longest accepted input in seconds, range (0, 86400]. Longer files are refused, not truncated.
+  double max_seconds = 900.0;
+  ResampleQuality resample_quality = ResampleQuality::High;
+  bool operator==(const AudioOptions&) const = default;
+};
+
+struct Audio {
+  std::vector<float> samples;  // mono, in [-1, 1]
+  int sample_rate = 0;         // of `samples`
+  int source_sample_rate = 0;  // of the file
+  int source_channels = 0;
+  double duration_seconds() const {
+    return sample_rate > 0 ? static_cast<double>(samples.size()) / sample_rate : 0.0;
+  }
+};
+
+// Decodes WAV (PCM 8/16/24/32-bit, float), AU, FLAC, OGG/Vorbis, MP3 and the other formats of libsndfile,
+// mixes to mono (the mean of the channels), resamples and quantises. Throws Error naming the file for a
+// missing, empty, truncated, corrupt or non-audio file, NaN or infinite samples, an absurd sample rate, or a
+// file longer than max_seconds.
+Audio load_audio(const std::filesystem::path& path, const AudioOptions& options = {});
+
+// The decoding step alone: mono samples at the file's own rate, with all of load_audio's checks.
+Audio decode_audio(const std::filesystem::path& path, double max_seconds = 900.0);
+
+// Resamples mono audio with libsoxr (linear phase, delay compensated: output sample i is at time i/to_rate).
+std::vector<float> resample(std::span<const float> samples, int from_rate, int to_rate,
+                            ResampleQuality quality = ResampleQuality::High);
+
+// Rounds to the 16-bit grid (x * 32768, clipped to [-32768, 32767], / 32768), in place.
+void quantize_16bit(std::span<float> samples);
+
+// Writes mono or interleaved audio as 16-bit PCM WAV (or float WAV when `float_samples`), atomically.
+void write_wav(const std::filesystem::path& path, std::span<const float> interleaved, int sample_rate,
+               int channels = 1, bool float_samples = false);
+
+// A short synthetic piece of music (drums, bass and chords), for demonstrations that need no dataset.
+std::vector<float> synthesize_example_clip(double seconds, int sample_rate, std::uint32_t seed = 1);
+
+// ---------------------------------------------------------------------------------------------------------
+// Features (src/features)
+// ---------------------------------------------------------------------------------------------------------
+
+enum class MelScale { Htk, Slaney };       // HTK: 2595 log10(1 + f/700), as torchaudio's default
+enum class MelNorm { None, Slaney };       // Slaney: each triangle scaled to unit area (2 / bandwidth)
+enum class CropMode { Center, Random, Start };
+enum class PadMode { Zero, Repeat };       // Zero pads the standardised input with its mean (0)
+enum class FeatureStage { Resampled, Mel, Db, Input };
+
+// Everything that defines a model input, in one place, serialisable to JSON. Defaults are the paper's.
+// validate() checks every field against the range documented here and throws Error naming the field.
+struct FeatureOptions {
+  AudioOptions audio;                 // sample_rate 16000, 16-bit, max 900 s
+  int n_fft = 2048;                   // FFT and window length: a power of two in [64, 16384]
+  int hop_length = 512;               // [1, n_fft]
+  int n_mels = 128;                   // [1, n_fft/2 + 1]
+  double f_min = 0.0;                 // Hz, [0, f_max)
+  double f_max = 0.0;                 // Hz, (f_min, sample_rate/2]; 0 means sample_rate/2
+  MelScale mel_scale = MelScale::Htk;
+  MelNorm mel_norm = MelNorm::None;
+  double amin = 1e-10;                // dB floor: 10 log10(max(x, amin)); (0, 1)
+  std::optional<double> top_db;       // if set, clamp to (max dB - top_db); > 0
+  bool standardize = true;            // (x - mean) / (std + 1e-6) over the whole spectrogram
+  int frames = 1024;                  // fixed model input length in frames, [1, 1 << 20]
+  CropMode crop = CropMode::Center;   // for inputs longer than `frames`
+  PadMode pad = PadMode::Zero;        // for inputs shorter than `frames`
+
+  double effective_f_max() const { return f_max > 0 ? f_max : audio.sample_rate / 2.0; }
+  void validate() const;
+  std::string to_json() const;                               // compact JSON object
+  static FeatureOptions from_json(const std::string& json);  // unknown keys are errors; missing keep defaults
+  bool operator==(const FeatureOptions&) const = default;
+};
+
+// A spectrogram, row-major [n_mels][n_frames] (torchaudio's (n_mels, time) layout).
+struct Spectrogram {
+  int n_mels = 0;
+  int n_frames = 0;
+  std::vector<float> data;
+  float at(int mel, int frame) const { return data[static_cast<size_t>(mel) * n_frames + frame]; }
+};
+
+struct SpectrogramStats {
+  double min = 0, max = 0, mean = 0, std = 0;
+};
+SpectrogramStats compute_stats(const Spectrogram& s);
+
+// Number of STFT frames for n samples (centred STFT): 1 + n / hop.
+int frame_count(std::size_t n_samples, int hop_length);
+
+// Turns audio into log-mel spectrograms and model inputs. Holds the window, the FFT plan and the mel
+// filterbank, built once; one extractor may be used from several threads at once.
+class FeatureExtractor {
+ public:
+  explicit FeatureExtractor(FeatureOptions options);
+  ~FeatureExtractor();
+  FeatureExtractor(FeatureExtractor&&) noexcept;
+  FeatureExtractor& operator=(FeatureExtractor&&) noexcept;
+
+  const FeatureOptions& options() const;
+
+  // Mel power spectrogram (torchaudio's MelSpectrogram, power 2) of mono samples at options().audio rate.
+  Spectrogram mel_power(std::span<const float> samples) const;
+  // Decibels of a mel power spectrogram: 10 log10(max(x, amin)), then the optional top_db floor.
+  void to_db(Spectrogram& mel) const;
+  // Log-mel in dB of mono samples.
+  Spectrogram log_mel(std::span<const float> samples) const;
+  // The model input: log-mel, standardised, cropped or padded to options().frames.
+  // `rng` is used by CropMode::Random only (required then).
+  Spectrogram model_input(std::span<const float> samples, std::mt19937* rng = nullptr) const;
+  // Same, from a file: load_audio with options().audio first.
+  Spectrogram model_input(const std::filesystem::path& path, std::mt19937* rng = nullptr) const;
+
+  // The mel filterbank as a dense [n_mels][n_fft/2 + 1] matrix (for tests and plots).
+  std::vector<float> mel_filterbank_dense() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// (x - mean) / (std + 1e-6), with the unbiased std, as torch.Tensor.std. In place.
+void standardize(Spectrogram& s);
+// Crops (at `offset` frames) or pads to `frames`. Use fix_length_offset for the crop offset of a mode.
+Spectrogram fix_length(const Spectrogram& s, int frames, int offset, PadMode pad);
+int fix_length_offset(int n_frames, int frames, CropMode crop, std::mt19937* rng);
+
+// ---------------------------------------------------------------------------------------------------------
+// Files (src/io)
+// ---------------------------------------------------------------------------------------------------------
+
+// Writes a float32 array as NumPy .npy (version 1.0, little endian, C order), atomically.
+void write_npy(const std::filesystem::path& path, std::span<const float> data,
+               const std::vector<std::int64_t>& shape);
+// Reads a float32 (or float64, converted) .npy written by NumPy or write_npy.
+struct NpyArray {
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;
+};
+NpyArray read_npy(const std::filesystem::path& path);
+
+// ---------------------------------------------------------------------------------------------------------
+// Figures (src/plot), PNG
+// ---------------------------------------------------------------------------------------------------------
+
+struct FigureOptions {
+  int width = 1200;
+  int height = 400;
+  std::string title;
+};
+// The waveform over time (the paper's Fig. 1): seconds on x, amplitude on y.
+void plot_waveform(const std::filesystem::path& png, std::span<const float> samples, int sample_rate,
+                   const FigureOptions& fig = {});
+// A log-mel spectrogram (the paper's Fig. 2) in a perceptual colour map (magma), time in seconds on x,
+// frequency in Hz on a mel-spaced y axis, with a colour bar. `values_in_db` labels the bar as dB, else as
+// standardised units.
+void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& spec, const FeatureOptions& opts,
+                      bool values_in_db, const FigureOptions& fig = {});
+
+}  // namespace genrenet

@@ -1,0 +1,126 @@
+// Decoding with libsndfile: every format it knows (WAV, AU, FLAC, OGG/Vorbis, MP3, AIFF, ...), mixed to mono
+// while reading, so a long stereo file never needs its interleaved copy in memory.
+#include <sndfile.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <genrenet/genrenet.h>
+
+namespace genrenet {
+namespace {
+
+constexpr int kMinSampleRate = 1000;
+constexpr int kMaxSampleRate = 768000;
+constexpr int kMaxChannels = 256;
+
+struct SndfileCloser {
+  void operator()(SNDFILE* f) const { sf_close(f); }
+};
+
+std::string fmt_seconds(double s) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
+
+// libsndfile keeps a log of what it noticed while parsing a header; a truncated WAV, for example, opens
+// fine with the frame count cut to what the file holds, and only the log says "should be".
+bool header_says_truncated(SNDFILE* f) {
+  char log[4096] = {0};
+  sf_command(f, SFC_GET_LOG_INFO, log, sizeof log - 1);
+  return std::strstr(log, "should be") != nullptr || std::strstr(log, "truncated") != nullptr;
+}
+
+}  // namespace
+
+Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
+  const std::string name = path.string();
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) throw Error(name, "no such file");
+  if (std::filesystem::is_directory(status)) throw Error(name, "is a directory, not an audio file");
+  auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size == 0) throw Error(name, "empty file (0 bytes)");
+
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(name.c_str(), SFM_READ, &info));
+  if (!file) {
+    std::string why = sf_strerror(nullptr);
+    throw Error(name, "not a readable audio file (" + why + ")");
+  }
+  if (info.samplerate < kMinSampleRate || info.samplerate > kMaxSampleRate)
+    throw Error(name, "absurd sample rate " + std::to_string(info.samplerate) + " Hz (accepted: " +
+                          std::to_string(kMinSampleRate) + " to " + std::to_string(kMaxSampleRate) + " Hz)");
+  if (info.channels < 1 || info.channels > kMaxChannels)
+    throw Error(name, "unsupported channel count " + std::to_string(info.channels));
+  const int major = info.format & SF_FORMAT_TYPEMASK;
+  const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
+  const double max_frames = max_seconds * info.samplerate;
+  if (frames_known && static_cast<double>(info.frames) > max_frames)
+    throw Error(name, "too long: " + fmt_seconds(static_cast<double>(info.frames) / info.samplerate) +
+                          " (the limit is " + fmt_seconds(max_seconds) + ")");
+  if (major != SF_FORMAT_MPEG && header_says_truncated(file.get()))
+    throw Error(name, "truncated: the header promises more audio than the file holds");
+
+  Audio audio;
+  audio.sample_rate = audio.source_sample_rate = info.samplerate;
+  audio.source_channels = info.channels;
+  if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames));
+
+  const sf_count_t chunk_frames = 16384;
+  std::vector<float> buf(static_cast<size_t>(chunk_frames) * info.channels);
+  const float inv_channels = 1.0f / info.channels;
+  for (;;) {
+    sf_count_t got = sf_readf_float(file.get(), buf.data(), chunk_frames);
+    if (got <= 0) break;
+    if (static_cast<double>(audio.samples.size() + got) > max_frames)
+      throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)");
+    for (sf_count_t i = 0; i < got; ++i) {
+      const float* frame = buf.data() + static_cast<size_t>(i) * info.channels;
+      float sum = 0;
+      for (int c = 0; c < info.channels; ++c) sum += frame[c];
+      float mono = info.channels == 1 ? sum : sum * inv_channels;
+      if (!std::isfinite(mono)) {
+        size_t at = audio.samples.size();
+        throw Error(name, std::string(std::isnan(mono) ? "NaN" : "infinite") + " sample at frame " +
+                              std::to_string(at) + " (" + fmt_seconds(double(at) / info.samplerate) + ")");
+      }
+      audio.samples.push_back(mono);
+    }
+  }
+  if (int err = sf_error(file.get()); err != SF_ERR_NO_ERROR)
+    throw Error(name, std::string("corrupt audio data (") + sf_strerror(file.get()) + ")");
+  if (audio.samples.empty()) throw Error(name, "no samples after decoding");
+  // A decoder that stops early without an error (a cut-off FLAC or OGG stream) shows as a short count.
+  if (major != SF_FORMAT_MPEG && frames_known && static_cast<sf_count_t>(audio.samples.size()) < info.frames)
+    throw Error(name, "truncated: decoded " + std::to_string(audio.samples.size()) + " of " +
+                          std::to_string(info.frames) + " frames");
+  return audio;
+}
+
+Audio load_audio(const std::filesystem::path& path, const AudioOptions& options) {
+  if (options.sample_rate < 1000 || options.sample_rate > 384000)
+    throw Error("audio.sample_rate", "must be in [1000, 384000] Hz, got " + std::to_string(options.sample_rate));
+  Audio audio = decode_audio(path, options.max_seconds);
+  if (audio.sample_rate != options.sample_rate) {
+    audio.samples = resample(audio.samples, audio.sample_rate, options.sample_rate, options.resample_quality);
+    audio.sample_rate = options.sample_rate;
+    if (audio.samples.empty()) throw Error(path.string(), "no samples left after resampling (too short)");
+  }
+  if (options.quantize_16bit) quantize_16bit(audio.samples);
+  return audio;
+}
+
+void quantize_16bit(std::span<float> samples) {
+  for (float& x : samples) {
+    float q = std::nearbyint(x * 32768.0f);
+    q = q < -32768.0f ? -32768.0f : (q > 32767.0f ? 32767.0f : q);
+    x = q * (1.0f / 32768.0f);
+  }
+}
+
+}  // namespace genrenet

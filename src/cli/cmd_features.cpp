@@ -1,0 +1,165 @@
+// genrenet features FILE... : each file's tensor at a chosen stage of the pipeline, as .npy, with statistics.
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "common/progress.h"
+
+namespace genrenet::cli {
+namespace {
+
+struct Args {
+  std::vector<std::string> files;
+  std::string out = ".";
+  std::string stage = "input";
+  bool json = false;
+  bool no_write = false;
+  int threads = default_threads();
+  FeatureFlags features;
+};
+
+struct Result {
+  bool ok = false;
+  std::string error;
+  std::string output;
+  std::vector<std::int64_t> shape;
+  double duration = 0;
+  int source_rate = 0, source_channels = 0;
+  SpectrogramStats stats;
+};
+
+FeatureStage parse_stage(const std::string& s) {
+  if (s == "resampled") return FeatureStage::Resampled;
+  if (s == "mel") return FeatureStage::Mel;
+  if (s == "db") return FeatureStage::Db;
+  if (s == "input") return FeatureStage::Input;
+  throw Error("--stage", "unknown stage \"" + s + "\" (allowed: resampled, mel, db, input)");
+}
+
+// Output names are the input's stem; a stem seen twice gets "-2", "-3", ... so no file is overwritten.
+std::vector<std::string> output_names(const std::vector<std::string>& files, const std::string& dir) {
+  std::map<std::string, int> seen;
+  std::vector<std::string> out;
+  for (auto& f : files) {
+    std::string stem = std::filesystem::path(f).stem().string();
+    int n = ++seen[stem];
+    out.push_back((std::filesystem::path(dir) / (n == 1 ? stem : stem + "-" + std::to_string(n))).string() + ".npy");
+  }
+  return out;
+}
+
+Result process(const std::string& file, const std::string& output, FeatureStage stage,
+               const FeatureExtractor& fx, bool write) {
+  Result r;
+  try {
+    Audio audio = load_audio(file, fx.options().audio);
+    r.duration = audio.duration_seconds();
+    r.source_rate = audio.source_sample_rate;
+    r.source_channels = audio.source_channels;
+    Spectrogram s;
+    switch (stage) {
+      case FeatureStage::Resampled:
+        s = Spectrogram{1, static_cast<int>(audio.samples.size()), std::move(audio.samples)};
+        break;
+      case FeatureStage::Mel: s = fx.mel_power(audio.samples); break;
+      case FeatureStage::Db: s = fx.log_mel(audio.samples); break;
+      case FeatureStage::Input: s = fx.model_input(audio.samples); break;
+    }
+    r.shape = stage == FeatureStage::Resampled ? std::vector<std::int64_t>{s.n_frames}
+                                               : std::vector<std::int64_t>{s.n_mels, s.n_frames};
+    r.stats = compute_stats(s);
+    if (write) {
+      write_npy(output, s.data, r.shape);
+      r.output = output;
+    }
+    r.ok = true;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  return r;
+}
+
+void print(const std::string& file, const Result& r, const std::string& stage, bool json) {
+  if (json) {
+    nlohmann::json j = {{"file", file}};
+    if (!r.ok) {
+      j["error"] = r.error;
+    } else {
+      j.update({{"stage", stage}, {"shape", r.shape}, {"duration_s", r.duration},
+                {"source_sample_rate", r.source_rate}, {"source_channels", r.source_channels},
+                {"min", r.stats.min}, {"max", r.stats.max}, {"mean", r.stats.mean}, {"std", r.stats.std}});
+      if (!r.output.empty()) j["output"] = r.output;
+    }
+    std::printf("%s\n", j.dump().c_str());
+  } else if (!r.ok) {
+    std::fprintf(stderr, "error: %s\n", r.error.c_str());
+  } else {
+    std::string shape;
+    for (auto d : r.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    std::printf("%s  %.2f s  %s %s  min %.3f  max %.3f  mean %.4f  std %.4f%s%s\n", file.c_str(), r.duration,
+                stage.c_str(), shape.c_str(), r.stats.min, r.stats.max, r.stats.mean, r.stats.std,
+                r.output.empty() ? "" : "  -> ", r.output.c_str());
+  }
+  std::fflush(stdout);
+}
+
+int run(const Args& a, const CLI::App* cmd) {
+  FeatureStage stage = parse_stage(a.stage);
+  FeatureExtractor fx(a.features.resolve(cmd));
+  auto outputs = output_names(a.files, a.out);
+  std::vector<Result> results(a.files.size());
+  std::vector<bool> done(a.files.size(), false);
+  std::atomic<size_t> next{0};
+  std::mutex print_mutex;
+  size_t printed = 0;
+  int failures = 0;
+  ProgressBar bar("features", a.files.size(), !a.json && a.files.size() > 8);
+  // Files are spread over threads; results are printed in the order given, as soon as each is ready.
+  auto worker = [&] {
+    for (size_t i; (i = next++) < a.files.size();) {
+      Result r = process(a.files[i], outputs[i], stage, fx, !a.no_write);
+      std::lock_guard lock(print_mutex);
+      results[i] = std::move(r);
+      done[i] = true;
+      bar.tick();
+      while (printed < a.files.size() && done[printed]) {
+        print(a.files[printed], results[printed], a.stage, a.json);
+        if (!results[printed].ok) ++failures;
+        results[printed] = Result{};
+        ++printed;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  int n = std::max(1, std::min<int>(a.threads, static_cast<int>(a.files.size())));
+  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  bar.finish();
+  if (failures && !a.json)
+    std::fprintf(stderr, "%d of %zu files failed\n", failures, a.files.size());
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+void add_features_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("features", "Compute each audio file's features and write them as .npy");
+  cmd->add_option("FILE", args->files, "Audio files (wav, au, flac, ogg, mp3, ...)")->required();
+  cmd->add_option("--out,-o", args->out, "Output folder for the .npy files")->capture_default_str();
+  cmd->add_option("--stage", args->stage, "resampled, mel, db or input (standardised, fixed length)")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "One JSON object per file on stdout");
+  cmd->add_flag("--no-write", args->no_write, "Print statistics only, write no files");
+  cmd->add_option("--threads,-j", args->threads, "Files processed in parallel")->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  args->features.add_to(cmd);
+  cmd->callback([args, cmd, &exit_code] { exit_code = run(*args, cmd); });
+}
+
+}  // namespace genrenet::cli

@@ -1,0 +1,27 @@
+// Each subcommand lives in its own file and registers itself on the app; the callbacks set `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <genrenet/genrenet.h>
+
+namespace genrenet::cli {
+
+void add_features_command(CLI::App& app, int& exit_code);
+void add_show_command(CLI::App& app, int& exit_code);
+void add_example_clip_command(CLI::App& app, int& exit_code);
+
+// The feature flags shared by every command that turns audio into spectrograms.
+struct FeatureFlags {
+  std::string config_file;  // a JSON FeatureOptions, applied first; flags given explicitly override it
+  FeatureOptions opts;
+  std::string mel_scale = "htk", mel_norm = "none", quality = "high", crop = "center", pad = "zero";
+  double top_db = 0;
+  bool no_quantize = false;
+  void add_to(CLI::App* cmd);
+  FeatureOptions resolve(const CLI::App* cmd) const;  // throws Error for bad values
+};
+
+int default_threads();
+
+}  // namespace genrenet::cli

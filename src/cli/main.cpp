@@ -1,0 +1,26 @@
+// The genrenet command-line program: parsing and printing only; the work is in the library.
+#include <cstdio>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"genrenet: music genre classification with residual networks on log-mel spectrograms"};
+  app.set_version_flag("--version", "genrenet 0.1.0");
+  app.require_subcommand(1);
+  int exit_code = 0;
+  genrenet::cli::add_features_command(app, exit_code);
+  genrenet::cli::add_show_command(app, exit_code);
+  genrenet::cli::add_example_clip_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const genrenet::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

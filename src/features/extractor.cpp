@@ -1,0 +1,142 @@
+// The STFT -> mel -> dB -> standardise -> fixed length chain, as torchaudio's
+// MelSpectrogram(center=True, pad_mode="reflect", window=hann_window(periodic), power=2) + AmplitudeToDB.
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include <genrenet/genrenet.h>
+
+#include "features/batched_fft.h"
+#include "features/mel_filterbank.h"
+#include "features/simd.h"
+
+namespace genrenet {
+namespace {
+
+constexpr int B = features::BatchedPowerSpectrum::kBatch;
+
+// numpy/torch "reflect" padding, folded as often as needed so that very short inputs work too.
+inline size_t reflect_index(std::ptrdiff_t i, std::ptrdiff_t n) {
+  if (n == 1) return 0;
+  const std::ptrdiff_t period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return static_cast<size_t>(i < n ? i : period - i);
+}
+
+// acc[b] = sum_i w[i] * power[(first + i) * B + b] for each band, stored at out[m * n_frames + frame0 + b].
+GENRENET_SIMD_CLONES
+void apply_filterbank(const features::MelFilterbank& fb, const float* __restrict power, float* __restrict out,
+                      int n_frames, int frame0, int valid) {
+  for (int m = 0; m < fb.n_mels; ++m) {
+    float acc[B] = {0};
+    const float* w = fb.weights.data() + fb.offset[m];
+    const int count = fb.offset[m + 1] - fb.offset[m];
+    const float* p = power + static_cast<size_t>(fb.first_bin[m]) * B;
+    for (int i = 0; i < count; ++i)
+      for (int b = 0; b < B; ++b) acc[b] += w[i] * p[static_cast<size_t>(i) * B + b];
+    float* dst = out + static_cast<size_t>(m) * n_frames + frame0;
+    for (int b = 0; b < valid; ++b) dst[b] = acc[b];
+  }
+}
+
+}  // namespace
+
+struct FeatureExtractor::Impl {
+  FeatureOptions opts;
+  std::vector<float> window;  // periodic Hann: 0.5 - 0.5 cos(2 pi n / N)
+  features::BatchedPowerSpectrum fft;
+  features::MelFilterbank filterbank;
+
+  explicit Impl(FeatureOptions o)
+      : opts((o.validate(), std::move(o))), fft(opts.n_fft), filterbank(features::MelFilterbank::build(opts)) {
+    window.resize(opts.n_fft);
+    for (int i = 0; i < opts.n_fft; ++i)
+      window[i] = static_cast<float>(0.5 - 0.5 * std::cos(2 * std::numbers::pi * i / opts.n_fft));
+  }
+};
+
+FeatureExtractor::FeatureExtractor(FeatureOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+FeatureExtractor::~FeatureExtractor() = default;
+FeatureExtractor::FeatureExtractor(FeatureExtractor&&) noexcept = default;
+FeatureExtractor& FeatureExtractor::operator=(FeatureExtractor&&) noexcept = default;
+
+const FeatureOptions& FeatureExtractor::options() const { return impl_->opts; }
+
+std::vector<float> FeatureExtractor::mel_filterbank_dense() const { return impl_->filterbank.dense(); }
+
+int frame_count(std::size_t n_samples, int hop_length) {
+  return 1 + static_cast<int>(n_samples / static_cast<size_t>(hop_length));
+}
+
+Spectrogram FeatureExtractor::mel_power(std::span<const float> x) const {
+  const auto& o = impl_->opts;
+  if (x.empty()) throw Error("features", "no samples");
+  const int n_fft = o.n_fft, half = n_fft / 2, hop = o.hop_length;
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
+  const int T = frame_count(x.size(), hop);
+  if (T > (1 << 26) / std::max(1, o.n_mels)) throw Error("features", "input too long for one spectrogram");
+
+  // Scratch buffers live per thread and grow only: a fresh 2-MB allocation per clip costs page faults.
+  thread_local std::vector<float> padded, re, im, scratch, power;
+  padded.resize(x.size() + n_fft);
+  for (std::ptrdiff_t i = -half; i < n + half; ++i)
+    padded[i + half] = (i >= 0 && i < n) ? x[i] : x[reflect_index(i, n)];
+  const size_t m = static_cast<size_t>(half);
+  re.resize(m * B);
+  im.resize(m * B);
+  scratch.resize(impl_->fft.scratch_floats());
+  power.resize((m + 1) * B);
+
+  Spectrogram out{o.n_mels, T, std::vector<float>(static_cast<size_t>(o.n_mels) * T)};
+  const float* win = impl_->window.data();
+  for (int f0 = 0; f0 < T; f0 += B) {
+    const int valid = std::min(B, T - f0);
+    for (int b = 0; b < B; ++b) {
+      // Lanes past the last frame repeat it: their results are discarded.
+      const float* src = padded.data() + static_cast<size_t>(std::min(f0 + b, T - 1)) * hop;
+      for (size_t p = 0; p < m; ++p) {
+        re[p * B + b] = win[2 * p] * src[2 * p];
+        im[p * B + b] = win[2 * p + 1] * src[2 * p + 1];
+      }
+    }
+    impl_->fft.compute(re.data(), im.data(), scratch.data(), power.data());
+    apply_filterbank(impl_->filterbank, power.data(), out.data.data(), T, f0, valid);
+  }
+  return out;
+}
+
+void FeatureExtractor::to_db(Spectrogram& s) const {
+  const auto& o = impl_->opts;
+  const float amin = static_cast<float>(o.amin);
+  float peak = -INFINITY;
+  for (float& v : s.data) {
+    v = 10.0f * std::log10(std::max(v, amin));
+    peak = std::max(peak, v);
+  }
+  if (o.top_db) {
+    const float floor = peak - static_cast<float>(*o.top_db);
+    for (float& v : s.data) v = std::max(v, floor);
+  }
+}
+
+Spectrogram FeatureExtractor::log_mel(std::span<const float> samples) const {
+  Spectrogram s = mel_power(samples);
+  to_db(s);
+  return s;
+}
+
+Spectrogram FeatureExtractor::model_input(std::span<const float> samples, std::mt19937* rng) const {
+  const auto& o = impl_->opts;
+  Spectrogram s = log_mel(samples);
+  if (o.standardize) standardize(s);
+  if (s.n_frames == o.frames) return s;
+  return fix_length(s, o.frames, fix_length_offset(s.n_frames, o.frames, o.crop, rng), o.pad);
+}
+
+Spectrogram FeatureExtractor::model_input(const std::filesystem::path& path, std::mt19937* rng) const {
+  Audio audio = load_audio(path, impl_->opts.audio);
+  return model_input(audio.samples, rng);
+}
+
+}  // namespace genrenet

@@ -1,0 +1,64 @@
+// Per-spectrogram standardisation and the fixed model length.
+#include <algorithm>
+#include <cmath>
+
+#include <genrenet/genrenet.h>
+
+namespace genrenet {
+
+SpectrogramStats compute_stats(const Spectrogram& s) {
+  SpectrogramStats st;
+  if (s.data.empty()) return st;
+  double sum = 0;
+  st.min = st.max = s.data[0];
+  for (float v : s.data) {
+    sum += v;
+    st.min = std::min<double>(st.min, v);
+    st.max = std::max<double>(st.max, v);
+  }
+  st.mean = sum / s.data.size();
+  double ss = 0;  // two passes: the one-pass formula loses digits on dB values around -50
+  for (float v : s.data) ss += (v - st.mean) * (v - st.mean);
+  st.std = s.data.size() > 1 ? std::sqrt(ss / (s.data.size() - 1)) : 0.0;
+  return st;
+}
+
+void standardize(Spectrogram& s) {
+  SpectrogramStats st = compute_stats(s);
+  const float mean = static_cast<float>(st.mean);
+  const float inv = static_cast<float>(1.0 / (st.std + 1e-6));
+  for (float& v : s.data) v = (v - mean) * inv;
+}
+
+int fix_length_offset(int n_frames, int frames, CropMode crop, std::mt19937* rng) {
+  if (n_frames <= frames) return 0;
+  const int slack = n_frames - frames;
+  switch (crop) {
+    case CropMode::Start: return 0;
+    case CropMode::Center: return slack / 2;
+    case CropMode::Random:
+      if (!rng) throw Error("crop", "random crop needs a random generator");
+      return std::uniform_int_distribution<int>(0, slack)(*rng);
+  }
+  return slack / 2;
+}
+
+Spectrogram fix_length(const Spectrogram& s, int frames, int offset, PadMode pad) {
+  if (frames < 1) throw Error("frames", "must be positive");
+  if (s.n_frames < 1) throw Error("fix_length", "empty spectrogram");
+  Spectrogram out{s.n_mels, frames, std::vector<float>(static_cast<size_t>(s.n_mels) * frames, 0.f)};
+  for (int m = 0; m < s.n_mels; ++m) {
+    const float* src = s.data.data() + static_cast<size_t>(m) * s.n_frames;
+    float* dst = out.data.data() + static_cast<size_t>(m) * frames;
+    if (s.n_frames >= frames) {
+      std::copy_n(src + std::clamp(offset, 0, s.n_frames - frames), frames, dst);
+    } else if (pad == PadMode::Zero) {
+      std::copy_n(src, s.n_frames, dst);  // the rest stays 0: the standardised mean
+    } else {
+      for (int t = 0; t < frames; ++t) dst[t] = src[t % s.n_frames];
+    }
+  }
+  return out;
+}
+
+}  // namespace genrenet

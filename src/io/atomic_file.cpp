@@ -1,0 +1,60 @@
+#include "io/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <genrenet/genrenet.h>
+
+namespace genrenet::io {
+namespace {
+
+void fsync_path(const std::filesystem::path& p, bool directory) {
+  int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return;  // best effort for folders on file systems that refuse it
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+void write_atomically(const std::filesystem::path& target,
+                      const std::function<void(const std::filesystem::path& tmp)>& write) {
+  static std::atomic<unsigned> counter{0};
+  auto dir = target.parent_path();
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw Error(dir.string(), "cannot create folder (" + ec.message() + ")");
+  }
+  auto tmp = target;
+  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  try {
+    write(tmp);
+    fsync_path(tmp, false);
+    std::error_code ec;
+    std::filesystem::rename(tmp, target, ec);
+    if (ec) throw Error(target.string(), "cannot move the new file into place (" + ec.message() + ")");
+    fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view bytes) {
+  write_atomically(target, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(target.string(), std::string("cannot write (") + std::strerror(errno) + ")");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) throw Error(target.string(), "write failed (disk full?)");
+  });
+}
+
+}  // namespace genrenet::io

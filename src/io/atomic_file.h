@@ -1,0 +1,19 @@
+// Atomic file writes: write a temporary file beside the target, fsync it, rename it over the target and
+// fsync the folder. A reader (or a run killed half-way) sees the old file or the new one, never half of one.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string_view>
+
+namespace genrenet::io {
+
+// Calls `write(tmp)` to fill a temporary path beside `target`, then makes it `target` atomically.
+// On any exception the temporary file is removed and the target is untouched.
+void write_atomically(const std::filesystem::path& target,
+                      const std::function<void(const std::filesystem::path& tmp)>& write);
+
+// Convenience for bytes already in memory.
+void write_file_atomically(const std::filesystem::path& target, std::string_view bytes);
+
+}  // namespace genrenet::io

@@ -1,0 +1,71 @@
+// The paper's figures: the waveform (Fig. 1) and the log-mel spectrogram (Fig. 2).
+#include <algorithm>
+#include <cmath>
+
+#include <genrenet/genrenet.h>
+
+#include "features/mel_filterbank.h"
+#include "plot/canvas.h"
+
+namespace genrenet {
+
+void plot_waveform(const std::filesystem::path& png, std::span<const float> x, int sample_rate,
+                   const FigureOptions& fig) {
+  if (x.empty() || sample_rate <= 0) throw Error(png.string(), "no samples to plot");
+  plot::Canvas c(fig.width, fig.height);
+  const double seconds = static_cast<double>(x.size()) / sample_rate;
+  plot::Axes a = c.axes(0, seconds, -1.05, 1.05);
+  c.title(fig.title.empty() ? "Waveform" : fig.title);
+  // One vertical stroke per pixel column from the column's minimum to its maximum: exact at any zoom.
+  const int cols = static_cast<int>(a.width);
+  cairo_t* cr = c.cr();
+  cairo_set_source_rgb(cr, 0.13, 0.35, 0.62);
+  cairo_set_line_width(cr, 1);
+  for (int col = 0; col < cols; ++col) {
+    size_t lo = static_cast<size_t>(static_cast<double>(col) / cols * x.size());
+    size_t hi = std::max(lo + 1, static_cast<size_t>(static_cast<double>(col + 1) / cols * x.size()));
+    hi = std::min(hi, x.size());
+    auto [mn, mx] = std::minmax_element(x.begin() + lo, x.begin() + hi);
+    double px = a.left + col + 0.5;
+    cairo_move_to(cr, px, a.py(std::clamp<double>(*mx, -1.05, 1.05)) - 0.5);
+    cairo_line_to(cr, px, a.py(std::clamp<double>(*mn, -1.05, 1.05)) + 0.5);
+  }
+  cairo_stroke(cr);
+  c.frame(a, plot::nice_ticks(0, seconds, 10), plot::nice_ticks(-1, 1, 4), "time (s)", "amplitude");
+  c.save_png(png);
+}
+
+void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, const FeatureOptions& o,
+                      bool values_in_db, const FigureOptions& fig) {
+  if (s.n_mels < 1 || s.n_frames < 1) throw Error(png.string(), "empty spectrogram");
+  plot::Canvas c(fig.width, fig.height);
+  const double seconds = static_cast<double>(s.n_frames) * o.hop_length / o.audio.sample_rate;
+  plot::Axes a = c.axes(0, seconds, 0, s.n_mels, 80, 110);
+  c.title(fig.title.empty() ? "Log-mel spectrogram" : fig.title);
+
+  SpectrogramStats st = compute_stats(s);
+  // dB: an 80-dB window below the peak, as librosa's specshow; standardised values: their full range.
+  double hi = st.max, lo = values_in_db ? std::max(st.min, st.max - 80.0) : st.min;
+  if (hi <= lo) hi = lo + 1;
+  std::vector<plot::Rgb> px(static_cast<size_t>(s.n_mels) * s.n_frames);
+  for (int m = 0; m < s.n_mels; ++m)
+    for (int t = 0; t < s.n_frames; ++t)  // row 0 of the image is the highest band
+      px[static_cast<size_t>(s.n_mels - 1 - m) * s.n_frames + t] = plot::magma((s.at(m, t) - lo) / (hi - lo));
+  c.image(a.left, a.top, a.width, a.height, px, s.n_frames, s.n_mels);
+
+  // Frequency ticks in Hz at their mel positions. Band m is centred on mel edge m+1 of n_mels+2 edges.
+  const double m_min = features::hz_to_mel(o.f_min, o.mel_scale);
+  const double m_max = features::hz_to_mel(o.effective_f_max(), o.mel_scale);
+  const double step = (m_max - m_min) / (o.n_mels + 1);
+  std::vector<plot::Tick> yticks;
+  for (double hz : {0.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0}) {
+    if (hz < o.f_min || hz > o.effective_f_max()) continue;
+    double y = (features::hz_to_mel(hz, o.mel_scale) - m_min) / step - 0.5;
+    yticks.push_back({std::clamp(y, 0.0, static_cast<double>(s.n_mels)), plot::format_number(hz)});
+  }
+  c.frame(a, plot::nice_ticks(0, seconds, 10), yticks, "time (s)", "frequency (Hz, mel scale)");
+  c.colorbar(a.left + a.width + 14, a.top, 16, a.height, lo, hi, values_in_db ? "dB" : "standardised");
+  c.save_png(png);
+}
+
+}  // namespace genrenet

@@ -1,0 +1,104 @@
+// End to end: the genrenet program as a user runs it.
+#include <genrenet/genrenet.h>
+
+#include "test_util.h"
+
+namespace genrenet {
+namespace {
+
+const std::string kExe = GENRENET_EXE;
+
+TEST(Cli, HelpListsTheSubcommands) {
+  auto r = test::run(kExe + " --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* sub : {"features", "show", "example-clip"}) EXPECT_NE(r.output.find(sub), std::string::npos);
+  EXPECT_EQ(test::run(kExe + " features --help").status, 0);
+  EXPECT_NE(test::run(kExe).status, 0);
+}
+
+TEST(Cli, FeaturesWritesNpyOfTheModelInput) {
+  test::TempDir dir;
+  auto clip = (dir / "clip.wav").string();
+  ASSERT_EQ(test::run(kExe + " example-clip " + clip + " --seconds 5").status, 0);
+  auto r = test::run(kExe + " features " + clip + " --out " + (dir / "out").string() + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"shape\":[128,1024]"), std::string::npos) << r.output;
+  NpyArray a = read_npy(dir / "out" / "clip.npy");
+  EXPECT_EQ(a.shape, (std::vector<std::int64_t>{128, 1024}));
+  // The same as the library computes: one code path for every caller.
+  FeatureExtractor fx(FeatureOptions{});
+  EXPECT_EQ(a.data, fx.model_input(std::filesystem::path(clip)).data);
+}
+
+TEST(Cli, EveryStageHasItsShape) {
+  test::TempDir dir;
+  auto clip = (dir / "c.wav").string();
+  ASSERT_EQ(test::run(kExe + " example-clip " + clip + " --seconds 2 --sample-rate 22050").status, 0);
+  struct {
+    const char* stage;
+    std::vector<std::int64_t> shape;
+  } cases[] = {{"resampled", {32000}}, {"mel", {128, 63}}, {"db", {128, 63}}, {"input", {128, 1024}}};
+  for (auto& c : cases) {
+    auto out = dir / c.stage;
+    auto r = test::run(kExe + " features " + clip + " --stage " + c.stage + " --out " + out.string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(read_npy(out / "c.npy").shape, c.shape) << c.stage;
+  }
+  EXPECT_NE(test::run(kExe + " features " + clip + " --stage bogus").status, 0);
+}
+
+TEST(Cli, OneBadFileIsReportedAndTheOthersAreStillProcessed) {
+  test::TempDir dir;
+  auto good1 = (dir / "good1.wav").string(), good2 = (dir / "good2.wav").string();
+  ASSERT_EQ(test::run(kExe + " example-clip " + good1 + " --seconds 1").status, 0);
+  ASSERT_EQ(test::run(kExe + " example-clip " + good2 + " --seconds 1 --seed 2").status, 0);
+  test::write_bytes(dir / "bad.wav", "not audio at all");
+  auto out = dir / "out";
+  auto r = test::run(kExe + " features " + good1 + " " + (dir / "bad.wav").string() + " " + good2 +
+                     " --out " + out.string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("bad.wav: not a readable audio file"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(out / "good1.npy"));
+  EXPECT_TRUE(std::filesystem::exists(out / "good2.npy"));
+  EXPECT_FALSE(std::filesystem::exists(out / "bad.npy"));
+}
+
+TEST(Cli, BadFeatureFlagsAreClearErrors) {
+  test::TempDir dir;
+  auto clip = (dir / "c.wav").string();
+  ASSERT_EQ(test::run(kExe + " example-clip " + clip + " --seconds 1").status, 0);
+  auto r = test::run(kExe + " features " + clip + " --n-fft 1000 --no-write");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("n_fft"), std::string::npos) << r.output;
+  r = test::run(kExe + " features " + clip + " --mel-scale bark --no-write");
+  EXPECT_NE(r.output.find("mel_scale"), std::string::npos) << r.output;
+}
+
+TEST(Cli, FeatureConfigFileIsUsedAndFlagsOverrideIt) {
+  test::TempDir dir;
+  auto clip = (dir / "c.wav").string();
+  ASSERT_EQ(test::run(kExe + " example-clip " + clip + " --seconds 1").status, 0);
+  test::write_bytes(dir / "f.json", R"({"n_mels": 64, "frames": 100})");
+  auto r = test::run(kExe + " features " + clip + " --feature-config " + (dir / "f.json").string() +
+                     " --frames 50 --json --no-write");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"shape\":[64,50]"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ShowDrawsBothFigures) {
+  test::TempDir dir;
+  auto clip = (dir / "c.wav").string();
+  ASSERT_EQ(test::run(kExe + " example-clip " + clip + " --seconds 3").status, 0);
+  auto r = test::run(kExe + " show " + clip + " --waveform " + (dir / "w.png").string() + " --mel " +
+                     (dir / "m.png").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(test::read_bytes(dir / "w.png").substr(1, 3), "PNG");
+  EXPECT_EQ(test::read_bytes(dir / "m.png").substr(1, 3), "PNG");
+  EXPECT_NE(test::run(kExe + " show " + clip).status, 0);  // nothing asked for
+  r = test::run(kExe + " show " + (dir / "missing.wav").string() + " --mel x.png");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("missing.wav: no such file"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace genrenet

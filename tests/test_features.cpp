@@ -1,0 +1,234 @@
+// The feature stage on its own: FFT against a direct DFT, the filterbank, dB, standardisation, fixed length,
+// and the options' validation and JSON form.
+#include <complex>
+#include <random>
+#include <set>
+
+#include <genrenet/genrenet.h>
+
+#include "features/batched_fft.h"
+#include "features/mel_filterbank.h"
+#include "test_util.h"
+
+namespace genrenet {
+namespace {
+
+constexpr int B = features::BatchedPowerSpectrum::kBatch;
+
+class BatchedFft : public ::testing::TestWithParam<int> {};
+
+TEST_P(BatchedFft, MatchesADirectDftInDoublePrecision) {
+  const int n = GetParam(), m = n / 2;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  std::vector<std::vector<float>> frames(B, std::vector<float>(n));
+  for (auto& f : frames)
+    for (auto& v : f) v = g(rng);
+  std::vector<float> re(m * B), im(m * B), power((m + 1) * B);
+  features::BatchedPowerSpectrum fft(n);
+  std::vector<float> scratch(fft.scratch_floats());
+  for (int b = 0; b < B; ++b)
+    for (int p = 0; p < m; ++p) {
+      re[p * B + b] = frames[b][2 * p];
+      im[p * B + b] = frames[b][2 * p + 1];
+    }
+  fft.compute(re.data(), im.data(), scratch.data(), power.data());
+  for (int b = 0; b < B; b += 5) {
+    double scale = 0;
+    std::vector<double> ref(m + 1);
+    for (int k = 0; k <= m; ++k) {
+      std::complex<double> acc = 0;
+      for (int j = 0; j < n; ++j) acc += double(frames[b][j]) * std::polar(1.0, -2 * std::numbers::pi * k * j / n);
+      ref[k] = std::norm(acc);
+      scale = std::max(scale, ref[k]);
+    }
+    for (int k = 0; k <= m; ++k) EXPECT_NEAR(power[k * B + b], ref[k], 2e-5 * scale) << "bin " << k << " lane " << b;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, BatchedFft, ::testing::Values(4, 8, 64, 512, 2048));
+
+TEST(MelScale, HtkAndSlaneyRoundTrip) {
+  for (double hz : {0.0, 100.0, 999.0, 1000.0, 1001.0, 4000.0, 8000.0}) {
+    EXPECT_NEAR(features::mel_to_hz(features::hz_to_mel(hz, MelScale::Htk), MelScale::Htk), hz, 1e-6);
+    EXPECT_NEAR(features::mel_to_hz(features::hz_to_mel(hz, MelScale::Slaney), MelScale::Slaney), hz, 1e-6);
+  }
+  EXPECT_NEAR(features::hz_to_mel(700, MelScale::Htk), 2595 * std::log10(2.0), 1e-9);
+  EXPECT_NEAR(features::hz_to_mel(1000, MelScale::Slaney), 15.0, 1e-12);
+}
+
+TEST(MelFilterbank, TrianglesPeakAtOneAndCoverTheRange) {
+  FeatureOptions o;
+  auto fb = features::MelFilterbank::build(o);
+  auto dense = fb.dense();
+  ASSERT_EQ(dense.size(), 128u * 1025u);
+  int empty = 0;
+  for (int m = 0; m < 128; ++m) {
+    float peak = 0;
+    for (int k = 0; k < 1025; ++k) peak = std::max(peak, dense[m * 1025 + k]);
+    if (peak == 0) ++empty;
+    else EXPECT_LE(peak, 1.0f + 1e-6f);
+  }
+  // With 2048-point FFTs at 16 kHz (7.8 Hz bins), the lowest HTK bands are narrower than a bin:
+  // torchaudio leaves some of them empty too, and warns about it.
+  EXPECT_LT(empty, 8);
+}
+
+TEST(MelFilterbank, SlaneyNormGivesUnitAreaPerHz) {
+  FeatureOptions o;
+  o.mel_norm = MelNorm::Slaney;
+  o.mel_scale = MelScale::Slaney;
+  auto dense = features::MelFilterbank::build(o).dense();
+  // Area of triangle m in Hz is about 1 (2/bandwidth * bandwidth/2) for bands wide enough to sample well.
+  const double bin_hz = 8000.0 / 1024;
+  double area = 0;
+  for (int k = 0; k < 1025; ++k) area += dense[100 * 1025 + k] * bin_hz;
+  EXPECT_NEAR(area, 1.0, 0.02);
+}
+
+TEST(Stft, FrameCountFollowsTheCentredConvention) {
+  EXPECT_EQ(frame_count(480000, 512), 938);
+  EXPECT_EQ(frame_count(511, 512), 1);
+  EXPECT_EQ(frame_count(512, 512), 2);
+  FeatureExtractor fx(FeatureOptions{});
+  auto s = fx.mel_power(test::sine(440, 30.0, 16000));
+  EXPECT_EQ(s.n_mels, 128);
+  EXPECT_EQ(s.n_frames, 938);
+}
+
+TEST(Stft, ATonePeaksInItsMelBand) {
+  FeatureExtractor fx(FeatureOptions{});
+  auto s = fx.log_mel(test::sine(1000, 1.0, 16000));
+  // The band whose centre is nearest to 1 kHz must be the loudest in the middle frame.
+  const double m_lo = features::hz_to_mel(0, MelScale::Htk), m_hi = features::hz_to_mel(8000, MelScale::Htk);
+  int expect = static_cast<int>(std::lround((features::hz_to_mel(1000, MelScale::Htk) - m_lo) / (m_hi - m_lo) * 129)) - 1;
+  int best = 0;
+  for (int m = 0; m < 128; ++m)
+    if (s.at(m, 15) > s.at(best, 15)) best = m;
+  EXPECT_NEAR(best, expect, 1);
+}
+
+TEST(Stft, VeryShortInputsStillWork) {
+  FeatureExtractor fx(FeatureOptions{});
+  for (size_t n : {1, 2, 100, 1025}) {
+    std::vector<float> x(n, 0.1f);
+    auto s = fx.log_mel(x);
+    EXPECT_EQ(s.n_frames, frame_count(n, 512));
+    for (float v : s.data) EXPECT_TRUE(std::isfinite(v));
+  }
+  EXPECT_THROW(fx.log_mel(std::vector<float>{}), Error);
+}
+
+TEST(Db, SilenceSitsAtTheFloorAndTopDbClamps) {
+  FeatureOptions o;
+  FeatureExtractor fx(o);
+  auto s = fx.log_mel(std::vector<float>(16000, 0.f));
+  for (float v : s.data) EXPECT_FLOAT_EQ(v, -100.f);
+  o.top_db = 30;
+  FeatureExtractor clamp(o);
+  auto x = test::sine(1000, 1.0, 16000);
+  auto d = clamp.log_mel(x);
+  auto st = compute_stats(d);
+  EXPECT_NEAR(st.max - st.min, 30.0, 1e-3);
+}
+
+TEST(Standardize, GivesMeanZeroAndStdOne) {
+  FeatureExtractor fx(FeatureOptions{});
+  auto s = fx.log_mel(synthesize_example_clip(5.0, 16000));
+  standardize(s);
+  auto st = compute_stats(s);
+  EXPECT_NEAR(st.mean, 0.0, 1e-5);
+  EXPECT_NEAR(st.std, 1.0, 1e-5);
+}
+
+TEST(Standardize, ConstantInputBecomesZeros) {
+  Spectrogram s{2, 3, std::vector<float>(6, -100.f)};
+  standardize(s);
+  for (float v : s.data) EXPECT_EQ(v, 0.f);
+}
+
+TEST(FixLength, CropsAtTheCentreOrAtRandomAndPads) {
+  Spectrogram s{2, 10, {}};
+  for (int m = 0; m < 2; ++m)
+    for (int t = 0; t < 10; ++t) s.data.push_back(float(m * 100 + t));
+  EXPECT_EQ(fix_length_offset(10, 4, CropMode::Center, nullptr), 3);
+  EXPECT_EQ(fix_length_offset(10, 4, CropMode::Start, nullptr), 0);
+  EXPECT_THROW(fix_length_offset(10, 4, CropMode::Random, nullptr), Error);
+  std::mt19937 a(5), b(5);
+  std::set<int> seen;
+  for (int i = 0; i < 200; ++i) {
+    int oa = fix_length_offset(10, 4, CropMode::Random, &a);
+    EXPECT_EQ(oa, fix_length_offset(10, 4, CropMode::Random, &b));
+    EXPECT_GE(oa, 0);
+    EXPECT_LE(oa, 6);
+    seen.insert(oa);
+  }
+  EXPECT_EQ(seen.size(), 7u);
+  auto c = fix_length(s, 4, 3, PadMode::Zero);
+  EXPECT_EQ(c.n_frames, 4);
+  EXPECT_EQ(c.at(1, 0), 103.f);
+  auto z = fix_length(s, 13, 0, PadMode::Zero);
+  EXPECT_EQ(z.at(1, 9), 109.f);
+  EXPECT_EQ(z.at(1, 10), 0.f);
+  auto r = fix_length(s, 13, 0, PadMode::Repeat);
+  EXPECT_EQ(r.at(1, 12), 102.f);
+}
+
+TEST(ModelInput, IsTheFixedShapeForAnyLength) {
+  FeatureExtractor fx(FeatureOptions{});
+  for (double secs : {1.0, 30.0, 45.0}) {
+    auto s = fx.model_input(synthesize_example_clip(secs, 16000));
+    EXPECT_EQ(s.n_mels, 128);
+    EXPECT_EQ(s.n_frames, 1024);
+    for (float v : s.data) ASSERT_TRUE(std::isfinite(v));
+  }
+}
+
+TEST(FeatureOptions, DefaultsAreThePapers) {
+  FeatureOptions o;
+  EXPECT_EQ(o.audio.sample_rate, 16000);
+  EXPECT_EQ(o.n_fft, 2048);
+  EXPECT_EQ(o.hop_length, 512);
+  EXPECT_EQ(o.n_mels, 128);
+  EXPECT_EQ(o.frames, 1024);
+  EXPECT_TRUE(o.audio.quantize_16bit);
+  EXPECT_NO_THROW(o.validate());
+}
+
+TEST(FeatureOptions, JsonRoundTrip) {
+  FeatureOptions o;
+  o.mel_scale = MelScale::Slaney;
+  o.mel_norm = MelNorm::Slaney;
+  o.top_db = 80;
+  o.crop = CropMode::Random;
+  o.pad = PadMode::Repeat;
+  o.audio.resample_quality = ResampleQuality::VeryHigh;
+  o.f_min = 20;
+  EXPECT_EQ(FeatureOptions::from_json(o.to_json()), o);
+  EXPECT_EQ(FeatureOptions::from_json("{}"), FeatureOptions{});
+}
+
+TEST(FeatureOptions, BadValuesNameTheField) {
+  auto expect_bad = [](const std::string& json, const std::string& field) {
+    try {
+      FeatureOptions::from_json(json);
+      ADD_FAILURE() << "accepted " << json;
+    } catch (const Error& e) {
+      EXPECT_NE(e.subject().find(field), std::string::npos) << e.what();
+    }
+  };
+  expect_bad(R"({"n_fft": 1000})", "n_fft");
+  expect_bad(R"({"hop_length": 0})", "hop_length");
+  expect_bad(R"({"n_mels": 5000})", "n_mels");
+  expect_bad(R"({"sample_rate": 5})", "sample_rate");
+  expect_bad(R"({"f_max": 9000})", "f_max");
+  expect_bad(R"({"mel_scale": "bark"})", "mel_scale");
+  expect_bad(R"({"frames": 0})", "frames");
+  expect_bad(R"({"n_ftt": 2048})", "n_ftt");
+  expect_bad(R"({"n_fft": "big"})", "n_fft");
+  expect_bad(R"({"top_db": -3})", "top_db");
+  EXPECT_THROW(FeatureOptions::from_json("not json"), Error);
+}
+
+}  // namespace
+}  // namespace genrenet
