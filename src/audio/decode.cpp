@@ -3,12 +3,15 @@
 #include <sndfile.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
 
 #include <genrenet/genrenet.h>
+
+#include "common/simd.h"
 
 namespace genrenet {
 namespace {
@@ -33,6 +36,22 @@ bool header_says_truncated(SNDFILE* f) {
   char log[4096] = {0};
   sf_command(f, SFC_GET_LOG_INFO, log, sizeof log - 1);
   return std::strstr(log, "should be") != nullptr || std::strstr(log, "truncated") != nullptr;
+}
+
+// True when no value is NaN or infinite (an all-ones exponent).
+bool all_finite(const float* x, size_t n) {
+  std::uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, 4);
+    bad |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+
+GENRENET_SIMD_CLONES
+void shorts_to_float(const short* __restrict in, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]) * (1.0f / 32768.0f);
 }
 
 }  // namespace
@@ -69,29 +88,52 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   Audio audio;
   audio.sample_rate = audio.source_sample_rate = info.samplerate;
   audio.source_channels = info.channels;
-  if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames));
+  if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames) + 16384);
 
+  // Read straight into the output (mono) or into a small interleaved buffer that is mixed down, chunk by
+  // chunk; the finiteness check is a branch-free OR over exponent bits so that it vectorises.
   const sf_count_t chunk_frames = 16384;
-  std::vector<float> buf(static_cast<size_t>(chunk_frames) * info.channels);
+  std::vector<float> interleaved(info.channels > 1 ? static_cast<size_t>(chunk_frames) * info.channels : 0);
   const float inv_channels = 1.0f / info.channels;
+  const bool pcm16_mono = info.channels == 1 && (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
+  std::vector<short> shorts(pcm16_mono ? chunk_frames : 0);
+  size_t total = 0;
   for (;;) {
-    sf_count_t got = sf_readf_float(file.get(), buf.data(), chunk_frames);
-    if (got <= 0) break;
-    if (static_cast<double>(audio.samples.size() + got) > max_frames)
+    if (static_cast<double>(total) > max_frames)
       throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)");
-    for (sf_count_t i = 0; i < got; ++i) {
-      const float* frame = buf.data() + static_cast<size_t>(i) * info.channels;
-      float sum = 0;
-      for (int c = 0; c < info.channels; ++c) sum += frame[c];
-      float mono = info.channels == 1 ? sum : sum * inv_channels;
-      if (!std::isfinite(mono)) {
-        size_t at = audio.samples.size();
-        throw Error(name, std::string(std::isnan(mono) ? "NaN" : "infinite") + " sample at frame " +
-                              std::to_string(at) + " (" + fmt_seconds(double(at) / info.samplerate) + ")");
-      }
-      audio.samples.push_back(mono);
+    if (audio.samples.size() < total + chunk_frames) audio.samples.resize(total + chunk_frames);
+    float* dst = audio.samples.data() + total;
+    sf_count_t got;
+    if (pcm16_mono) {
+      // 16-bit mono (GTZAN's WAV and AU): read the integers and scale them here, in a loop that vectorises;
+      // libsndfile's own conversion is per sample and took 1 ms of a 30-s clip. Same 1/32768 scale.
+      got = sf_readf_short(file.get(), shorts.data(), chunk_frames);
+      if (got > 0) shorts_to_float(shorts.data(), dst, static_cast<size_t>(got));
+    } else if (info.channels == 1) {
+      got = sf_readf_float(file.get(), dst, chunk_frames);
+    } else {
+      got = sf_readf_float(file.get(), interleaved.data(), chunk_frames);
     }
+    if (got <= 0) break;
+    if (info.channels > 1) {
+      for (sf_count_t i = 0; i < got; ++i) {
+        const float* frame = interleaved.data() + static_cast<size_t>(i) * info.channels;
+        float sum = 0;
+        for (int c = 0; c < info.channels; ++c) sum += frame[c];
+        dst[i] = sum * inv_channels;
+      }
+    }
+    if (!all_finite(dst, static_cast<size_t>(got))) {
+      size_t at = total;
+      while (std::isfinite(audio.samples[at])) ++at;
+      throw Error(name, std::string(std::isnan(audio.samples[at]) ? "NaN" : "infinite") + " sample at frame " +
+                            std::to_string(at) + " (" + fmt_seconds(double(at) / info.samplerate) + ")");
+    }
+    total += static_cast<size_t>(got);
   }
+  audio.samples.resize(total);
+  if (static_cast<double>(total) > max_frames)
+    throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)");
   if (int err = sf_error(file.get()); err != SF_ERR_NO_ERROR)
     throw Error(name, std::string("corrupt audio data (") + sf_strerror(file.get()) + ")");
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
@@ -115,12 +157,17 @@ Audio load_audio(const std::filesystem::path& path, const AudioOptions& options)
   return audio;
 }
 
-void quantize_16bit(std::span<float> samples) {
-  for (float& x : samples) {
-    float q = std::nearbyint(x * 32768.0f);
+namespace {
+GENRENET_SIMD_CLONES
+void quantize_16bit_kernel(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    float q = std::nearbyint(x[i] * 32768.0f);
     q = q < -32768.0f ? -32768.0f : (q > 32767.0f ? 32767.0f : q);
-    x = q * (1.0f / 32768.0f);
+    x[i] = q * (1.0f / 32768.0f);
   }
 }
+}  // namespace
+
+void quantize_16bit(std::span<float> samples) { quantize_16bit_kernel(samples.data(), samples.size()); }
 
 }  // namespace genrenet

@@ -41,7 +41,8 @@ std::vector<float> resample(std::span<const float> in, int from_rate, int to_rat
   if (!s || err) throw Error("resample", std::string("libsoxr: ") + (err ? err : "cannot create resampler"));
 
   const double ratio = static_cast<double>(to_rate) / from_rate;
-  std::vector<float> out(static_cast<size_t>(std::ceil(in.size() * ratio)) + 64);
+  // Room for the whole output plus one chunk, so that the buffer never grows (and is never copied).
+  std::vector<float> out(static_cast<size_t>(std::ceil(in.size() * ratio)) + 4096 + 64);
   size_t produced = 0, consumed = 0;
   const size_t chunk = 4096;
   auto room = [&] {

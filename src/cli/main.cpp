@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  genrenet::tune_allocator_for_batch_work();
   CLI::App app{"genrenet: music genre classification with residual networks on log-mel spectrograms"};
   app.set_version_flag("--version", "genrenet 0.1.0");
   app.require_subcommand(1);

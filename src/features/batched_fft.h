@@ -4,7 +4,7 @@
 // 938 frames here) and LibTorch's pocketfft (26 ms for the same batch). An STFT is many FFTs of one size,
 // so this one runs kBatch frames side by side, one per SIMD lane ("structure of arrays"): every butterfly
 // is a plain vector operation with no shuffles, and the same code is compiled for AVX-512, AVX2 and SSE2
-// and chosen at run time. It is a radix-2 Stockham FFT of n/2 complex points (two real samples packed into
+// and chosen at run time. It is a radix-4 (and a last radix-2) Stockham FFT of n/2 complex points (two real samples packed into
 // one complex one) followed by the usual split into the real spectrum. Tests check it against a direct
 // DFT in double precision.
 #pragma once
@@ -31,7 +31,7 @@ class BatchedPowerSpectrum {
 
  private:
   int n_, m_;
-  std::vector<float> twiddle_re_, twiddle_im_;  // exp(-2 pi i j / m), j < m/2
+  std::vector<float> twiddle_re_, twiddle_im_;  // exp(-2 pi i j / m), j < m
   std::vector<float> split_re_, split_im_;      // exp(-2 pi i k / n), k <= m
 };
 

@@ -2,13 +2,15 @@
 // MelSpectrogram(center=True, pad_mode="reflect", window=hann_window(periodic), power=2) + AmplitudeToDB.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <numbers>
 
 #include <genrenet/genrenet.h>
 
 #include "features/batched_fft.h"
 #include "features/mel_filterbank.h"
-#include "features/simd.h"
+#include "common/simd.h"
 
 namespace genrenet {
 namespace {
@@ -37,6 +39,59 @@ void apply_filterbank(const features::MelFilterbank& fb, const float* __restrict
       for (int b = 0; b < B; ++b) acc[b] += w[i] * p[static_cast<size_t>(i) * B + b];
     float* dst = out + static_cast<size_t>(m) * n_frames + frame0;
     for (int b = 0; b < valid; ++b) dst[b] = acc[b];
+  }
+}
+
+// x <- 10 log10(max(x, amin)) in place; returns the largest result. log10 is computed as
+// (e ln 2 + ln m) / ln 10 for x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m-1)/(m+1)) by its
+// series to s^9 (truncation < 1e-9): plain arithmetic that vectorises, where libm's log10f is a call per
+// value (0.56 ms of a clip's 7 here). The error is below 1e-5 dB, far inside the 1e-3 dB parity bound.
+GENRENET_SIMD_CLONES
+float db_inplace(float* __restrict x, size_t n, float amin) {
+  constexpr float kLn2 = 0.693147180559945f, kDbPerNeper = 4.342944819032518f;  // 10 / ln 10
+  float peak[B];
+  for (int b = 0; b < B; ++b) peak[b] = -INFINITY;
+  size_t i = 0;
+  for (; i + B <= n; i += B)
+    for (int b = 0; b < B; ++b) {
+      float v = x[i + b] > amin ? x[i + b] : amin;
+      std::uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      // Exponent relative to the mantissa range [sqrt(1/2), sqrt(2)).
+      std::int32_t e = static_cast<std::int32_t>((bits + 0x004afb0du) >> 23) - 127;
+      std::uint32_t mbits = bits - (static_cast<std::uint32_t>(e) << 23);
+      float m;
+      std::memcpy(&m, &mbits, 4);
+      float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+      float ln_m = 2.0f * s * (1.0f + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9)))));
+      float db = kDbPerNeper * (static_cast<float>(e) * kLn2 + ln_m);
+      x[i + b] = db;
+      peak[b] = db > peak[b] ? db : peak[b];
+    }
+  float best = -INFINITY;
+  for (int b = 0; b < B; ++b) best = std::max(best, peak[b]);
+  for (; i < n; ++i) {
+    x[i] = 10.0f * std::log10(std::max(x[i], amin));
+    best = std::max(best, x[i]);
+  }
+  return best;
+}
+
+// Windowed frames into the FFT's lane layout: re[p][b] = w[2p] x_b[2p], im[p][b] = w[2p+1] x_b[2p+1].
+// Blocks of 8 points keep the 16 source rows and the destination in L1 while the block is transposed.
+GENRENET_SIMD_CLONES
+void pack_frames(const float* const* src, const float* __restrict win, size_t m, float* __restrict re,
+                 float* __restrict im) {
+  constexpr size_t kBlock = 8;
+  for (size_t p0 = 0; p0 < m; p0 += kBlock) {
+    const size_t p1 = std::min(m, p0 + kBlock);
+    for (int b = 0; b < B; ++b) {
+      const float* x = src[b];
+      for (size_t p = p0; p < p1; ++p) {
+        re[p * B + b] = win[2 * p] * x[2 * p];
+        im[p * B + b] = win[2 * p + 1] * x[2 * p + 1];
+      }
+    }
   }
 }
 
@@ -92,14 +147,10 @@ Spectrogram FeatureExtractor::mel_power(std::span<const float> x) const {
   const float* win = impl_->window.data();
   for (int f0 = 0; f0 < T; f0 += B) {
     const int valid = std::min(B, T - f0);
-    for (int b = 0; b < B; ++b) {
-      // Lanes past the last frame repeat it: their results are discarded.
-      const float* src = padded.data() + static_cast<size_t>(std::min(f0 + b, T - 1)) * hop;
-      for (size_t p = 0; p < m; ++p) {
-        re[p * B + b] = win[2 * p] * src[2 * p];
-        im[p * B + b] = win[2 * p + 1] * src[2 * p + 1];
-      }
-    }
+    // Lanes past the last frame repeat it: their results are discarded.
+    const float* src[B];
+    for (int b = 0; b < B; ++b) src[b] = padded.data() + static_cast<size_t>(std::min(f0 + b, T - 1)) * hop;
+    pack_frames(src, win, m, re.data(), im.data());
     impl_->fft.compute(re.data(), im.data(), scratch.data(), power.data());
     apply_filterbank(impl_->filterbank, power.data(), out.data.data(), T, f0, valid);
   }
@@ -109,11 +160,7 @@ Spectrogram FeatureExtractor::mel_power(std::span<const float> x) const {
 void FeatureExtractor::to_db(Spectrogram& s) const {
   const auto& o = impl_->opts;
   const float amin = static_cast<float>(o.amin);
-  float peak = -INFINITY;
-  for (float& v : s.data) {
-    v = 10.0f * std::log10(std::max(v, amin));
-    peak = std::max(peak, v);
-  }
+  float peak = db_inplace(s.data.data(), s.data.size(), amin);
   if (o.top_db) {
     const float floor = peak - static_cast<float>(*o.top_db);
     for (float& v : s.data) v = std::max(v, floor);
