@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs genrenet's build and test dependencies from Debian 12's packages (run as root).
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libtorch-dev libopenblas0-pthread      # LibTorch; OpenBLAS, or fp32 matrix products run 10x slower
+  libsndfile1-dev libsoxr-dev            # decoding (WAV, AU, FLAC, OGG, MP3) and resampling
+  libcairo2-dev fonts-dejavu-core        # PNG figures
+  libcli11-dev nlohmann-json3-dev libgtest-dev
+  python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
