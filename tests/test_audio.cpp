@@ -1,5 +1,6 @@
 // Decoding: every supported format, downmixing, and a clear error for every kind of bad file.
 #include <sndfile.h>
+#include <sys/stat.h>
 
 #include <genrenet/genrenet.h>
 
@@ -110,6 +111,18 @@ TEST(DecodeErrors, MissingFile) {
 TEST(DecodeErrors, Directory) {
   TempDir dir;
   expect_error(dir.path(), "is a directory");
+}
+
+TEST(DecodeErrors, DevicesAndPipesAreRefusedWithoutBlocking) {
+  TempDir dir;
+  ASSERT_EQ(mkfifo((dir / "pipe.wav").c_str(), 0600), 0);
+  expect_error(dir / "pipe.wav", "not a regular file");
+  try {
+    decode_audio("/dev/zero");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos);
+  }
 }
 
 TEST(DecodeErrors, EmptyFile) {

@@ -83,6 +83,10 @@ TEST(Cli, FeatureConfigFileIsUsedAndFlagsOverrideIt) {
                      " --frames 50 --json --no-write");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("\"shape\":[64,50]"), std::string::npos) << r.output;
+  test::write_bytes(dir / "bad.json", R"({"n_mels": "many"})");
+  r = test::run(kExe + " features " + clip + " --feature-config " + (dir / "bad.json").string() + " --no-write");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("bad.json: feature option n_mels: wrong type"), std::string::npos) << r.output;
 }
 
 TEST(Cli, ShowDrawsBothFigures) {

@@ -62,6 +62,8 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) throw Error(name, "no such file");
   if (std::filesystem::is_directory(status)) throw Error(name, "is a directory, not an audio file");
+  // A FIFO or a device could block the reader forever or never end.
+  if (!std::filesystem::is_regular_file(status)) throw Error(name, "not a regular file");
   auto size = std::filesystem::file_size(path, ec);
   if (!ec && size == 0) throw Error(name, "empty file (0 bytes)");
 

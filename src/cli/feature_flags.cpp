@@ -39,7 +39,11 @@ FeatureOptions FeatureFlags::resolve(const CLI::App* cmd) const {
     std::ifstream in(config_file);
     std::stringstream ss;
     ss << in.rdbuf();
-    j = nlohmann::json::parse(FeatureOptions::from_json(ss.str()).to_json());
+    try {
+      j = nlohmann::json::parse(FeatureOptions::from_json(ss.str()).to_json());
+    } catch (const Error& e) {
+      throw Error(config_file, e.what());  // say which file holds the bad option
+    }
   }
   auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
   if (given("--sample-rate")) j["sample_rate"] = opts.audio.sample_rate;
