@@ -6,7 +6,8 @@ packages=(
   libtorch-dev libopenblas0-pthread      # LibTorch; OpenBLAS, or fp32 matrix products run 10x slower
   libsndfile1-dev libsoxr-dev            # decoding (WAV, AU, FLAC, OGG, MP3) and resampling
   libcairo2-dev fonts-dejavu-core        # PNG figures
-  libcli11-dev nlohmann-json3-dev libgtest-dev
+  libcurl4-openssl-dev libssl-dev          # downloading ImageNet weights, SHA-256
+  libcli11-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
 )
 missing=()

@@ -1,0 +1,201 @@
+// genrenet's network stage, for programs that train or run models with LibTorch directly.
+// (genrenet.h is the pipeline API and needs no LibTorch headers; this one does.)
+//
+// ResNet-18/34/50 and SE-ResNet-50 with torchvision's module and parameter names, so that a torchvision
+// (or timm) state dict maps one to one; weight files (.pth, .safetensors); layer freezing; and genrenet's
+// own model file.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <genrenet/genrenet.h>
+
+namespace genrenet {
+
+// ---------------------------------------------------------------------------------------------------------
+// Architectures (src/model/resnet.*)
+// ---------------------------------------------------------------------------------------------------------
+
+struct ModelOptions {
+  // resnet18, resnet34, resnet50 or seresnet50.
+  std::string arch = "resnet18";
+  // Outputs of `fc`: 10 for GTZAN. [1, 100000]
+  int num_classes = 10;
+  // 1: the spectrogram as it is, conv1's ImageNet weights summed over RGB (the default: the same result
+  // as 3 with a third of conv1's work). 3: the spectrogram repeated to three channels.
+  int input_channels = 1;
+  // Dropout before `fc`, [0, 1).
+  double dropout = 0.0;
+  void validate() const;
+};
+
+// The names `arch` accepts.
+std::vector<std::string> model_architectures();
+
+// Squeeze-and-excitation (Hu et al.), as timm's SEModule: global average pool, 1x1 conv to channels/16,
+// ReLU, 1x1 conv back, sigmoid, channel-wise scale. Parameter names fc1, fc2 as timm.
+class SqueezeExcitationImpl : public torch::nn::Module {
+ public:
+  SqueezeExcitationImpl(int64_t channels, int64_t reduced);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(SqueezeExcitation);
+
+// torchvision's BasicBlock (ResNet-18/34).
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool downsample, bool se);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential downsample{nullptr};
+  SqueezeExcitation se{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+// torchvision's Bottleneck (ResNet-50): the stride sits on the 3x3 convolution ("ResNet v1.5"). With SE,
+// the block is applied after bn3 and before the residual sum.
+class BottleneckImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool downsample, bool se);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Sequential downsample{nullptr};
+  SqueezeExcitation se{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+class ResNetImpl : public torch::nn::Module {
+ public:
+  explicit ResNetImpl(const ModelOptions& options);
+  // x: [batch, input_channels, n_mels, frames] -> logits [batch, num_classes].
+  torch::Tensor forward(torch::Tensor x);
+  const ModelOptions& options() const { return options_; }
+  // Top-level children in torchvision's order: conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc.
+  static const std::vector<std::string>& top_level_names();
+
+  torch::nn::Conv2d conv1{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};
+  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear fc{nullptr};
+
+ private:
+  ModelOptions options_;
+};
+TORCH_MODULE(ResNet);
+
+// Builds a model with torchvision's initialisation (Kaiming-normal convolutions, BN weight 1 bias 0).
+ResNet make_model(const ModelOptions& options);
+
+// Converts 4-D parameters and buffers to channels_last in place (LibTorch 1.13's Module has no
+// to(MemoryFormat)).
+void to_channels_last(torch::nn::Module& module);
+
+// ---------------------------------------------------------------------------------------------------------
+// Freezing (src/model/freeze.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// The paper freezes "N layers" without saying which; these are three readings of it (docs/MODELS.md).
+// The policies add up: a parameter is frozen if any of them selects it.
+struct FreezeOptions {
+  int children = 0;          // the first N top-level modules in torchvision's order (conv1, bn1, relu, ...)
+  int params = 0;            // the first N parameter tensors in state-dict order
+  std::string regex;         // parameter names matching this ECMAScript regex (whole name)
+  bool frozen_bn_train = false;  // frozen batch norms update their running statistics too
+  bool any() const { return children > 0 || params > 0 || !regex.empty(); }
+};
+
+// Sets requires_grad = false on the selected parameters; returns their names in order.
+// Throws Error for a count above the number of children/parameters or a bad regex.
+std::vector<std::string> freeze(ResNet& model, const FreezeOptions& options);
+
+// model->train(on), except that batch norms whose parameters are all frozen stay in eval mode (their
+// running statistics are kept) unless options.frozen_bn_train.
+void set_training_mode(ResNet& model, bool on, const FreezeOptions& options);
+
+// ---------------------------------------------------------------------------------------------------------
+// Weight files (src/io/safetensors.cpp, src/io/pth_reader.cpp, src/model/weights.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+using TensorMap = std::map<std::string, torch::Tensor>;  // sorted names -> CPU tensors
+
+struct WeightFile {
+  TensorMap tensors;
+  std::map<std::string, std::string> metadata;  // safetensors __metadata__; empty for .pth
+};
+
+// A PyTorch checkpoint: the zip format of torch.save (1.6+) or the legacy format. Reads tensors only: a
+// pickle that names any global other than the tensor-rebuild functions, storage types and OrderedDict is
+// refused. A state dict nested under "state_dict" or "model" is found too.
+TensorMap read_pth(const std::filesystem::path& path);
+WeightFile read_safetensors(const std::filesystem::path& path);
+void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+// By extension: .safetensors, otherwise a PyTorch checkpoint.
+WeightFile read_weights(const std::filesystem::path& path);
+
+// The architecture a state dict belongs to (resnet18, resnet34, resnet50, seresnet50), or "" if none.
+std::string detect_architecture(const TensorMap& tensors);
+
+struct LoadReport {
+  std::vector<std::string> loaded, missing, unexpected, skipped;  // skipped: fc of another class count
+  std::string summary() const;
+};
+
+// Copies matching tensors into the model. conv1 weights of 3 channels are summed over RGB for a
+// 1-channel model. A 1000-class (or any other count) fc is skipped when num_classes differs. Any other
+// shape mismatch is an Error naming the tensor; missing or unexpected keys are reported, and are errors
+// when `strict`.
+LoadReport load_weights(ResNet& model, const TensorMap& tensors, bool strict = false);
+
+// A copy of the model's state dict (parameters and buffers) as contiguous CPU tensors.
+TensorMap state_dict(const torch::nn::Module& model);
+
+// torchvision's ImageNet file for `arch` ("resnet18" -> resnet18-f37072fd.pth) and its official address.
+struct PretrainedSource {
+  std::string file_name, url, sha256_prefix;
+};
+PretrainedSource imagenet_source(const std::string& arch);
+// $TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints).
+std::filesystem::path torch_hub_checkpoints_dir();
+// The cached file if present; otherwise downloads it (progress bar, SHA-256 prefix check, atomic) unless
+// `allow_download` is false. `url_override` replaces the official address (tests, mirrors).
+std::filesystem::path fetch_imagenet_weights(const std::string& arch, bool allow_download = true,
+                                             const std::string& url_override = "");
+// The same for any source: the file in the cache, or downloaded from src.url and kept only if its SHA-256
+// starts with src.sha256_prefix.
+std::filesystem::path fetch_weights(const PretrainedSource& src, bool allow_download = true);
+// Lower-case hex SHA-256 of a file.
+std::string sha256_file(const std::filesystem::path& path);
+
+// ---------------------------------------------------------------------------------------------------------
+// genrenet's model file (src/model/model_file.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// The weights as safetensors (readable from Python) with everything needed to use them in __metadata__:
+// the model options, class names, feature options, and free-form training information (JSON strings).
+struct ModelFile {
+  ModelOptions model;
+  std::vector<std::string> classes;
+  FeatureOptions features;
+  std::string training_json = "{}";  // the training config, epoch, metrics, ...
+  TensorMap weights;
+};
+
+void save_model_file(const std::filesystem::path& path, const ModelFile& file);  // atomic
+ModelFile read_model_file(const std::filesystem::path& path);
+// A ready model from a model file, in eval mode.
+ResNet load_model(const ModelFile& file);
+
+}  // namespace genrenet

@@ -1,0 +1,115 @@
+// safetensors (https://github.com/huggingface/safetensors): an 8-byte little-endian header length, a JSON
+// header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the raw data. Everything
+// is checked against the file's size before a byte of data is trusted.
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <fstream>
+
+#include <genrenet/model.h>
+
+#include "io/atomic_file.h"
+
+namespace genrenet {
+namespace {
+
+struct DtypeName {
+  torch::Dtype dtype;
+  const char* name;
+};
+constexpr DtypeName kDtypes[] = {{torch::kFloat32, "F32"}, {torch::kFloat64, "F64"}, {torch::kFloat16, "F16"},
+                                 {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"}, {torch::kInt32, "I32"},
+                                 {torch::kInt16, "I16"},     {torch::kInt8, "I8"},   {torch::kUInt8, "U8"},
+                                 {torch::kBool, "BOOL"}};
+
+}  // namespace
+
+WeightFile read_safetensors(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(name, "cannot open");
+  in.seekg(0, std::ios::end);
+  const std::uint64_t size = static_cast<std::uint64_t>(in.tellg());
+  in.seekg(0);
+  unsigned char len_bytes[8];
+  if (size < 8 || !in.read(reinterpret_cast<char*>(len_bytes), 8)) throw Error(name, "not a safetensors file (too short)");
+  std::uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  if (header_len == 0 || header_len > (100u << 20) || header_len > size - 8)
+    throw Error(name, "not a safetensors file (header length " + std::to_string(header_len) + ")");
+  std::string header(header_len, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(header);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(name, std::string("malformed safetensors header (") + e.what() + ")");
+  }
+  if (!j.is_object()) throw Error(name, "malformed safetensors header (not an object)");
+  const std::uint64_t data_start = 8 + header_len, data_len = size - data_start;
+  std::vector<char> data(data_len);
+  if (!in.read(data.data(), static_cast<std::streamsize>(data_len))) throw Error(name, "truncated");
+
+  WeightFile out;
+  for (auto& [key, v] : j.items()) {
+    try {
+      if (key == "__metadata__") {
+        for (auto& [mk, mv] : v.items()) out.metadata[mk] = mv.get<std::string>();
+        continue;
+      }
+      const std::string dt = v.at("dtype").get<std::string>();
+      auto it = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](auto& d) { return dt == d.name; });
+      if (it == std::end(kDtypes)) throw Error(name, "tensor " + key + ": unsupported dtype " + dt);
+      std::vector<int64_t> shape = v.at("shape").get<std::vector<int64_t>>();
+      auto offsets = v.at("data_offsets").get<std::vector<std::uint64_t>>();
+      int64_t numel = 1;
+      for (auto d : shape) {
+        if (d < 0 || d > (int64_t(1) << 40)) throw Error(name, "tensor " + key + ": bad shape");
+        numel *= d;
+      }
+      const std::uint64_t elem = torch::elementSize(it->dtype);
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_len ||
+          offsets[1] - offsets[0] != static_cast<std::uint64_t>(numel) * elem)
+        throw Error(name, "tensor " + key + ": data offsets do not match its shape or lie outside the file");
+      torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(it->dtype));
+      if (numel) std::memcpy(t.data_ptr(), data.data() + offsets[0], offsets[1] - offsets[0]);
+      out.tensors[key] = t;
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(name, "tensor " + key + ": malformed entry (" + e.what() + ")");
+    }
+  }
+  return out;
+}
+
+void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> contiguous;
+  std::uint64_t offset = 0;
+  for (auto& [key, t0] : tensors) {
+    torch::Tensor t = t0.detach().to(torch::kCPU).contiguous();
+    auto it = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](auto& d) { return t.scalar_type() == d.dtype; });
+    if (it == std::end(kDtypes)) throw Error(path.string(), "tensor " + key + ": dtype not storable in safetensors");
+    const std::uint64_t bytes = t.numel() * t.element_size();
+    header[key] = {{"dtype", it->name}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    contiguous.push_back(t);
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((static_cast<std::uint64_t>(h.size()) >> (8 * i)) & 0xff);
+  bytes += h;
+  bytes.reserve(bytes.size() + offset);
+  for (auto& t : contiguous) bytes.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  io::write_file_atomically(path, bytes);
+}
+
+WeightFile read_weights(const std::filesystem::path& path) {
+  if (!std::filesystem::is_regular_file(path)) throw Error(path.string(), "no such file");
+  if (path.extension() == ".safetensors") return read_safetensors(path);
+  return WeightFile{read_pth(path), {}};
+}
+
+}  // namespace genrenet

@@ -1,0 +1,60 @@
+// Freezing policies: three readings of the paper's "N layers frozen" (docs/MODELS.md maps its tables).
+#include <regex>
+
+#include <genrenet/model.h>
+
+namespace genrenet {
+
+std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
+  auto params = model->named_parameters(/*recurse=*/true);
+  std::vector<bool> selected(params.size(), false);
+  if (o.children < 0 || o.params < 0) throw Error("freeze", "counts must not be negative");
+
+  if (o.children > 0) {
+    const auto& names = ResNetImpl::top_level_names();
+    if (o.children > static_cast<int>(names.size()))
+      throw Error("--freeze-children", "a ResNet has " + std::to_string(names.size()) + " top-level modules, not " +
+                                           std::to_string(o.children));
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string& key = params[i].key();
+      const std::string top = key.substr(0, key.find('.'));
+      for (int c = 0; c < o.children; ++c)
+        if (top == names[c]) selected[i] = true;
+    }
+  }
+  if (o.params > 0) {
+    if (o.params > static_cast<int>(params.size()))
+      throw Error("--freeze-params", "the model has " + std::to_string(params.size()) + " parameter tensors, not " +
+                                         std::to_string(o.params));
+    for (int i = 0; i < o.params; ++i) selected[i] = true;
+  }
+  if (!o.regex.empty()) {
+    std::regex re;
+    try {
+      re = std::regex(o.regex, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw Error("--freeze", "bad regular expression \"" + o.regex + "\" (" + e.what() + ")");
+    }
+    for (size_t i = 0; i < params.size(); ++i)
+      if (std::regex_match(params[i].key(), re)) selected[i] = true;
+  }
+  std::vector<std::string> frozen;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (selected[i]) {
+      params[i].value().set_requires_grad(false);
+      frozen.push_back(params[i].key());
+    }
+  return frozen;
+}
+
+void set_training_mode(ResNet& model, bool on, const FreezeOptions& o) {
+  model->train(on);
+  if (!on || o.frozen_bn_train) return;
+  // A frozen batch norm in train mode would still move its running statistics towards the new data,
+  // changing what the frozen layers compute at evaluation. Keep those in eval mode.
+  for (auto& m : model->modules(/*include_self=*/false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>())
+      if (!bn->weight.requires_grad() && !bn->bias.requires_grad()) bn->eval();
+}
+
+}  // namespace genrenet

@@ -1,0 +1,84 @@
+// genrenet's model file: safetensors whose __metadata__ says everything needed to use the weights.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include <genrenet/model.h>
+
+namespace genrenet {
+namespace {
+
+constexpr const char* kFormat = "genrenet-model";
+
+}  // namespace
+
+void save_model_file(const std::filesystem::path& path, const ModelFile& f) {
+  f.model.validate();
+  if (static_cast<int>(f.classes.size()) != f.model.num_classes)
+    throw Error(path.string(), "the model has " + std::to_string(f.model.num_classes) + " outputs but " +
+                                   std::to_string(f.classes.size()) + " class names");
+  nlohmann::json model = {{"arch", f.model.arch},
+                          {"num_classes", f.model.num_classes},
+                          {"input_channels", f.model.input_channels},
+                          {"dropout", f.model.dropout}};
+  std::map<std::string, std::string> meta = {{"format", kFormat},
+                                             {"version", "1"},
+                                             {"model", model.dump()},
+                                             {"classes", nlohmann::json(f.classes).dump()},
+                                             {"features", f.features.to_json()},
+                                             {"training", f.training_json}};
+  write_safetensors(path, f.weights, meta);
+}
+
+ModelFile read_model_file(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  if (path.extension() != ".safetensors" && std::filesystem::is_regular_file(path)) {
+    // A genrenet model is always safetensors; say so instead of failing deep in a parser.
+    std::ifstream in(path, std::ios::binary);
+    char head[2] = {0};
+    in.read(head, 2);
+    if (head[0] == 'P' && head[1] == 'K')
+      throw Error(name, "a PyTorch checkpoint, not a genrenet model: make one with `genrenet weights import`");
+  }
+  WeightFile w = read_safetensors(path);
+  auto meta = [&](const char* key) -> const std::string& {
+    auto it = w.metadata.find(key);
+    if (it == w.metadata.end())
+      throw Error(name, std::string("not a genrenet model file (no \"") + key +
+                            "\" in its metadata); foreign weights go through `genrenet weights import`");
+    return it->second;
+  };
+  if (meta("format") != kFormat) throw Error(name, "not a genrenet model file");
+  if (meta("version") != "1") throw Error(name, "model file version " + meta("version") + " is not supported");
+  ModelFile f;
+  try {
+    auto m = nlohmann::json::parse(meta("model"));
+    f.model.arch = m.at("arch").get<std::string>();
+    f.model.num_classes = m.at("num_classes").get<int>();
+    f.model.input_channels = m.at("input_channels").get<int>();
+    f.model.dropout = m.value("dropout", 0.0);
+    f.classes = nlohmann::json::parse(meta("classes")).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(name, std::string("damaged model metadata (") + e.what() + ")");
+  }
+  f.model.validate();
+  if (static_cast<int>(f.classes.size()) != f.model.num_classes)
+    throw Error(name, "class names and model outputs differ in number");
+  try {
+    f.features = FeatureOptions::from_json(meta("features"));
+  } catch (const Error& e) {
+    throw Error(name, e.what());
+  }
+  f.training_json = w.metadata.count("training") ? w.metadata["training"] : "{}";
+  f.weights = std::move(w.tensors);
+  return f;
+}
+
+ResNet load_model(const ModelFile& f) {
+  ResNet model = make_model(f.model);
+  load_weights(model, f.weights, /*strict=*/true);
+  model->eval();
+  return model;
+}
+
+}  // namespace genrenet

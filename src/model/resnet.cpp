@@ -1,0 +1,182 @@
+// ResNet-18/34/50 and SE-ResNet-50, module for module as torchvision.models.resnet (and timm's seresnet50),
+// so that their state dicts load one to one.
+#include <cmath>
+
+#include <genrenet/model.h>
+
+namespace genrenet {
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, bool bias = false) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
+}
+
+// timm's make_divisible(channels / 16, 8): the SE bottleneck width.
+int64_t se_width(int64_t channels) {
+  const double v = channels / 16.0;
+  int64_t w = std::max<int64_t>(8, static_cast<int64_t>(v + 4) / 8 * 8);
+  if (w < 0.9 * v) w += 8;
+  return w;
+}
+
+nn::Sequential downsample_path(int64_t in, int64_t out, int64_t stride) {
+  return nn::Sequential(conv(in, out, 1, stride, 0), nn::BatchNorm2d(out));
+}
+
+struct ArchSpec {
+  const char* name;
+  bool bottleneck;
+  bool se;
+  int blocks[4];
+};
+
+constexpr ArchSpec kArchs[] = {
+    {"resnet18", false, false, {2, 2, 2, 2}},
+    {"resnet34", false, false, {3, 4, 6, 3}},
+    {"resnet50", true, false, {3, 4, 6, 3}},
+    {"seresnet50", true, true, {3, 4, 6, 3}},
+};
+
+const ArchSpec& spec_of(const std::string& arch) {
+  for (auto& s : kArchs)
+    if (arch == s.name) return s;
+  std::string names;
+  for (auto& s : kArchs) names += (names.empty() ? "" : ", ") + std::string(s.name);
+  throw Error("model option arch", "unknown architecture \"" + arch + "\" (available: " + names + ")");
+}
+
+}  // namespace
+
+std::vector<std::string> model_architectures() {
+  std::vector<std::string> v;
+  for (auto& s : kArchs) v.push_back(s.name);
+  return v;
+}
+
+void ModelOptions::validate() const {
+  spec_of(arch);
+  if (num_classes < 1 || num_classes > 100000)
+    throw Error("model option num_classes", "must be in [1, 100000], got " + std::to_string(num_classes));
+  if (input_channels != 1 && input_channels != 3)
+    throw Error("model option input_channels", "must be 1 or 3, got " + std::to_string(input_channels));
+  if (!(dropout >= 0 && dropout < 1)) throw Error("model option dropout", "must be in [0, 1)");
+}
+
+SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t reduced) {
+  fc1 = register_module("fc1", conv(channels, reduced, 1, 1, 0, true));
+  fc2 = register_module("fc2", conv(reduced, channels, 1, 1, 0, true));
+}
+
+torch::Tensor SqueezeExcitationImpl::forward(const torch::Tensor& x) {
+  auto s = x.mean({2, 3}, /*keepdim=*/true);
+  s = fc2(torch::relu(fc1(s)));
+  return x * torch::sigmoid(s);
+}
+
+BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool down, bool se_on) {
+  conv1 = register_module("conv1", conv(in_planes, planes, 3, stride, 1));
+  bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+  conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
+  bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+  if (se_on) se = register_module("se", SqueezeExcitation(planes, se_width(planes)));
+  if (down) downsample = register_module("downsample", downsample_path(in_planes, planes, stride));
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  auto out = torch::relu(bn1(conv1(x)));
+  out = bn2(conv2(out));
+  if (se) out = se(out);
+  auto identity = downsample ? downsample->forward(x) : x;
+  return torch::relu(out + identity);
+}
+
+BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool down, bool se_on) {
+  const int64_t out = planes * kExpansion;
+  conv1 = register_module("conv1", conv(in_planes, planes, 1, 1, 0));
+  bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+  conv2 = register_module("conv2", conv(planes, planes, 3, stride, 1));
+  bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+  conv3 = register_module("conv3", conv(planes, out, 1, 1, 0));
+  bn3 = register_module("bn3", nn::BatchNorm2d(out));
+  if (se_on) se = register_module("se", SqueezeExcitation(out, se_width(out)));
+  if (down) downsample = register_module("downsample", downsample_path(in_planes, out, stride));
+}
+
+torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
+  auto out = torch::relu(bn1(conv1(x)));
+  out = torch::relu(bn2(conv2(out)));
+  out = bn3(conv3(out));
+  if (se) out = se(out);
+  auto identity = downsample ? downsample->forward(x) : x;
+  return torch::relu(out + identity);
+}
+
+const std::vector<std::string>& ResNetImpl::top_level_names() {
+  static const std::vector<std::string> names = {"conv1",  "bn1",    "relu",   "maxpool", "layer1",
+                                                 "layer2", "layer3", "layer4", "avgpool", "fc"};
+  return names;
+}
+
+ResNetImpl::ResNetImpl(const ModelOptions& options) : options_(options) {
+  options_.validate();
+  const ArchSpec& spec = spec_of(options_.arch);
+  const int64_t expansion = spec.bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
+  conv1 = register_module("conv1", conv(options_.input_channels, 64, 7, 2, 3));
+  bn1 = register_module("bn1", nn::BatchNorm2d(64));
+  // Stateless, registered so that the children are torchvision's ten (freezing counts them).
+  register_module("relu", nn::ReLU(nn::ReLUOptions().inplace(true)));
+  register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+  int64_t in_planes = 64;
+  nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
+  for (int l = 0; l < 4; ++l) {
+    const int64_t planes = 64 << l, stride = l == 0 ? 1 : 2;
+    nn::Sequential seq;
+    for (int b = 0; b < spec.blocks[l]; ++b) {
+      const int64_t s = b == 0 ? stride : 1;
+      const bool down = b == 0 && (stride != 1 || in_planes != planes * expansion);
+      if (spec.bottleneck) seq->push_back(Bottleneck(in_planes, planes, s, down, spec.se));
+      else seq->push_back(BasicBlock(in_planes, planes, s, down, spec.se));
+      in_planes = planes * expansion;
+    }
+    *layers[l] = register_module("layer" + std::to_string(l + 1), seq);
+  }
+  register_module("avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions({1, 1})));
+  dropout = register_module("dropout", nn::Dropout(options_.dropout));
+  fc = register_module("fc", nn::Linear(512 * expansion, options_.num_classes));
+
+  // torchvision's (and timm's) initialisation; Linear keeps LibTorch's default, which is PyTorch's.
+  torch::NoGradGuard no_grad;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* c = m->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+  if (x.dim() != 4 || x.size(1) != options_.input_channels)
+    throw Error("model input", "expected [batch, " + std::to_string(options_.input_channels) +
+                                   ", height, width], got " + c10::str(x.sizes()));
+  x = torch::relu(bn1(conv1(x)));
+  x = torch::max_pool2d(x, 3, 2, 1);
+  x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return fc(dropout(x));
+}
+
+ResNet make_model(const ModelOptions& options) { return ResNet(options); }
+
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& b : module.buffers())
+    if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+}  // namespace genrenet

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Writes the torchvision 0.14 reference data that tests/test_model_parity.cpp compares against.
+
+Run with Debian's python3-torchvision (/usr/bin/python3). Usage: make_model_fixtures.py OUT_DIR
+For ResNet-18/34/50 (10 classes, seeded, batch-norm statistics randomised so that eval and train mode
+differ): the state dict as a zip .pth, the logits in eval and in train mode on a fixed input; for
+ResNet-18 also a legacy-format .pth, a .safetensors, the weights after one Adam step (lr 1e-4), and a
+pickle that names os.system, which genrenet must refuse to load (it is never loaded here).
+"""
+import copy, json, os, struct, sys
+
+import numpy as np
+import torch
+import torchvision
+
+
+def save_safetensors(path, tensors):
+    names = sorted(tensors)
+    header, offset, blobs = {}, 0, []
+    dtypes = {torch.float32: "F32", torch.int64: "I64"}
+    for n in names:
+        t = tensors[n].detach().contiguous()
+        b = t.numpy().tobytes()
+        header[n] = {"dtype": dtypes[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def randomise_bn(model, gen):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
+                m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(2)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 1, 64, 128, generator=gen)
+    x3 = x.repeat(1, 3, 1, 1)
+    y = torch.tensor([3, 7])
+    np.save(os.path.join(out, "input.npy"), x.numpy())
+    np.save(os.path.join(out, "labels.npy"), y.numpy().astype(np.float32))
+    for arch in ["resnet18", "resnet34", "resnet50"]:
+        torch.manual_seed(0)
+        m = getattr(torchvision.models, arch)(num_classes=10)
+        randomise_bn(m, gen)
+        sd = m.state_dict()
+        torch.save(sd, os.path.join(out, arch + ".pth"))
+        m.eval()
+        with torch.no_grad():
+            np.save(os.path.join(out, arch + "_eval.npy"), m(x3).numpy())
+            mt = copy.deepcopy(m).train()
+            np.save(os.path.join(out, arch + "_train.npy"), mt(x3).numpy())
+        if arch == "resnet18":
+            torch.save(sd, os.path.join(out, "resnet18_legacy.pth"), _use_new_zipfile_serialization=False)
+            save_safetensors(os.path.join(out, "resnet18.safetensors"), sd)
+            ma = copy.deepcopy(m).train()
+            opt = torch.optim.Adam(ma.parameters(), lr=1e-4)
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(ma(x3), y)
+            loss.backward()
+            opt.step()
+            save_safetensors(os.path.join(out, "resnet18_adam.safetensors"), ma.state_dict())
+    torch.save({"conv1.weight": torch.zeros(1), "payload": Evil()}, os.path.join(out, "evil.pth"))
+    print("torchvision %s fixtures written to %s" % (torchvision.__version__, out))
+
+
+if __name__ == "__main__":
+    main()

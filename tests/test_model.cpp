@@ -1,0 +1,289 @@
+// The network stage without a reference: architectures, freezing, formats, model files, weight fetching.
+#include <httplib.h>
+
+#include <ATen/autocast_mode.h>
+
+#include <thread>
+
+#include <genrenet/model.h>
+
+#include "test_util.h"
+
+namespace genrenet {
+namespace {
+
+int64_t count_params(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+TEST(ResNet, ParameterCountsAreTorchvisionsAndTimms) {
+  // torchvision.models.resnet18/34/50() and timm's seresnet50, with 1000 classes and RGB input.
+  struct {
+    const char* arch;
+    int64_t params;
+  } cases[] = {{"resnet18", 11689512}, {"resnet34", 21797672}, {"resnet50", 25557032}, {"seresnet50", 28088024}};
+  for (auto& c : cases) {
+    ModelOptions o;
+    o.arch = c.arch;
+    o.num_classes = 1000;
+    o.input_channels = 3;
+    EXPECT_EQ(count_params(*make_model(o)), c.params) << c.arch;
+  }
+}
+
+TEST(ResNet, NamesFollowTorchvision) {
+  auto sd = state_dict(*make_model(ModelOptions{}));
+  for (const char* k : {"conv1.weight", "bn1.running_mean", "bn1.num_batches_tracked", "layer1.0.conv1.weight",
+                        "layer2.0.downsample.0.weight", "layer2.0.downsample.1.running_var", "layer4.1.bn2.bias",
+                        "fc.weight", "fc.bias"})
+    EXPECT_TRUE(sd.count(k)) << k;
+  EXPECT_EQ(sd.size(), 122u);
+  EXPECT_EQ(sd.at("conv1.weight").sizes(), (std::vector<int64_t>{64, 1, 7, 7}));
+  EXPECT_EQ(sd.at("fc.weight").sizes(), (std::vector<int64_t>{10, 512}));
+  ModelOptions se;
+  se.arch = "seresnet50";
+  auto sse = state_dict(*make_model(se));
+  EXPECT_EQ(sse.at("layer1.0.se.fc1.weight").sizes(), (std::vector<int64_t>{16, 256, 1, 1}));
+  EXPECT_EQ(sse.at("layer4.2.se.fc2.bias").sizes(), (std::vector<int64_t>{2048}));
+  EXPECT_EQ(detect_architecture(sse), "seresnet50");
+}
+
+TEST(ResNet, ForwardShapesAndBadInput) {
+  for (const char* arch : {"resnet18", "seresnet50"}) {
+    ModelOptions o;
+    o.arch = arch;
+    o.dropout = 0.2;
+    ResNet m = make_model(o);
+    m->eval();
+    torch::NoGradGuard ng;
+    auto y = m->forward(torch::randn({2, 1, 128, 256}));
+    EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 10}));
+    EXPECT_THROW(m->forward(torch::randn({2, 3, 128, 256})), Error);
+  }
+  ModelOptions bad;
+  bad.arch = "vgg16";
+  EXPECT_THROW(make_model(bad), Error);
+  bad = {};
+  bad.input_channels = 2;
+  EXPECT_THROW(make_model(bad), Error);
+}
+
+TEST(ResNet, ChannelsLastAndBf16AutocastAgreeWithFp32) {
+  torch::manual_seed(3);
+  ResNet m = make_model(ModelOptions{});
+  m->eval();
+  torch::NoGradGuard ng;
+  auto x = torch::randn({2, 1, 128, 256});
+  auto ref = m->forward(x);
+  to_channels_last(*m);
+  EXPECT_TRUE(m->conv1->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  auto cl = m->forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_LT((cl - ref).abs().max().item<double>(), 1e-3 * ref.abs().max().item<double>());
+  at::autocast::set_cpu_enabled(true);
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  auto bf = m->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)).to(torch::kFloat32);
+  at::autocast::clear_cache();
+  at::autocast::set_cpu_enabled(false);
+  EXPECT_LT((bf - ref).abs().max().item<double>(), 0.1 * ref.abs().max().item<double>());
+}
+
+TEST(Freeze, ChildrenParamsAndRegex) {
+  ResNet m = make_model(ModelOptions{});
+  FreezeOptions f;
+  f.children = 8;  // conv1, bn1, relu, maxpool, layer1..layer4: all but the head
+  auto frozen = freeze(m, f);
+  int trainable = 0;
+  for (auto& p : m->named_parameters())
+    if (p.value().requires_grad()) {
+      ++trainable;
+      EXPECT_EQ(p.key().rfind("fc.", 0), 0u) << p.key();
+    }
+  EXPECT_EQ(trainable, 2);
+  EXPECT_EQ(frozen.size(), 60u);
+
+  ResNet m2 = make_model(ModelOptions{});
+  FreezeOptions p;
+  p.params = 3;
+  EXPECT_EQ(freeze(m2, p), (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias"}));
+
+  ResNet m3 = make_model(ModelOptions{});
+  FreezeOptions r;
+  r.regex = "layer[12]\\..*";
+  for (auto& name : freeze(m3, r)) EXPECT_TRUE(name.rfind("layer1.", 0) == 0 || name.rfind("layer2.", 0) == 0);
+
+  FreezeOptions too_many;
+  too_many.children = 11;
+  EXPECT_THROW(freeze(m3, too_many), Error);
+  FreezeOptions bad_re;
+  bad_re.regex = "([";
+  EXPECT_THROW(freeze(m3, bad_re), Error);
+}
+
+TEST(Freeze, FrozenLayersGetNoGradientAndKeepTheirStatistics) {
+  ResNet m = make_model(ModelOptions{});
+  FreezeOptions f;
+  f.children = 5;  // conv1, bn1, relu, maxpool, layer1
+  freeze(m, f);
+  set_training_mode(m, true, f);
+  EXPECT_FALSE(m->bn1->is_training());
+  EXPECT_TRUE(m->fc->is_training());
+  auto before = m->bn1->running_mean.clone();
+  auto l1_before = state_dict(*m).at("layer1.0.bn1.running_var");
+  auto l2_before = state_dict(*m).at("layer2.0.bn1.running_var");
+  auto loss = m->forward(torch::randn({2, 1, 64, 64})).sum();
+  loss.backward();
+  EXPECT_FALSE(m->conv1->weight.grad().defined());
+  EXPECT_TRUE(m->fc->weight.grad().defined());
+  EXPECT_TRUE(torch::equal(before, m->bn1->running_mean));
+  EXPECT_TRUE(torch::equal(l1_before, state_dict(*m).at("layer1.0.bn1.running_var")));
+  EXPECT_FALSE(torch::equal(l2_before, state_dict(*m).at("layer2.0.bn1.running_var")));  // trainable: updated
+  f.frozen_bn_train = true;
+  set_training_mode(m, true, f);
+  EXPECT_TRUE(m->bn1->is_training());
+}
+
+TEST(Weights, SafetensorsRoundTripWithMetadata) {
+  test::TempDir dir;
+  TensorMap t = {{"a", torch::arange(6, torch::kFloat32).reshape({2, 3})},
+                 {"b", torch::tensor({1, 2, 3}, torch::kInt64)},
+                 {"c", torch::ones({2}, torch::kBFloat16)}};
+  write_safetensors(dir / "w.safetensors", t, {{"note", "hello"}});
+  WeightFile w = read_safetensors(dir / "w.safetensors");
+  ASSERT_EQ(w.tensors.size(), 3u);
+  for (auto& [k, v] : t) EXPECT_TRUE(torch::equal(v, w.tensors.at(k))) << k;
+  EXPECT_EQ(w.metadata.at("note"), "hello");
+}
+
+TEST(Weights, DamagedFilesAreErrorsNotCrashes) {
+  test::TempDir dir;
+  write_safetensors(dir / "w.safetensors", {{"a", torch::ones({100})}});
+  std::string bytes = test::read_bytes(dir / "w.safetensors");
+  test::write_bytes(dir / "cut.safetensors", bytes.substr(0, bytes.size() - 10));
+  EXPECT_THROW(read_safetensors(dir / "cut.safetensors"), Error);
+  test::write_bytes(dir / "junk.safetensors", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}");
+  EXPECT_THROW(read_safetensors(dir / "junk.safetensors"), Error);
+  test::write_bytes(dir / "junk.pth", "this is not a checkpoint at all");
+  EXPECT_THROW(read_pth(dir / "junk.pth"), Error);
+  test::write_bytes(dir / "empty.pth", "");
+  EXPECT_THROW(read_pth(dir / "empty.pth"), Error);
+  test::write_bytes(dir / "zip.pth", "PK\x03\x04 broken zip");
+  EXPECT_THROW(read_pth(dir / "zip.pth"), Error);
+  // Every prefix of a valid legacy pickle stream fails cleanly.
+  std::string proto = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+  for (size_t n = 1; n < proto.size(); ++n) {
+    test::write_bytes(dir / "p.pth", proto.substr(0, n));
+    EXPECT_THROW(read_pth(dir / "p.pth"), Error) << n;
+  }
+}
+
+TEST(Weights, LoadReportsMismatchesAndSkipsAForeignHead) {
+  ModelOptions o;
+  o.num_classes = 1000;
+  o.input_channels = 3;
+  TensorMap imagenet_like = state_dict(*make_model(o));
+  ResNet m = make_model(ModelOptions{});  // 10 classes, 1 channel
+  LoadReport r = load_weights(m, imagenet_like);
+  EXPECT_EQ(r.skipped, (std::vector<std::string>{"fc.weight", "fc.bias"}));
+  EXPECT_TRUE(r.missing.empty() && r.unexpected.empty()) << r.summary();
+  EXPECT_EQ(r.loaded.size(), 120u);
+  EXPECT_TRUE(torch::allclose(m->conv1->weight, imagenet_like.at("conv1.weight").sum(1, true)));
+  TensorMap wrong = imagenet_like;
+  wrong["layer1.0.conv1.weight"] = torch::zeros({3, 3});
+  try {
+    load_weights(m, wrong);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "layer1.0.conv1.weight");
+  }
+  TensorMap extra = state_dict(*m);
+  extra["something.else"] = torch::zeros({1});
+  EXPECT_EQ(load_weights(m, extra).unexpected, std::vector<std::string>{"something.else"});
+  EXPECT_THROW(load_weights(m, extra, /*strict=*/true), Error);
+}
+
+TEST(ModelFile, RoundTripsEverything) {
+  test::TempDir dir;
+  ModelFile f;
+  f.model.arch = "resnet18";
+  f.classes = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+  f.features.n_mels = 96;
+  f.training_json = R"({"epoch": 3})";
+  ResNet m = make_model(f.model);
+  f.weights = state_dict(*m);
+  save_model_file(dir / "m.safetensors", f);
+  ModelFile g = read_model_file(dir / "m.safetensors");
+  EXPECT_EQ(g.classes, f.classes);
+  EXPECT_EQ(g.features, f.features);
+  EXPECT_EQ(g.training_json, f.training_json);
+  ResNet loaded = load_model(g);
+  torch::NoGradGuard ng;
+  m->eval();
+  auto x = torch::randn({1, 1, 96, 64});
+  EXPECT_TRUE(torch::allclose(loaded->forward(x), m->forward(x)));
+  f.classes.pop_back();
+  EXPECT_THROW(save_model_file(dir / "bad.safetensors", f), Error);
+  write_safetensors(dir / "plain.safetensors", f.weights);
+  EXPECT_THROW(read_model_file(dir / "plain.safetensors"), Error);
+}
+
+TEST(Pretrained, CacheFolderFollowsTorchHome) {
+  test::TempDir dir;
+  setenv("TORCH_HOME", dir.path().c_str(), 1);
+  EXPECT_EQ(torch_hub_checkpoints_dir(), dir / "hub" / "checkpoints");
+  EXPECT_EQ(imagenet_source("resnet18").file_name, "resnet18-f37072fd.pth");
+  EXPECT_EQ(imagenet_source("resnet18").sha256_prefix, "f37072fd");
+  EXPECT_THROW(imagenet_source("seresnet50"), Error);
+  // Not cached and no download allowed: the message says where to put the file.
+  try {
+    fetch_imagenet_weights("resnet18", false);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "hub" / "checkpoints" / "resnet18-f37072fd.pth").string()),
+              std::string::npos);
+  }
+  std::filesystem::create_directories(dir / "hub" / "checkpoints");
+  test::write_bytes(dir / "hub" / "checkpoints" / "resnet18-f37072fd.pth", "cached");
+  EXPECT_EQ(fetch_imagenet_weights("resnet18", false), dir / "hub" / "checkpoints" / "resnet18-f37072fd.pth");
+  unsetenv("TORCH_HOME");
+}
+
+TEST(Pretrained, DownloadsFromALocalServerAndChecksTheHash) {
+  test::TempDir dir;
+  setenv("TORCH_HOME", dir.path().c_str(), 1);
+  const std::string body(300000, 'w');
+  test::write_bytes(dir / "body", body);
+  const std::string sha = sha256_file(dir / "body");
+  httplib::Server server;
+  server.Get("/w.pth", [&](const httplib::Request&, httplib::Response& res) { res.set_content(body, "application/octet-stream"); });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/w.pth";
+
+  PretrainedSource good{"good-" + sha.substr(0, 8) + ".pth", url, sha.substr(0, 8)};
+  auto path = fetch_weights(good);
+  EXPECT_EQ(test::read_bytes(path), body);
+
+  PretrainedSource bad{"bad-00000000.pth", url, "00000000"};
+  EXPECT_THROW(fetch_weights(bad), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir / "hub" / "checkpoints" / "bad-00000000.pth"));
+
+  PretrainedSource missing{"gone-12345678.pth", url + "-missing", "12345678"};
+  EXPECT_THROW(fetch_weights(missing), Error);
+  server.stop();
+  t.join();
+  // Nothing listens there any more: offline.
+  try {
+    fetch_imagenet_weights("resnet34", true, url);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Offline?"), std::string::npos) << e.what();
+  }
+  for (auto& e : std::filesystem::directory_iterator(dir / "hub" / "checkpoints"))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos);
+  unsetenv("TORCH_HOME");
+}
+
+}  // namespace
+}  // namespace genrenet
