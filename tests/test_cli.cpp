@@ -1,5 +1,5 @@
 // End to end: the genrenet program as a user runs it.
-#include <genrenet/genrenet.h>
+#include <genrenet/model.h>
 
 #include "test_util.h"
 
@@ -102,6 +102,32 @@ TEST(Cli, ShowDrawsBothFigures) {
   r = test::run(kExe + " show " + (dir / "missing.wav").string() + " --mel x.png");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("missing.wav: no such file"), std::string::npos) << r.output;
+}
+
+TEST(Cli, WeightsConvertInspectAndImport) {
+  test::TempDir dir;
+  ModelOptions o;
+  o.num_classes = 1000;
+  o.input_channels = 3;
+  write_safetensors(dir / "in1k.safetensors", state_dict(*make_model(o)));
+  auto r = test::run(kExe + " weights inspect " + (dir / "in1k.safetensors").string() + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"architecture\": \"resnet18\""), std::string::npos);
+  auto model = (dir / "m.safetensors").string();
+  r = test::run(kExe + " weights import " + (dir / "in1k.safetensors").string() +
+                " --classes a,b,c --out " + model);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("starts from random weights"), std::string::npos) << r.output;
+  ModelFile f = read_model_file(model);
+  EXPECT_EQ(f.classes, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(f.model.input_channels, 1);
+  r = test::run(kExe + " weights import " + (dir / "in1k.safetensors").string() + " --arch resnet50 --classes a --out x.safetensors");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("holds resnet18 weights, not resnet50"), std::string::npos) << r.output;
+  test::write_bytes(dir / "junk.pth", "junk");
+  r = test::run(kExe + " weights inspect " + (dir / "junk.pth").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("junk.pth"), std::string::npos) << r.output;
 }
 
 }  // namespace

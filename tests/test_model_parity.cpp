@@ -109,5 +109,25 @@ TEST(AdamParity, OneStepGivesTorchsWeights) {
   EXPECT_LT(worst, 1e-5);
 }
 
+TEST(CheckpointFormats, CliImportsTheCachedImagenetFile) {
+  // `weights import imagenet` finds torchvision's file in $TORCH_HOME/hub/checkpoints without a network.
+  test::TempDir dir;
+  std::filesystem::create_directories(dir / "hub" / "checkpoints");
+  std::filesystem::copy_file(fixtures() / "resnet18.pth", dir / "hub" / "checkpoints" / "resnet18-f37072fd.pth");
+  auto out = (dir / "m.safetensors").string();
+  auto r = test::run("TORCH_HOME=" + dir.path().string() + " " + GENRENET_EXE +
+                     " weights import imagenet --arch resnet18 --offline --classes " +
+                     "blues,classical,country,disco,hiphop,jazz,metal,pop,reggae,rock --out " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  ModelFile f = read_model_file(out);
+  TensorMap tv = read_pth(fixtures() / "resnet18.pth");
+  EXPECT_TRUE(torch::equal(f.weights.at("layer3.1.conv2.weight"), tv.at("layer3.1.conv2.weight")));
+  EXPECT_TRUE(torch::allclose(f.weights.at("conv1.weight"), tv.at("conv1.weight").sum(1, true)));
+  r = test::run("TORCH_HOME=" + (dir / "empty").string() + " " + GENRENET_EXE +
+                " weights import imagenet --arch resnet34 --offline --classes a --out " + out);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("put torchvision's file at"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace genrenet

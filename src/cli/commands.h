@@ -10,6 +10,7 @@ namespace genrenet::cli {
 void add_features_command(CLI::App& app, int& exit_code);
 void add_show_command(CLI::App& app, int& exit_code);
 void add_example_clip_command(CLI::App& app, int& exit_code);
+void add_weights_command(CLI::App& app, int& exit_code);
 
 // The feature flags shared by every command that turns audio into spectrograms.
 struct FeatureFlags {

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   genrenet::cli::add_features_command(app, exit_code);
   genrenet::cli::add_show_command(app, exit_code);
   genrenet::cli::add_example_clip_command(app, exit_code);
+  genrenet::cli::add_weights_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
