@@ -176,11 +176,44 @@ class FeatureExtractor {
   std::unique_ptr<Impl> impl_;
 };
 
+// The model input from a log-mel in dB (a cached one, say): standardise if options.standardize, then crop
+// (`crop`; rng for CropMode::Random) or pad to options.frames. FeatureExtractor::model_input is log_mel
+// followed by exactly this.
+Spectrogram input_from_log_mel(Spectrogram log_mel, const FeatureOptions& options, CropMode crop,
+                               std::mt19937* rng = nullptr);
+
 // (x - mean) / (std + 1e-6), with the unbiased std, as torch.Tensor.std. In place.
 void standardize(Spectrogram& s);
 // Crops (at `offset` frames) or pads to `frames`. Use fix_length_offset for the crop offset of a mode.
 Spectrogram fix_length(const Spectrogram& s, int frames, int offset, PadMode pad);
 int fix_length_offset(int n_frames, int frames, CropMode crop, std::mt19937* rng);
+
+// ---------------------------------------------------------------------------------------------------------
+// SpecAugment (src/augment)
+// ---------------------------------------------------------------------------------------------------------
+
+// The paper's augmentation: up to 48 of 128 bins and up to 192 of 1024 frames masked, plus time warping.
+struct SpecAugmentOptions {
+  int freq_masks = 1;          // number of frequency masks, [0, 100]
+  int freq_mask_width = 48;    // F: each mask's width is uniform in [0, F] bins
+  int time_masks = 1;          // number of time masks, [0, 100]
+  int time_mask_width = 192;   // T: each mask's width is uniform in [0, T] frames
+  int time_warp = 40;          // W: a random frame moves by up to W frames; 0 turns warping off
+  float mask_value = 0.f;      // 0 = the mean of a standardised spectrogram ("set to zero" in the paper)
+  void validate() const;
+  bool operator==(const SpecAugmentOptions&) const = default;
+};
+
+struct SpecAugmentReport {
+  struct Span {
+    int start, width;
+  };
+  std::vector<Span> freq_masks, time_masks;
+  int warp_from = -1, warp_to = -1;  // frame warp_from moved to warp_to (-1: no warp)
+};
+
+// Augments `s` in place with fresh random draws from `rng`: time warp, then the masks.
+SpecAugmentReport spec_augment(Spectrogram& s, const SpecAugmentOptions& options, std::mt19937& rng);
 
 // ---------------------------------------------------------------------------------------------------------
 // Files (src/io)
@@ -213,5 +246,10 @@ void plot_waveform(const std::filesystem::path& png, std::span<const float> samp
 // standardised units.
 void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& spec, const FeatureOptions& opts,
                       bool values_in_db, const FigureOptions& fig = {});
+
+// The same spectrogram before and after augmentation, one above the other on one colour scale (the
+// paper's Fig. 3). Each panel is fig.height tall.
+void plot_augment_preview(const std::filesystem::path& png, const Spectrogram& before, const Spectrogram& after,
+                          const FeatureOptions& opts, const FigureOptions& fig = {});
 
 }  // namespace genrenet

@@ -11,6 +11,13 @@ void add_features_command(CLI::App& app, int& exit_code);
 void add_show_command(CLI::App& app, int& exit_code);
 void add_example_clip_command(CLI::App& app, int& exit_code);
 void add_weights_command(CLI::App& app, int& exit_code);
+void add_synth_command(CLI::App& app, int& exit_code);
+void add_prepare_command(CLI::App& app, int& exit_code);
+void add_augment_preview_command(CLI::App& app, int& exit_code);
+void add_train_command(CLI::App& app, int& exit_code);
+void add_evaluate_command(CLI::App& app, int& exit_code);
+void add_predict_command(CLI::App& app, int& exit_code);
+void add_demo_command(CLI::App& app, int& exit_code);
 
 // The feature flags shared by every command that turns audio into spectrograms.
 struct FeatureFlags {
@@ -20,7 +27,8 @@ struct FeatureFlags {
   double top_db = 0;
   bool no_quantize = false;
   void add_to(CLI::App* cmd);
-  FeatureOptions resolve(const CLI::App* cmd) const;  // throws Error for bad values
+  // The options: `base` (or the --feature-config file), then the flags the user typed. Throws Error.
+  FeatureOptions resolve(const CLI::App* cmd, const FeatureOptions& base = {}) const;
 };
 
 int default_threads();

@@ -31,10 +31,10 @@ void FeatureFlags::add_to(CLI::App* cmd) {
   g->add_flag("--no-quantize", no_quantize, "Skip the 16-bit quantisation step");
 }
 
-FeatureOptions FeatureFlags::resolve(const CLI::App* cmd) const {
+FeatureOptions FeatureFlags::resolve(const CLI::App* cmd, const FeatureOptions& base) const {
   // Start from the config file (if any), then apply the flags the user actually typed, then validate,
   // so that the JSON parser's enum checks and ranges are the only ones.
-  nlohmann::json j = nlohmann::json::parse(FeatureOptions{}.to_json());
+  nlohmann::json j = nlohmann::json::parse(base.to_json());
   if (!config_file.empty()) {
     std::ifstream in(config_file);
     std::stringstream ss;

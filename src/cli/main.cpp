@@ -9,10 +9,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "genrenet 0.1.0");
   app.require_subcommand(1);
   int exit_code = 0;
+  genrenet::cli::add_demo_command(app, exit_code);
   genrenet::cli::add_features_command(app, exit_code);
   genrenet::cli::add_show_command(app, exit_code);
   genrenet::cli::add_example_clip_command(app, exit_code);
   genrenet::cli::add_weights_command(app, exit_code);
+  genrenet::cli::add_synth_command(app, exit_code);
+  genrenet::cli::add_prepare_command(app, exit_code);
+  genrenet::cli::add_augment_preview_command(app, exit_code);
+  genrenet::cli::add_train_command(app, exit_code);
+  genrenet::cli::add_evaluate_command(app, exit_code);
+  genrenet::cli::add_predict_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -174,11 +174,7 @@ Spectrogram FeatureExtractor::log_mel(std::span<const float> samples) const {
 }
 
 Spectrogram FeatureExtractor::model_input(std::span<const float> samples, std::mt19937* rng) const {
-  const auto& o = impl_->opts;
-  Spectrogram s = log_mel(samples);
-  if (o.standardize) standardize(s);
-  if (s.n_frames == o.frames) return s;
-  return fix_length(s, o.frames, fix_length_offset(s.n_frames, o.frames, o.crop, rng), o.pad);
+  return input_from_log_mel(log_mel(samples), impl_->opts, impl_->opts.crop, rng);
 }
 
 Spectrogram FeatureExtractor::model_input(const std::filesystem::path& path, std::mt19937* rng) const {

@@ -61,4 +61,10 @@ Spectrogram fix_length(const Spectrogram& s, int frames, int offset, PadMode pad
   return out;
 }
 
+Spectrogram input_from_log_mel(Spectrogram s, const FeatureOptions& o, CropMode crop, std::mt19937* rng) {
+  if (o.standardize) standardize(s);
+  if (s.n_frames == o.frames) return s;
+  return fix_length(s, o.frames, fix_length_offset(s.n_frames, o.frames, crop, rng), o.pad);
+}
+
 }  // namespace genrenet

@@ -35,24 +35,16 @@ void plot_waveform(const std::filesystem::path& png, std::span<const float> x, i
   c.save_png(png);
 }
 
-void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, const FeatureOptions& o,
-                      bool values_in_db, const FigureOptions& fig) {
-  if (s.n_mels < 1 || s.n_frames < 1) throw Error(png.string(), "empty spectrogram");
-  plot::Canvas c(fig.width, fig.height);
-  const double seconds = static_cast<double>(s.n_frames) * o.hop_length / o.audio.sample_rate;
-  plot::Axes a = c.axes(0, seconds, 0, s.n_mels, 80, 110);
-  c.title(fig.title.empty() ? "Log-mel spectrogram" : fig.title);
+namespace {
 
-  SpectrogramStats st = compute_stats(s);
-  // dB: an 80-dB window below the peak, as librosa's specshow; standardised values: their full range.
-  double hi = st.max, lo = values_in_db ? std::max(st.min, st.max - 80.0) : st.min;
-  if (hi <= lo) hi = lo + 1;
+// One spectrogram panel inside `a`: the image, Hz ticks at mel positions, seconds on x.
+void draw_spectrogram(plot::Canvas& c, const plot::Axes& a, const Spectrogram& s, const FeatureOptions& o, double lo,
+                      double hi) {
   std::vector<plot::Rgb> px(static_cast<size_t>(s.n_mels) * s.n_frames);
   for (int m = 0; m < s.n_mels; ++m)
     for (int t = 0; t < s.n_frames; ++t)  // row 0 of the image is the highest band
       px[static_cast<size_t>(s.n_mels - 1 - m) * s.n_frames + t] = plot::magma((s.at(m, t) - lo) / (hi - lo));
   c.image(a.left, a.top, a.width, a.height, px, s.n_frames, s.n_mels);
-
   // Frequency ticks in Hz at their mel positions. Band m is centred on mel edge m+1 of n_mels+2 edges.
   const double m_min = features::hz_to_mel(o.f_min, o.mel_scale);
   const double m_max = features::hz_to_mel(o.effective_f_max(), o.mel_scale);
@@ -63,8 +55,42 @@ void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, co
     double y = (features::hz_to_mel(hz, o.mel_scale) - m_min) / step - 0.5;
     yticks.push_back({std::clamp(y, 0.0, static_cast<double>(s.n_mels)), plot::format_number(hz)});
   }
+  const double seconds = static_cast<double>(s.n_frames) * o.hop_length / o.audio.sample_rate;
   c.frame(a, plot::nice_ticks(0, seconds, 10), yticks, "time (s)", "frequency (Hz, mel scale)");
+}
+
+}  // namespace
+
+void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, const FeatureOptions& o,
+                      bool values_in_db, const FigureOptions& fig) {
+  if (s.n_mels < 1 || s.n_frames < 1) throw Error(png.string(), "empty spectrogram");
+  plot::Canvas c(fig.width, fig.height);
+  const double seconds = static_cast<double>(s.n_frames) * o.hop_length / o.audio.sample_rate;
+  plot::Axes a = c.axes(0, seconds, 0, s.n_mels, 80, 110);
+  c.title(fig.title.empty() ? "Log-mel spectrogram" : fig.title);
+  SpectrogramStats st = compute_stats(s);
+  // dB: an 80-dB window below the peak, as librosa's specshow; standardised values: their full range.
+  double hi = st.max, lo = values_in_db ? std::max(st.min, st.max - 80.0) : st.min;
+  if (hi <= lo) hi = lo + 1;
+  draw_spectrogram(c, a, s, o, lo, hi);
   c.colorbar(a.left + a.width + 14, a.top, 16, a.height, lo, hi, values_in_db ? "dB" : "standardised");
+  c.save_png(png);
+}
+
+void plot_augment_preview(const std::filesystem::path& png, const Spectrogram& before, const Spectrogram& after,
+                          const FeatureOptions& o, const FigureOptions& fig) {
+  if (before.data.empty() || after.data.empty()) throw Error(png.string(), "empty spectrogram");
+  plot::Canvas c(fig.width, fig.height * 2);
+  SpectrogramStats st = compute_stats(before);
+  double lo = st.min, hi = st.max > st.min ? st.max : st.min + 1;
+  const double seconds = static_cast<double>(before.n_frames) * o.hop_length / o.audio.sample_rate;
+  const double panel = fig.height;
+  plot::Axes top = c.axes(0, seconds, 0, before.n_mels, 80, 110, 44, panel + 56);
+  plot::Axes bottom = c.axes(0, seconds, 0, after.n_mels, 80, 110, panel + 44, 56);
+  c.title(fig.title.empty() ? "SpecAugment: before (top) and after (bottom)" : fig.title);
+  draw_spectrogram(c, top, before, o, lo, hi);
+  draw_spectrogram(c, bottom, after, o, lo, hi);
+  c.colorbar(top.left + top.width + 14, top.top, 16, bottom.top + bottom.height - top.top, lo, hi, "standardised");
   c.save_png(png);
 }
 

@@ -1,0 +1,194 @@
+// genrenet's data, training and evaluation stages (src/data, src/train, src/eval).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <genrenet/model.h>
+
+namespace genrenet {
+
+// ---------------------------------------------------------------------------------------------------------
+// Datasets (src/data/dataset.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+struct Clip {
+  std::filesystem::path path;
+  int label = -1;
+  std::string id;  // "<class>/<file stem>", e.g. "jazz/jazz.00054": how split lists name clips
+};
+
+struct Dataset {
+  std::filesystem::path root;        // the folder whose sub-folders are the classes
+  std::vector<std::string> classes;  // sorted folder names
+  std::vector<Clip> clips;           // sorted by id
+};
+
+// GTZAN in any common layout — genres/<genre>/*.au (the original), genres_original/<genre>/*.wav (Kaggle,
+// also under Data/) — or any <root>/<class>/<audio files> tree. A missing folder, or one without any
+// class folder holding audio, is an Error naming it.
+Dataset scan_dataset(const std::filesystem::path& dir);
+
+// ---------------------------------------------------------------------------------------------------------
+// Splits (src/data/splits.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+struct Split {
+  std::string spec;                     // how it was made, e.g. "paper", "sturm", "kfold:5/2"
+  std::vector<std::string> train, valid, test;  // clip ids
+  std::vector<std::string> not_found;   // list entries without a clip in the dataset
+  std::string to_json() const;
+  static Split from_json(const std::string& json);
+};
+
+// spec: "paper" (stratified 80/10/10 with `seed`), "sturm" (train/valid/test_filtered.txt from
+// `split_dir`), "kfold:K" (stratified; `fold` in [0, K) is the test fold, fold+1 mod K validation, the rest
+// training), or "lists:TRAIN,VALID,TEST" (files of clip ids or paths, one per line).
+Split make_split(const Dataset& data, const std::string& spec, unsigned seed, const std::filesystem::path& split_dir = {},
+                 int fold = 0);
+int kfold_count(const std::string& spec);  // K for "kfold:K", 0 otherwise
+
+// ---------------------------------------------------------------------------------------------------------
+// Feature cache (src/data/feature_cache.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// Log-mel spectrograms (dB, full length) keyed by the file's content (SHA-256) and by the options that
+// shape them: a changed file or option is recomputed, an unchanged one never. Entries are .npy files
+// written atomically, so several processes may fill one cache; a damaged entry is detected and rebuilt.
+class FeatureCache {
+ public:
+  FeatureCache(std::filesystem::path dir, FeatureOptions options);
+  const std::filesystem::path& dir() const { return dir_; }
+  const FeatureOptions& options() const { return extractor_.options(); }
+
+  struct Result {
+    std::vector<Spectrogram> spectrograms;  // one per input; empty (n_frames 0) where it failed
+    std::vector<std::string> errors;        // "" where it worked
+    int computed = 0, reused = 0, failed = 0;
+  };
+  // All files, in parallel over `threads`, with a progress bar labelled `label`.
+  Result load(const std::vector<std::filesystem::path>& files, int threads, const std::string& label = "features");
+
+ private:
+  Spectrogram load_one(const std::filesystem::path& file, bool& computed);
+  std::filesystem::path dir_;
+  FeatureExtractor extractor_;
+};
+
+// $XDG_CACHE_HOME/genrenet/features, or ~/.cache/genrenet/features.
+std::filesystem::path default_feature_cache_dir();
+
+// ---------------------------------------------------------------------------------------------------------
+// Synthetic genres (src/data/synth.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// The ten GTZAN genre names, each a small procedural style: its own tempo range, drum pattern, bass,
+// harmony, timbre and noise colour, randomised per clip (key, tempo, pattern variations, levels, mix).
+const std::vector<std::string>& synthetic_genres();
+std::vector<float> synthesize_genre_clip(int genre, double seconds, int sample_rate, std::uint32_t seed);
+// Writes <out>/<genre>/<genre>.000NN.wav for every genre; returns the number of files.
+int write_synthetic_dataset(const std::filesystem::path& out, int per_class, double seconds, std::uint32_t seed,
+                            int sample_rate = 22050);
+
+// ---------------------------------------------------------------------------------------------------------
+// Training (src/train/trainer.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+struct TrainConfig {
+  std::string data;                 // dataset folder
+  std::string split = "paper";      // see make_split
+  std::string split_dir;            // for "sturm"
+  int fold = 0;                     // for "kfold:K"
+  std::string cache;                // feature cache folder (default: <out>/../.feature-cache)
+  std::string out = "runs/run";     // run folder
+  ModelOptions model;
+  std::string pretrained;           // "", a weight file, or "imagenet"
+  FreezeOptions freeze;
+  int epochs = 20;                  // [1, 100000]
+  int batch = 16;                   // [1, 4096]
+  double lr = 1e-4;                 // Adam's learning rate, (0, 1]
+  double weight_decay = 0;          // Adam's L2 weight decay, [0, 1)
+  double label_smoothing = 0;       // [0, 1)
+  std::string schedule = "constant";  // or "cosine" (to 0 over the epochs)
+  bool specaugment = false;
+  SpecAugmentOptions augment;
+  bool random_crop = true;          // random 1024-frame crops for training (centre crops always for eval)
+  unsigned seed = 1;
+  std::string precision = "auto";   // "fp32", "bf16" (autocast + channels_last), "auto": bf16 where the CPU has it
+  std::string device = "cpu";       // or "cuda" when LibTorch has CUDA
+  int threads = 0;                  // 0: every core
+  FeatureOptions features;
+
+  void validate() const;
+  std::string to_json() const;
+  static TrainConfig from_json(const std::string& json);  // unknown keys are errors
+};
+
+struct EpochMetrics {
+  int epoch = 0;
+  double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> history;
+  int best_epoch = 0;
+  double best_val_acc = 0;
+  bool interrupted = false;
+  std::filesystem::path best_model, last_model;
+};
+
+// Set from a signal handler (Ctrl-C): training stops after the current batch; the checkpoint of the last
+// finished epoch stays, and --resume continues from it.
+extern std::atomic<bool> g_stop_training;
+
+// Trains as configured, writing into config.out: config.json, split.json, metrics.csv, curves.png,
+// best.safetensors and last.safetensors (genrenet model files) and last.state (optimiser and progress).
+// With `resume`, continues the run in config.out from its last finished epoch, exactly.
+TrainResult train(const TrainConfig& config, bool resume = false);
+
+// True when the CPU has AVX512-BF16 or AMX: where bf16 autocast pays off.
+bool cpu_has_fast_bf16();
+
+// ---------------------------------------------------------------------------------------------------------
+// Evaluation (src/eval/metrics.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+struct ClassMetrics {
+  std::string name;
+  double precision = 0, recall = 0, f1 = 0;
+  int support = 0;
+};
+
+struct Evaluation {
+  std::vector<std::string> classes;
+  std::vector<std::vector<int>> confusion;  // [true][predicted]
+  double accuracy = 0, macro_f1 = 0, loss = 0;
+  int count = 0;
+  std::vector<ClassMetrics> per_class;
+  std::string to_json() const;
+};
+
+Evaluation evaluate_predictions(const std::vector<int>& truth, const std::vector<int>& predicted,
+                                const std::vector<std::string>& classes);
+// The confusion matrix as a heat map with class names (the paper's Fig. 4).
+void plot_confusion(const std::filesystem::path& png, const Evaluation& e, const std::string& title = "");
+// Loss and accuracy per epoch, training and validation.
+void plot_training_curves(const std::filesystem::path& png, const std::vector<EpochMetrics>& history);
+
+// Evaluates a run's model ("best" or "last") on a subset of its split ("train", "valid" or "test"),
+// writing eval-<subset>.json and confusion-<subset>.png into the run folder.
+Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset = "test",
+                        const std::string& which = "best");
+
+// Class probabilities [n_files][n_classes] of audio files under a model (centre crop of the model input).
+struct Prediction {
+  std::string file, error;  // error non-empty when the file could not be read
+  std::vector<float> probabilities;
+};
+std::vector<Prediction> predict_files(const ModelFile& model, const std::vector<std::filesystem::path>& files,
+                                      int threads = 0);
+
+}  // namespace genrenet

@@ -1,0 +1,96 @@
+// The feature cache: <dir>/<options key>/<content SHA-256>.npy, one log-mel (dB, full length) per file.
+// The options key hashes only the options that shape the log-mel: standardisation, length, crop and pad
+// are applied when the spectrogram is used, so changing them reuses the cache.
+#include <atomic>
+#include <thread>
+
+#include <genrenet/train.h>
+
+#include "common/progress.h"
+#include "common/sha256.h"
+#include "io/atomic_file.h"
+
+namespace genrenet {
+namespace {
+
+std::string options_key(FeatureOptions o) {
+  const FeatureOptions defaults;
+  o.standardize = defaults.standardize;
+  o.frames = defaults.frames;
+  o.crop = defaults.crop;
+  o.pad = defaults.pad;
+  return sha256_hex(o.to_json()).substr(0, 16);
+}
+
+}  // namespace
+
+std::filesystem::path default_feature_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "genrenet" / "features";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::filesystem::path(home) / ".cache" / "genrenet" / "features";
+  return ".genrenet-cache";
+}
+
+FeatureCache::FeatureCache(std::filesystem::path dir, FeatureOptions options)
+    : dir_(std::move(dir) / options_key(options)), extractor_(std::move(options)) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) throw Error(dir_.string(), "cannot create the feature cache folder (" + ec.message() + ")");
+  if (!std::filesystem::exists(dir_ / "options.json"))
+    io::write_file_atomically(dir_ / "options.json", extractor_.options().to_json());
+}
+
+Spectrogram FeatureCache::load_one(const std::filesystem::path& file, bool& computed) {
+  computed = false;
+  const auto entry = dir_ / (sha256_file(file) + ".npy");
+  if (std::filesystem::exists(entry)) {
+    try {
+      NpyArray a = read_npy(entry);
+      if (a.shape.size() == 2 && a.shape[0] == extractor_.options().n_mels && a.shape[1] > 0)
+        return Spectrogram{static_cast<int>(a.shape[0]), static_cast<int>(a.shape[1]), std::move(a.data)};
+    } catch (const Error&) {
+      // A damaged entry (a crash of another writer cannot cause one: writes are atomic; a disk error can).
+    }
+    std::fprintf(stderr, "warning: %s: damaged cache entry, recomputing\n", entry.string().c_str());
+  }
+  Audio audio = load_audio(file, extractor_.options().audio);
+  Spectrogram s = extractor_.log_mel(audio.samples);
+  write_npy(entry, s.data, {s.n_mels, s.n_frames});
+  computed = true;
+  return s;
+}
+
+FeatureCache::Result FeatureCache::load(const std::vector<std::filesystem::path>& files, int threads,
+                                        const std::string& label) {
+  Result r;
+  r.spectrograms.resize(files.size());
+  r.errors.resize(files.size());
+  std::atomic<size_t> next{0};
+  std::atomic<int> computed{0}, failed{0};
+  ProgressBar bar(label, files.size(), files.size() > 1);
+  auto worker = [&] {
+    for (size_t i; (i = next++) < files.size();) {
+      try {
+        bool c = false;
+        r.spectrograms[i] = load_one(files[i], c);
+        if (c) ++computed;
+      } catch (const std::exception& e) {
+        r.errors[i] = e.what();
+        ++failed;
+      }
+      bar.tick();
+    }
+  };
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int>(threads, static_cast<int>(files.size())); ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  bar.finish();
+  r.computed = computed;
+  r.failed = failed;
+  r.reused = static_cast<int>(files.size()) - r.computed - r.failed;
+  return r;
+}
+
+}  // namespace genrenet

@@ -1,0 +1,133 @@
+// Train/validation/test splits. Every split is a list of clip ids, saved with the run, so that evaluation
+// later uses exactly the clips training did not see.
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/train.h>
+
+namespace genrenet {
+namespace {
+
+// Clip ids per class, in a seeded random order.
+std::vector<std::vector<std::string>> shuffled_by_class(const Dataset& d, unsigned seed) {
+  std::vector<std::vector<std::string>> by_class(d.classes.size());
+  for (auto& c : d.clips) by_class[c.label].push_back(c.id);
+  std::mt19937 rng(seed);
+  for (auto& v : by_class) std::shuffle(v.begin(), v.end(), rng);
+  return by_class;
+}
+
+// "blues/blues.00012.wav", "/data/genres/blues/blues.00012.au" or "blues.00012" -> the clip's id.
+std::string id_of_entry(std::string entry, const std::map<std::string, std::string>& by_stem) {
+  while (!entry.empty() && (entry.back() == '\r' || entry.back() == ' ')) entry.pop_back();
+  std::filesystem::path p(entry);
+  std::string stem = p.stem().string();
+  auto it = by_stem.find(stem);
+  return it == by_stem.end() ? "" : it->second;
+}
+
+std::vector<std::string> read_list(const std::filesystem::path& file, const std::map<std::string, std::string>& by_stem,
+                                   std::vector<std::string>& not_found) {
+  std::ifstream in(file);
+  if (!in) throw Error(file.string(), "cannot read split list");
+  std::vector<std::string> ids;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::string id = id_of_entry(line, by_stem);
+    if (id.empty()) not_found.push_back(line);
+    else ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+int kfold_count(const std::string& spec) {
+  if (spec.rfind("kfold:", 0) != 0) return 0;
+  try {
+    int k = std::stoi(spec.substr(6));
+    if (k < 2 || k > 100) throw Error("--split", "kfold needs K in [2, 100], got " + spec);
+    return k;
+  } catch (const std::logic_error&) {
+    throw Error("--split", "kfold needs a number: kfold:5");
+  }
+}
+
+Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const std::filesystem::path& split_dir,
+                 int fold) {
+  Split s;
+  s.spec = spec;
+  if (spec == "paper") {
+    // Stratified 80/10/10: GTZAN's 100 clips per genre give 800/100/100.
+    for (auto& ids : shuffled_by_class(d, seed)) {
+      const size_t n = ids.size(), n_train = n * 8 / 10, n_valid = n / 10;
+      for (size_t i = 0; i < n; ++i) (i < n_train ? s.train : i < n_train + n_valid ? s.valid : s.test).push_back(ids[i]);
+    }
+  } else if (int k = kfold_count(spec)) {
+    if (fold < 0 || fold >= k) throw Error("fold", "must be in [0, " + std::to_string(k) + ")");
+    s.spec = spec + "/" + std::to_string(fold);
+    for (auto& ids : shuffled_by_class(d, seed))
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const int f = static_cast<int>(i % k);
+        (f == fold ? s.test : f == (fold + 1) % k ? s.valid : s.train).push_back(ids[i]);
+      }
+  } else if (spec == "sturm" || spec.rfind("lists:", 0) == 0) {
+    std::map<std::string, std::string> by_stem;
+    for (auto& c : d.clips) by_stem[std::filesystem::path(c.id).filename().string()] = c.id;
+    std::filesystem::path lists[3];
+    if (spec == "sturm") {
+      if (split_dir.empty()) throw Error("--split sturm", "needs --split-dir with {train,valid,test}_filtered.txt");
+      lists[0] = split_dir / "train_filtered.txt";
+      lists[1] = split_dir / "valid_filtered.txt";
+      lists[2] = split_dir / "test_filtered.txt";
+    } else {
+      std::string rest = spec.substr(6);
+      for (int i = 0; i < 3; ++i) {
+        auto comma = rest.find(',');
+        if ((comma == std::string::npos) != (i == 2)) throw Error("--split", "lists: needs TRAIN,VALID,TEST files");
+        lists[i] = rest.substr(0, comma);
+        rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+      }
+    }
+    s.train = read_list(lists[0], by_stem, s.not_found);
+    s.valid = read_list(lists[1], by_stem, s.not_found);
+    s.test = read_list(lists[2], by_stem, s.not_found);
+  } else {
+    throw Error("--split", "unknown split \"" + spec + "\" (paper, sturm, kfold:K, lists:TRAIN,VALID,TEST)");
+  }
+  std::set<std::string> seen;
+  for (auto* v : {&s.train, &s.valid, &s.test})
+    for (auto& id : *v)
+      if (!seen.insert(id).second) throw Error("split " + s.spec, "clip " + id + " is in two subsets");
+  if (s.train.empty()) throw Error("split " + s.spec, "no training clips");
+  if (s.valid.empty()) throw Error("split " + s.spec, "no validation clips");
+  return s;
+}
+
+std::string Split::to_json() const {
+  return nlohmann::json({{"spec", spec}, {"train", train}, {"valid", valid}, {"test", test}, {"not_found", not_found}})
+      .dump(1);
+}
+
+Split Split::from_json(const std::string& text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    Split s;
+    s.spec = j.at("spec").get<std::string>();
+    s.train = j.at("train").get<std::vector<std::string>>();
+    s.valid = j.at("valid").get<std::vector<std::string>>();
+    s.test = j.at("test").get<std::vector<std::string>>();
+    s.not_found = j.value("not_found", std::vector<std::string>{});
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("split.json", std::string("damaged (") + e.what() + ")");
+  }
+}
+
+}  // namespace genrenet

@@ -1,0 +1,193 @@
+// Accuracy, per-class precision/recall/F1 and the confusion matrix; evaluating a run; predicting files.
+#include <ATen/autocast_mode.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/train.h>
+
+#include "common/progress.h"
+#include "io/atomic_file.h"
+
+namespace genrenet {
+
+Evaluation evaluate_predictions(const std::vector<int>& truth, const std::vector<int>& predicted,
+                                const std::vector<std::string>& classes) {
+  if (truth.size() != predicted.size()) throw Error("evaluation", "truth and predictions differ in length");
+  const int k = static_cast<int>(classes.size());
+  Evaluation e;
+  e.classes = classes;
+  e.count = static_cast<int>(truth.size());
+  e.confusion.assign(k, std::vector<int>(k, 0));
+  int correct = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] < 0 || truth[i] >= k || predicted[i] < 0 || predicted[i] >= k) throw Error("evaluation", "label out of range");
+    ++e.confusion[truth[i]][predicted[i]];
+    correct += truth[i] == predicted[i];
+  }
+  e.accuracy = e.count ? static_cast<double>(correct) / e.count : 0;
+  double f1_sum = 0;
+  for (int c = 0; c < k; ++c) {
+    int tp = e.confusion[c][c], support = 0, predicted_c = 0;
+    for (int j = 0; j < k; ++j) {
+      support += e.confusion[c][j];
+      predicted_c += e.confusion[j][c];
+    }
+    ClassMetrics m{classes[c], predicted_c ? double(tp) / predicted_c : 0, support ? double(tp) / support : 0, 0, support};
+    m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
+    f1_sum += m.f1;
+    e.per_class.push_back(m);
+  }
+  e.macro_f1 = k ? f1_sum / k : 0;
+  return e;
+}
+
+std::string Evaluation::to_json() const {
+  nlohmann::json pc = nlohmann::json::array();
+  for (auto& m : per_class)
+    pc.push_back({{"class", m.name}, {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}});
+  return nlohmann::json({{"accuracy", accuracy}, {"macro_f1", macro_f1}, {"loss", loss}, {"count", count},
+                         {"classes", classes}, {"confusion", confusion}, {"per_class", pc}})
+      .dump(1);
+}
+
+namespace {
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  if (!in) throw Error(p.string(), "cannot read (is this a run folder?)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Softmax outputs of the model on standardised, centre-cropped inputs [n, 1, n_mels, frames].
+torch::Tensor run_model(ResNet& model, const std::vector<Spectrogram>& inputs, int channels, bool bf16, int batch = 16) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> outs;
+  for (size_t i = 0; i < inputs.size(); i += batch) {
+    const size_t n = std::min<size_t>(batch, inputs.size() - i);
+    torch::Tensor x = torch::empty({static_cast<int64_t>(n), 1, inputs[i].n_mels, inputs[i].n_frames});
+    for (size_t b = 0; b < n; ++b)
+      std::memcpy(x[b].data_ptr<float>(), inputs[i + b].data.data(), inputs[i + b].data.size() * sizeof(float));
+    if (channels == 3) x = x.repeat({1, 3, 1, 1});
+    if (bf16) {
+      x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+    torch::Tensor logits = model->forward(x).to(torch::kFloat32);
+    if (bf16) {
+      at::autocast::clear_cache();
+      at::autocast::set_cpu_enabled(false);
+    }
+    outs.push_back(torch::softmax(logits, 1));
+  }
+  return torch::cat(outs);
+}
+
+}  // namespace
+
+Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& which) {
+  if (which != "best" && which != "last") throw Error("--model", "must be best or last");
+  TrainConfig config = TrainConfig::from_json(read_text(run / "config.json"));
+  Split split = Split::from_json(read_text(run / "split.json"));
+  const std::vector<std::string>* ids = subset == "test" ? &split.test : subset == "valid" ? &split.valid
+                                        : subset == "train" ? &split.train : nullptr;
+  if (!ids) throw Error("--split", "must be train, valid or test");
+  if (ids->empty()) throw Error(run.string(), "the " + subset + " subset of this run's split is empty");
+  ModelFile mf = read_model_file(run / (which + ".safetensors"));
+  ResNet model = load_model(mf);
+  const bool bf16 = config.precision == "bf16" || (config.precision == "auto" && cpu_has_fast_bf16());
+  if (bf16) to_channels_last(*model);
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+
+  Dataset data = scan_dataset(config.data);
+  if (data.classes != mf.classes) throw Error(config.data, "its classes differ from the model's");
+  std::map<std::string, const Clip*> by_id;
+  for (auto& c : data.clips) by_id[c.id] = &c;
+  std::vector<std::filesystem::path> files;
+  std::vector<int> truth;
+  for (auto& id : *ids)
+    if (auto it = by_id.find(id); it != by_id.end()) {
+      files.push_back(it->second->path);
+      truth.push_back(it->second->label);
+    }
+  FeatureCache cache(config.cache.empty() ? default_feature_cache_dir() : std::filesystem::path(config.cache), mf.features);
+  auto loaded = cache.load(files, 0, "features (" + subset + ")");
+  std::vector<Spectrogram> inputs;
+  std::vector<int> kept_truth;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!loaded.errors[i].empty()) {
+      std::fprintf(stderr, "warning: skipped unreadable clip: %s\n", loaded.errors[i].c_str());
+      continue;
+    }
+    inputs.push_back(input_from_log_mel(std::move(loaded.spectrograms[i]), mf.features, CropMode::Center));
+    kept_truth.push_back(truth[i]);
+  }
+  torch::Tensor probs = run_model(model, inputs, mf.model.input_channels, bf16);
+  torch::Tensor pred = probs.argmax(1);
+  std::vector<int> predicted(pred.size(0));
+  for (int64_t i = 0; i < pred.size(0); ++i) predicted[i] = static_cast<int>(pred[i].item<int64_t>());
+  Evaluation e = evaluate_predictions(kept_truth, predicted, mf.classes);
+  torch::Tensor t = torch::tensor(std::vector<int64_t>(kept_truth.begin(), kept_truth.end()));
+  e.loss = -probs.gather(1, t.unsqueeze(1)).clamp_min(1e-12).log().mean().item<double>();
+  io::write_file_atomically(run / ("eval-" + subset + ".json"), e.to_json());
+  char title[160];
+  std::snprintf(title, sizeof title, "Confusion matrix, %s (%d clips, accuracy %.1f%%)", subset.c_str(), e.count,
+                100 * e.accuracy);
+  plot_confusion(run / ("confusion-" + subset + ".png"), e, title);
+  return e;
+}
+
+std::vector<Prediction> predict_files(const ModelFile& mf, const std::vector<std::filesystem::path>& files, int threads) {
+  ResNet model = load_model(mf);
+  const bool bf16 = cpu_has_fast_bf16();
+  if (bf16) to_channels_last(*model);
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  FeatureOptions fo = mf.features;
+  fo.crop = CropMode::Center;
+  FeatureExtractor fx(fo);
+  std::vector<Prediction> out(files.size());
+  std::vector<Spectrogram> inputs(files.size());
+  std::atomic<size_t> next{0};
+  ProgressBar bar("features", files.size(), files.size() > 8);
+  auto worker = [&] {
+    for (size_t i; (i = next++) < files.size();) {
+      out[i].file = files[i].string();
+      try {
+        inputs[i] = fx.model_input(files[i]);
+      } catch (const std::exception& e) {
+        out[i].error = e.what();
+      }
+      bar.tick();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int>(threads, static_cast<int>(files.size())); ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  bar.finish();
+  std::vector<Spectrogram> ok;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < files.size(); ++i)
+    if (out[i].error.empty()) {
+      ok.push_back(std::move(inputs[i]));
+      where.push_back(i);
+    }
+  if (!ok.empty()) {
+    torch::Tensor probs = run_model(model, ok, mf.model.input_channels, bf16).contiguous();
+    for (size_t j = 0; j < where.size(); ++j) {
+      const float* p = probs[j].data_ptr<float>();
+      out[where[j]].probabilities.assign(p, p + probs.size(1));
+    }
+  }
+  return out;
+}
+
+}  // namespace genrenet
