@@ -64,10 +64,13 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
   Split s;
   s.spec = spec;
   if (spec == "paper") {
-    // Stratified 80/10/10: GTZAN's 100 clips per genre give 800/100/100.
+    // Stratified 80/10/10: GTZAN's 100 clips per genre give 800/100/100. Validation and test get a tenth
+    // of each class, rounded, and at least one clip where the class has three or more.
     for (auto& ids : shuffled_by_class(d, seed)) {
-      const size_t n = ids.size(), n_train = n * 8 / 10, n_valid = n / 10;
-      for (size_t i = 0; i < n; ++i) (i < n_train ? s.train : i < n_train + n_valid ? s.valid : s.test).push_back(ids[i]);
+      const size_t n = ids.size();
+      const size_t tenth = n >= 3 ? std::max<size_t>(1, (n + 5) / 10) : 0;
+      const size_t n_train = n - 2 * tenth;
+      for (size_t i = 0; i < n; ++i) (i < n_train ? s.train : i < n_train + tenth ? s.valid : s.test).push_back(ids[i]);
     }
   } else if (int k = kfold_count(spec)) {
     if (fold < 0 || fold >= k) throw Error("fold", "must be in [0, " + std::to_string(k) + ")");

@@ -238,7 +238,12 @@ TrainResult train(const TrainConfig& given, bool resume) {
   };
   auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config.label_smoothing);
 
-  for (int epoch = start_epoch; epoch <= config.epochs && !g_stop_training; ++epoch) {
+  for (int epoch = start_epoch; epoch <= config.epochs; ++epoch) {
+    if (g_stop_training) {
+      result.interrupted = true;
+      std::printf("stopped before epoch %d: continue with --resume\n", epoch);
+      break;
+    }
     auto t0 = Clock::now();
     // Every epoch's randomness comes from (seed, epoch) alone, so a resumed run draws what an
     // uninterrupted one would have.

@@ -1,0 +1,323 @@
+// Data, SpecAugment, training, evaluation and prediction, on small synthetic data.
+#include <fstream>
+#include <numeric>
+#include <set>
+
+#include <genrenet/train.h>
+
+#include "test_util.h"
+
+namespace genrenet {
+namespace {
+
+Spectrogram ramp(int mels, int frames) {
+  Spectrogram s{mels, frames, std::vector<float>(static_cast<size_t>(mels) * frames)};
+  for (int m = 0; m < mels; ++m)
+    for (int t = 0; t < frames; ++t) s.data[static_cast<size_t>(m) * frames + t] = static_cast<float>(t + 1);
+  return s;
+}
+
+TEST(SpecAugment, MasksHaveTheirWidthsAndValue) {
+  SpecAugmentOptions o;
+  o.time_warp = 0;
+  o.freq_masks = 2;
+  o.time_masks = 2;
+  for (unsigned seed = 0; seed < 50; ++seed) {
+    Spectrogram s = ramp(128, 1024);
+    std::mt19937 rng(seed);
+    auto r = spec_augment(s, o, rng);
+    ASSERT_EQ(s.n_mels, 128);
+    ASSERT_EQ(s.n_frames, 1024);
+    ASSERT_EQ(r.freq_masks.size(), 2u);
+    for (auto& m : r.freq_masks) {
+      EXPECT_LE(m.width, 48);
+      EXPECT_LE(m.start + m.width, 128);
+      for (int f = m.start; f < m.start + m.width; ++f) EXPECT_EQ(s.at(f, 500), 0.f);
+    }
+    for (auto& m : r.time_masks) {
+      EXPECT_LE(m.width, 192);
+      EXPECT_LE(m.start + m.width, 1024);
+      for (int t = m.start; t < m.start + m.width; ++t) EXPECT_EQ(s.at(0, t), 0.f);
+    }
+    // Outside the masks nothing changed.
+    std::set<int> masked_f, masked_t;
+    for (auto& m : r.freq_masks) for (int f = m.start; f < m.start + m.width; ++f) masked_f.insert(f);
+    for (auto& m : r.time_masks) for (int t = m.start; t < m.start + m.width; ++t) masked_t.insert(t);
+    for (int f = 0; f < 128; f += 7)
+      for (int t = 0; t < 1024; t += 13)
+        if (!masked_f.count(f) && !masked_t.count(t)) ASSERT_EQ(s.at(f, t), float(t + 1));
+  }
+}
+
+TEST(SpecAugment, WarpingKeepsTheOrderOfTime) {
+  SpecAugmentOptions o;
+  o.freq_masks = o.time_masks = 0;
+  o.time_warp = 80;
+  int moved = 0;
+  for (unsigned seed = 0; seed < 30; ++seed) {
+    Spectrogram s = ramp(4, 1024);
+    std::mt19937 rng(seed);
+    auto r = spec_augment(s, o, rng);
+    EXPECT_GE(r.warp_from, 80);
+    EXPECT_LE(std::abs(r.warp_to - r.warp_from), 80);
+    moved += r.warp_to != r.warp_from;
+    for (int t = 1; t < 1024; ++t) ASSERT_GE(s.at(0, t), s.at(0, t - 1)) << "seed " << seed << " frame " << t;
+    EXPECT_FLOAT_EQ(s.at(0, 0), 1.f);
+    EXPECT_FLOAT_EQ(s.at(0, 1023), 1024.f);
+    if (r.warp_to != r.warp_from) EXPECT_NEAR(s.at(0, r.warp_to), r.warp_from + 1, 1e-3);
+  }
+  EXPECT_GT(moved, 20);
+}
+
+TEST(SpecAugment, DeterministicUnderASeedAndFreshOtherwise) {
+  SpecAugmentOptions o;
+  Spectrogram a = ramp(128, 512), b = a, c = a;
+  std::mt19937 r1(7), r2(7), r3(8);
+  spec_augment(a, o, r1);
+  spec_augment(b, o, r2);
+  spec_augment(c, o, r3);
+  EXPECT_EQ(a.data, b.data);
+  EXPECT_NE(a.data, c.data);
+  SpecAugmentOptions bad;
+  bad.freq_masks = -1;
+  EXPECT_THROW(bad.validate(), Error);
+}
+
+void tiny_tree(const std::filesystem::path& root, const std::vector<std::string>& classes, int per_class,
+               const std::string& ext = ".wav") {
+  for (size_t k = 0; k < classes.size(); ++k)
+    for (int i = 0; i < per_class; ++i) {
+      char name[64];
+      std::snprintf(name, sizeof name, "%s.%05d%s", classes[k].c_str(), i, ext.c_str());
+      write_wav(root / classes[k] / name, test::sine(220 + 50 * i + 500 * k, 0.3, 8000), 8000);
+    }
+}
+
+TEST(Dataset, FindsTheCommonGtzanLayouts) {
+  test::TempDir dir;
+  tiny_tree(dir / "a" / "genres", {"rock", "blues"}, 2, ".au");
+  tiny_tree(dir / "b" / "Data" / "genres_original", {"jazz", "pop", "metal"}, 1);
+  tiny_tree(dir / "c", {"x", "y"}, 3);
+  Dataset a = scan_dataset(dir / "a");
+  EXPECT_EQ(a.classes, (std::vector<std::string>{"blues", "rock"}));
+  EXPECT_EQ(a.clips.size(), 4u);
+  EXPECT_EQ(a.clips[0].id, "blues/blues.00000");
+  EXPECT_EQ(a.clips[0].label, 0);
+  EXPECT_EQ(scan_dataset(dir / "b").classes, (std::vector<std::string>{"jazz", "metal", "pop"}));
+  EXPECT_EQ(scan_dataset(dir / "c").clips.size(), 6u);
+  std::filesystem::create_directories(dir / "empty" / "class");
+  EXPECT_THROW(scan_dataset(dir / "empty"), Error);
+  try {
+    scan_dataset(dir / "missing");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no such dataset folder"), std::string::npos);
+  }
+}
+
+Dataset fake_dataset(int classes, int per_class) {
+  Dataset d;
+  for (int c = 0; c < classes; ++c) {
+    d.classes.push_back("g" + std::to_string(c));
+    for (int i = 0; i < per_class; ++i) {
+      char stem[32];
+      std::snprintf(stem, sizeof stem, "g%d.%05d", c, i);
+      d.clips.push_back({"/nowhere", c, d.classes.back() + "/" + stem});
+    }
+  }
+  return d;
+}
+
+TEST(Splits, PaperIsStratified80_10_10AndSeeded) {
+  Dataset d = fake_dataset(10, 100);
+  Split s = make_split(d, "paper", 1);
+  EXPECT_EQ(s.train.size(), 800u);
+  EXPECT_EQ(s.valid.size(), 100u);
+  EXPECT_EQ(s.test.size(), 100u);
+  std::map<std::string, int> per_class;
+  for (auto& id : s.test) ++per_class[id.substr(0, id.find('/'))];
+  for (auto& [c, n] : per_class) EXPECT_EQ(n, 10) << c;
+  EXPECT_EQ(make_split(d, "paper", 1).test, s.test);
+  EXPECT_NE(make_split(d, "paper", 2).test, s.test);
+  Split back = Split::from_json(s.to_json());
+  EXPECT_EQ(back.train, s.train);
+}
+
+TEST(Splits, KFoldTestFoldsCoverEveryClipOnce) {
+  Dataset d = fake_dataset(4, 10);
+  std::multiset<std::string> tested;
+  for (int f = 0; f < 5; ++f) {
+    Split s = make_split(d, "kfold:5", 3, {}, f);
+    EXPECT_EQ(s.test.size(), 8u);
+    EXPECT_EQ(s.valid.size(), 8u);
+    EXPECT_EQ(s.train.size(), 24u);
+    tested.insert(s.test.begin(), s.test.end());
+  }
+  EXPECT_EQ(tested.size(), 40u);
+  EXPECT_EQ(std::set<std::string>(tested.begin(), tested.end()).size(), 40u);
+  EXPECT_THROW(make_split(d, "kfold:1", 1), Error);
+  EXPECT_THROW(make_split(d, "kfold:5", 1, {}, 5), Error);
+  EXPECT_THROW(make_split(d, "random", 1), Error);
+}
+
+TEST(Splits, SturmListsAndMissingEntries) {
+  test::TempDir dir;
+  Dataset d = fake_dataset(2, 5);
+  test::write_bytes(dir / "train_filtered.txt", "g0/g0.00000.wav\ng0/g0.00001.wav\ng1/g1.00000.wav\ng9/g9.00054.wav\n");
+  test::write_bytes(dir / "valid_filtered.txt", "g0/g0.00002.wav\n");
+  test::write_bytes(dir / "test_filtered.txt", "g1/g1.00003.au\n");
+  Split s = make_split(d, "sturm", 1, dir.path());
+  EXPECT_EQ(s.train, (std::vector<std::string>{"g0/g0.00000", "g0/g0.00001", "g1/g1.00000"}));
+  EXPECT_EQ(s.test, (std::vector<std::string>{"g1/g1.00003"}));
+  EXPECT_EQ(s.not_found, (std::vector<std::string>{"g9/g9.00054.wav"}));
+  Split l = make_split(d, "lists:" + (dir / "train_filtered.txt").string() + "," + (dir / "valid_filtered.txt").string() +
+                              "," + (dir / "test_filtered.txt").string(), 1);
+  EXPECT_EQ(l.train, s.train);
+  EXPECT_THROW(make_split(d, "sturm", 1), Error);
+}
+
+TEST(FeatureCache, ComputesOnceRecomputesOnChangeAndRepairsDamage) {
+  test::TempDir dir;
+  tiny_tree(dir / "data", {"a", "b"}, 2);
+  write_wav(dir / "data" / "a" / "silence.wav", std::vector<float>(4000, 0.f), 8000);
+  test::write_bytes(dir / "data" / "b" / "broken.wav", "not audio");
+  Dataset d = scan_dataset(dir / "data");
+  std::vector<std::filesystem::path> files;
+  for (auto& c : d.clips) files.push_back(c.path);
+  FeatureOptions o;
+  FeatureCache cache(dir / "cache", o);
+  auto r1 = cache.load(files, 2);
+  EXPECT_EQ(r1.computed, 5);
+  EXPECT_EQ(r1.failed, 1);
+  auto r2 = cache.load(files, 2);
+  EXPECT_EQ(r2.computed, 0);
+  EXPECT_EQ(r2.reused, 5);
+  for (size_t i = 0; i < files.size(); ++i) EXPECT_EQ(r1.spectrograms[i].data, r2.spectrograms[i].data);
+  // A changed file is a new key; a damaged entry is rebuilt.
+  write_wav(d.clips[0].path, test::sine(999, 0.3, 8000), 8000);
+  test::write_bytes(cache.dir() / (sha256_file(d.clips[1].path) + ".npy"), "garbage");
+  auto r3 = cache.load(files, 2);
+  EXPECT_EQ(r3.computed, 2);
+  // Options that do not shape the log-mel share the cache; others do not.
+  o.frames = 77;
+  EXPECT_EQ(FeatureCache(dir / "cache", o).dir(), cache.dir());
+  o.n_mels = 64;
+  EXPECT_NE(FeatureCache(dir / "cache", o).dir(), cache.dir());
+}
+
+TEST(Synth, TenGenresDeterministicAndInRange) {
+  ASSERT_EQ(synthetic_genres().size(), 10u);
+  EXPECT_EQ(synthetic_genres()[5], "jazz");
+  for (int g = 0; g < 10; ++g) {
+    auto a = synthesize_genre_clip(g, 1.0, 16000, 3);
+    EXPECT_EQ(a, synthesize_genre_clip(g, 1.0, 16000, 3));
+    EXPECT_NE(a, synthesize_genre_clip(g, 1.0, 16000, 4));
+    float peak = 0;
+    for (float v : a) {
+      ASSERT_TRUE(std::isfinite(v));
+      peak = std::max(peak, std::fabs(v));
+    }
+    EXPECT_GT(peak, 0.4f);
+    EXPECT_LE(peak, 1.0f);
+  }
+  EXPECT_THROW(synthesize_genre_clip(10, 1.0, 16000, 1), Error);
+}
+
+TEST(Metrics, PrecisionRecallF1AndConfusion) {
+  Evaluation e = evaluate_predictions({0, 0, 1, 1, 2, 2}, {0, 1, 1, 1, 2, 0}, {"a", "b", "c"});
+  EXPECT_NEAR(e.accuracy, 4.0 / 6, 1e-12);
+  EXPECT_EQ(e.confusion[0], (std::vector<int>{1, 1, 0}));
+  EXPECT_NEAR(e.per_class[1].precision, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(e.per_class[1].recall, 1.0, 1e-12);
+  EXPECT_NEAR(e.per_class[0].f1, 0.5, 1e-12);
+  EXPECT_THROW(evaluate_predictions({0}, {3}, {"a", "b"}), Error);
+}
+
+// A short real training run: ten synthetic genres, small inputs, two epochs.
+class Training : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir;
+    write_synthetic_dataset(dir_->path() / "data", 8, 2.0, 5, 16000);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  TrainConfig config(const std::string& run, int epochs) {
+    TrainConfig c;
+    c.data = (dir_->path() / "data").string();
+    c.out = (dir_->path() / run).string();
+    c.cache = (dir_->path() / "cache").string();
+    c.epochs = epochs;
+    c.batch = 8;
+    c.lr = 1e-3;
+    c.specaugment = true;
+    c.augment.time_mask_width = 8;
+    c.augment.time_warp = 4;
+    c.features.frames = 64;
+    c.features.n_mels = 64;
+    c.precision = "fp32";
+    c.threads = 1;  // bit-for-bit repeatable, for the resume check
+    return c;
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* Training::dir_ = nullptr;
+
+TEST_F(Training, WritesTheRunAndResumesExactly) {
+  TrainResult full = train(config("full", 3));
+  ASSERT_EQ(full.history.size(), 3u);
+  const auto run = dir_->path() / "full";
+  for (const char* f : {"config.json", "split.json", "metrics.csv", "curves.png", "best.safetensors", "last.safetensors",
+                        "last.json", "last.optimizer.pt"})
+    EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
+  std::ifstream csv(run / "metrics.csv");
+  int lines = 0;
+  for (std::string l; std::getline(csv, l);) ++lines;
+  EXPECT_EQ(lines, 4);
+
+  // Two epochs, then a resume to three, ends with the same weights as three in one go.
+  train(config("split", 2));
+  g_stop_training = true;  // an interrupted resume keeps the last checkpoint intact
+  TrainResult stopped = train(config("split", 3), /*resume=*/true);
+  g_stop_training = false;
+  EXPECT_TRUE(stopped.interrupted);
+  EXPECT_EQ(read_model_file(dir_->path() / "split" / "last.safetensors").training_json.find("\"epoch\":2") != std::string::npos, true);
+  TrainResult resumed = train(config("split", 3), /*resume=*/true);
+  ASSERT_EQ(resumed.history.size(), 3u);
+  TensorMap a = read_model_file(run / "last.safetensors").weights;
+  TensorMap b = read_model_file(dir_->path() / "split" / "last.safetensors").weights;
+  for (auto& [k, t] : a) EXPECT_TRUE(torch::equal(t, b.at(k))) << k;
+  EXPECT_DOUBLE_EQ(full.history[2].val_loss, resumed.history[2].val_loss);
+
+  Evaluation e = evaluate_run(run, "test");
+  EXPECT_EQ(e.count, 10);  // one of each genre's eight clips
+  EXPECT_TRUE(std::filesystem::exists(run / "eval-test.json"));
+  EXPECT_TRUE(std::filesystem::exists(run / "confusion-test.png"));
+
+  ModelFile mf = read_model_file(run / "best.safetensors");
+  EXPECT_EQ(mf.classes, synthetic_genres());
+  test::write_bytes(dir_->path() / "bad.wav", "nope");
+  auto preds = predict_files(mf, {dir_->path() / "data" / "jazz" / "jazz.00000.wav", dir_->path() / "bad.wav"}, 1);
+  ASSERT_EQ(preds.size(), 2u);
+  EXPECT_NEAR(std::accumulate(preds[0].probabilities.begin(), preds[0].probabilities.end(), 0.0), 1.0, 1e-4);
+  EXPECT_FALSE(preds[1].error.empty());
+}
+
+TEST_F(Training, BadConfigurationsAreClearErrors) {
+  TrainConfig c = config("bad", 1);
+  c.lr = 0;
+  EXPECT_THROW(train(c), Error);
+  c = config("bad", 1);
+  c.data = (dir_->path() / "nothing").string();
+  EXPECT_THROW(train(c), Error);
+  c = config("bad", 1);
+  c.freeze.children = 10;  // everything, the head too
+  EXPECT_THROW(train(c), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"epochz": 3})"), Error);
+  EXPECT_THROW(train(config("never-ran", 1), /*resume=*/true), Error);
+  TrainConfig round = TrainConfig::from_json(config("x", 2).to_json());
+  EXPECT_EQ(round.features, config("x", 2).features);
+  EXPECT_EQ(round.augment, config("x", 2).augment);
+}
+
+}  // namespace
+}  // namespace genrenet
