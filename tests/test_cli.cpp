@@ -120,7 +120,7 @@ TEST(Cli, WeightsConvertInspectAndImport) {
   EXPECT_NE(r.output.find("starts from random weights"), std::string::npos) << r.output;
   ModelFile f = read_model_file(model);
   EXPECT_EQ(f.classes, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(f.model.input_channels, 1);
+  EXPECT_EQ(f.model.input_channels, 3);
   r = test::run(kExe + " weights import " + (dir / "in1k.safetensors").string() + " --arch resnet50 --classes a --out x.safetensors");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("holds resnet18 weights, not resnet50"), std::string::npos) << r.output;

@@ -40,7 +40,7 @@ TEST(ResNet, NamesFollowTorchvision) {
                         "fc.weight", "fc.bias"})
     EXPECT_TRUE(sd.count(k)) << k;
   EXPECT_EQ(sd.size(), 122u);
-  EXPECT_EQ(sd.at("conv1.weight").sizes(), (std::vector<int64_t>{64, 1, 7, 7}));
+  EXPECT_EQ(sd.at("conv1.weight").sizes(), (std::vector<int64_t>{64, 3, 7, 7}));
   EXPECT_EQ(sd.at("fc.weight").sizes(), (std::vector<int64_t>{10, 512}));
   ModelOptions se;
   se.arch = "seresnet50";
@@ -58,9 +58,9 @@ TEST(ResNet, ForwardShapesAndBadInput) {
     ResNet m = make_model(o);
     m->eval();
     torch::NoGradGuard ng;
-    auto y = m->forward(torch::randn({2, 1, 128, 256}));
+    auto y = m->forward(torch::randn({2, 3, 128, 256}));
     EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 10}));
-    EXPECT_THROW(m->forward(torch::randn({2, 3, 128, 256})), Error);
+    EXPECT_THROW(m->forward(torch::randn({2, 1, 128, 256})), Error);
   }
   ModelOptions bad;
   bad.arch = "vgg16";
@@ -75,7 +75,7 @@ TEST(ResNet, ChannelsLastAndBf16AutocastAgreeWithFp32) {
   ResNet m = make_model(ModelOptions{});
   m->eval();
   torch::NoGradGuard ng;
-  auto x = torch::randn({2, 1, 128, 256});
+  auto x = torch::randn({2, 3, 128, 256});
   auto ref = m->forward(x);
   to_channels_last(*m);
   EXPECT_TRUE(m->conv1->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
@@ -132,7 +132,7 @@ TEST(Freeze, FrozenLayersGetNoGradientAndKeepTheirStatistics) {
   auto before = m->bn1->running_mean.clone();
   auto l1_before = state_dict(*m).at("layer1.0.bn1.running_var");
   auto l2_before = state_dict(*m).at("layer2.0.bn1.running_var");
-  auto loss = m->forward(torch::randn({2, 1, 64, 64})).sum();
+  auto loss = m->forward(torch::randn({2, 3, 64, 64})).sum();
   loss.backward();
   EXPECT_FALSE(m->conv1->weight.grad().defined());
   EXPECT_TRUE(m->fc->weight.grad().defined());
@@ -183,7 +183,9 @@ TEST(Weights, LoadReportsMismatchesAndSkipsAForeignHead) {
   o.num_classes = 1000;
   o.input_channels = 3;
   TensorMap imagenet_like = state_dict(*make_model(o));
-  ResNet m = make_model(ModelOptions{});  // 10 classes, 1 channel
+  ModelOptions one_channel;
+  one_channel.input_channels = 1;
+  ResNet m = make_model(one_channel);  // 10 classes, 1 channel
   LoadReport r = load_weights(m, imagenet_like);
   EXPECT_EQ(r.skipped, (std::vector<std::string>{"fc.weight", "fc.bias"}));
   EXPECT_TRUE(r.missing.empty() && r.unexpected.empty()) << r.summary();
@@ -220,7 +222,7 @@ TEST(ModelFile, RoundTripsEverything) {
   ResNet loaded = load_model(g);
   torch::NoGradGuard ng;
   m->eval();
-  auto x = torch::randn({1, 1, 96, 64});
+  auto x = torch::randn({1, 3, 96, 64});
   EXPECT_TRUE(torch::allclose(loaded->forward(x), m->forward(x)));
   f.classes.pop_back();
   EXPECT_THROW(save_model_file(dir / "bad.safetensors", f), Error);

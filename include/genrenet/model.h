@@ -27,9 +27,10 @@ struct ModelOptions {
   std::string arch = "resnet18";
   // Outputs of `fc`: 10 for GTZAN. [1, 100000]
   int num_classes = 10;
-  // 1: the spectrogram as it is, conv1's ImageNet weights summed over RGB (the default: the same result
-  // as 3 with a third of conv1's work). 3: the spectrogram repeated to three channels.
-  int input_channels = 1;
+  // 3 (the default): the spectrogram repeated to three channels, as ImageNet weights expect. 1: the
+  // spectrogram as it is, with conv1's ImageNet weights summed over RGB: the same logits, but measured
+  // slower here in bf16 with channels_last (docs/PERFORMANCE.md), so it is not the default.
+  int input_channels = 3;
   // Dropout before `fc`, [0, 1).
   double dropout = 0.0;
   void validate() const;

@@ -73,7 +73,7 @@ void add_weights_command(CLI::App& app, int& exit_code) {
 
   struct ImportArgs {
     std::string in, arch, classes, out, url;
-    int input_channels = 1;
+    int input_channels = 3;
     bool offline = false;
     FeatureFlags features;
   };
@@ -83,7 +83,7 @@ void add_weights_command(CLI::App& app, int& exit_code) {
   imp->add_option("--arch", ma->arch, "resnet18, resnet34, resnet50 or seresnet50 (default: detected)");
   imp->add_option("--classes", ma->classes, "Comma-separated class names, in output order")->required();
   imp->add_option("--out,-o", ma->out, "The model file to write (.safetensors)")->required();
-  imp->add_option("--input-channels", ma->input_channels, "1 (conv1 summed over RGB) or 3 (input repeated)")
+  imp->add_option("--input-channels", ma->input_channels, "3 (input repeated) or 1 (conv1 summed over RGB)")
       ->capture_default_str();
   imp->add_option("--url", ma->url, "Download address instead of torchvision's (with IN = imagenet)");
   imp->add_flag("--offline", ma->offline, "Never download; use the torch hub cache only");
