@@ -7,6 +7,7 @@ packages=(
   libsndfile1-dev libsoxr-dev            # decoding (WAV, AU, FLAC, OGG, MP3) and resampling
   libcairo2-dev fonts-dejavu-core        # PNG figures
   libcurl4-openssl-dev libssl-dev          # downloading ImageNet weights, SHA-256
+  libtomlplusplus-dev                    # TOML training configs
   libcli11-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
 )

@@ -1,5 +1,9 @@
 // End to end: the training workflow from the command line, and the demo that is the README's first command.
+#include <signal.h>
+
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +58,48 @@ TEST(CliTrain, SynthPrepareTrainEvaluatePredict) {
   r = test::run(kExe + " augment-preview " + data + "/rock/rock.00000.wav --out " + (dir / "aug.png").string() + " --frames 64");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(test::read_bytes(dir / "aug.png").substr(1, 3), "PNG");
+}
+
+TEST(CliTrain, KFoldReportsMeanAndStandardDeviation) {
+  test::TempDir dir;
+  const std::string data = (dir / "data").string();
+  ASSERT_EQ(test::run(kExe + " synth --out " + data + " --per-class 4 --seconds 1").status, 0);
+  auto r = test::run(kExe + " train --data " + data + " --out " + (dir / "cv").string() + " --cache " +
+                     (dir / "cache").string() + " --split kfold:2 --epochs 1 --frames 32 --n-mels 32 --precision fp32");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("2-fold test accuracy:"), std::string::npos) << r.output;
+  auto j = nlohmann::json::parse(test::read_bytes(dir / "cv" / "kfold.json"));
+  EXPECT_EQ(j["accuracy"].size(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "cv" / "fold-1" / "confusion-test.png"));
+}
+
+TEST(CliTrain, CtrlCStopsCleanlyAndResumeContinues) {
+  test::TempDir dir;
+  const std::string data = (dir / "data").string(), run = (dir / "run").string();
+  ASSERT_EQ(test::run(kExe + " synth --out " + data + " --per-class 6 --seconds 1").status, 0);
+  const std::string train = kExe + " train --data " + data + " --out " + run + " --cache " + (dir / "cache").string() +
+                            " --frames 32 --n-mels 32 --batch 4 --precision fp32 --threads 1";
+  // Start a long run, interrupt it once its first epoch is checkpointed.
+  std::string cmd = train + " --epochs 500 > " + (dir / "log").string() + " 2>&1 & echo $!";
+  auto started = test::run(cmd);
+  const int pid = std::stoi(started.output);
+  for (int i = 0; i < 600 && !std::filesystem::exists(dir / "run" / "last.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(std::filesystem::exists(dir / "run" / "last.json"));
+  kill(pid, SIGINT);
+  int waited = 0;
+  while (kill(pid, 0) == 0 && waited++ < 300) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(kill(pid, 0), 0) << "still running 30 s after Ctrl-C";
+  std::string log = test::read_bytes(dir / "log");
+  EXPECT_NE(log.find("continue with --resume"), std::string::npos) << log;
+  auto state = nlohmann::json::parse(test::read_bytes(dir / "run" / "last.json"));
+  const int done = state["epoch"].get<int>();
+  EXPECT_GE(done, 1);
+  EXPECT_NO_THROW(read_model_file(dir / "run" / "last.safetensors"));
+  auto r = test::run(kExe + " train --out " + run + " --resume --epochs " + std::to_string(done + 1));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming"), std::string::npos) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "run" / "last.json"))["epoch"].get<int>(), done + 1);
 }
 
 TEST(CliTrain, ClearErrorsForBadInput) {

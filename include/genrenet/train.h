@@ -45,8 +45,8 @@ struct Split {
 };
 
 // spec: "paper" (stratified 80/10/10 with `seed`), "sturm" (train/valid/test_filtered.txt from
-// `split_dir`), "kfold:K" (stratified; `fold` in [0, K) is the test fold, fold+1 mod K validation, the rest
-// training), or "lists:TRAIN,VALID,TEST" (files of clip ids or paths, one per line).
+// `split_dir`), "kfold:K" (stratified; `fold` in [0, K) is the test fold, a tenth of each class's other
+// clips validates, the rest trains), or "lists:TRAIN,VALID,TEST" (files of clip ids or paths, one per line).
 Split make_split(const Dataset& data, const std::string& spec, unsigned seed, const std::filesystem::path& split_dir = {},
                  int fold = 0);
 int kfold_count(const std::string& spec);  // K for "kfold:K", 0 otherwise
@@ -125,6 +125,8 @@ struct TrainConfig {
   void validate() const;
   std::string to_json() const;
   static TrainConfig from_json(const std::string& json);  // unknown keys are errors
+  // A .json or .toml file (the same keys; TOML tables for model, freeze, augment and features).
+  static TrainConfig from_file(const std::filesystem::path& path);
 };
 
 struct EpochMetrics {
@@ -146,7 +148,8 @@ extern std::atomic<bool> g_stop_training;
 
 // Trains as configured, writing into config.out: config.json, split.json, metrics.csv, curves.png,
 // best.safetensors and last.safetensors (genrenet model files) and last.state (optimiser and progress).
-// With `resume`, continues the run in config.out from its last finished epoch, exactly.
+// With `resume`, continues the run in config.out from its last finished epoch, exactly, with the run's
+// saved config; config.epochs, when above 0, replaces its epoch count.
 TrainResult train(const TrainConfig& config, bool resume = false);
 
 // True when the CPU has AVX512-BF16 or AMX: where bf16 autocast pays off.

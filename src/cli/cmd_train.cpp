@@ -32,16 +32,7 @@ struct TrainArgs {
 // Flags over the config file over the defaults: only the flags given on the command line override.
 TrainConfig resolve(const TrainArgs& a, const CLI::App* cmd) {
   nlohmann::json j = nlohmann::json::parse(TrainConfig{}.to_json());
-  if (!a.config_file.empty()) {
-    std::ifstream in(a.config_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    try {
-      j = nlohmann::json::parse(TrainConfig::from_json(ss.str()).to_json());
-    } catch (const Error& e) {
-      throw Error(a.config_file, e.what());
-    }
-  }
+  if (!a.config_file.empty()) j = nlohmann::json::parse(TrainConfig::from_file(a.config_file).to_json());
   auto given = [&](const char* f) { return cmd->count(f) > 0; };
   const TrainConfig& c = a.c;
   if (given("--data")) j["data"] = c.data;
@@ -91,7 +82,10 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   TrainConfig c = a.resume && a.config_file.empty() && !cmd->count("--data") ? a.c : resolve(a, cmd);
-  if (a.resume) c.out = a.c.out;
+  if (a.resume) {
+    c.out = a.c.out;
+    c.epochs = cmd->count("--epochs") ? a.c.epochs : 0;  // 0: the run's own epoch count
+  }
   const int k = kfold_count(c.split);
   if (k == 0) {
     TrainResult r = train(c, a.resume);
@@ -137,7 +131,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand("train", "Train a model as the paper does (see docs/MODELS.md for --freeze-*)");
   TrainConfig& c = a->c;
-  cmd->add_option("--config", a->config_file, "JSON training config (flags given here override it)")->check(CLI::ExistingFile);
+  cmd->add_option("--config", a->config_file, "Training config, .json or .toml (flags given here override it)")->check(CLI::ExistingFile);
   cmd->add_option("--data", c.data, "Dataset folder (GTZAN layouts or <root>/<class>/<files>)");
   cmd->add_option("--split", c.split, "paper, sturm, kfold:K or lists:TRAIN,VALID,TEST")->capture_default_str();
   cmd->add_option("--split-dir", c.split_dir, "Folder of {train,valid,test}_filtered.txt for --split sturm");

@@ -75,11 +75,14 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
   } else if (int k = kfold_count(spec)) {
     if (fold < 0 || fold >= k) throw Error("fold", "must be in [0, " + std::to_string(k) + ")");
     s.spec = spec + "/" + std::to_string(fold);
-    for (auto& ids : shuffled_by_class(d, seed))
-      for (size_t i = 0; i < ids.size(); ++i) {
-        const int f = static_cast<int>(i % k);
-        (f == fold ? s.test : f == (fold + 1) % k ? s.valid : s.train).push_back(ids[i]);
-      }
+    // Fold f is the test set; a tenth of each class's remaining clips (at least one) validates, the rest
+    // trains. Works for any K >= 2.
+    for (auto& ids : shuffled_by_class(d, seed)) {
+      std::vector<std::string> rest;
+      for (size_t i = 0; i < ids.size(); ++i) (static_cast<int>(i % k) == fold ? s.test : rest).push_back(ids[i]);
+      const size_t n_valid = rest.size() >= 2 ? std::max<size_t>(1, (rest.size() + 5) / 10) : 0;
+      for (size_t i = 0; i < rest.size(); ++i) (i < n_valid ? s.valid : s.train).push_back(rest[i]);
+    }
   } else if (spec == "sturm" || spec.rfind("lists:", 0) == 0) {
     std::map<std::string, std::string> by_stem;
     for (auto& c : d.clips) by_stem[std::filesystem::path(c.id).filename().string()] = c.id;

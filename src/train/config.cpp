@@ -2,6 +2,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
 
 #include <genrenet/train.h>
 
@@ -110,6 +114,31 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
     }
   }
   return c;
+}
+
+TrainConfig TrainConfig::from_file(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::ifstream in(path);
+  if (!in) throw Error(name, "cannot read the training config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string json = ss.str();
+  if (path.extension() == ".toml") {
+    // TOML is read into the same JSON form, so both formats have one set of names and checks.
+    try {
+      toml::table t = toml::parse(json, name);
+      std::stringstream js;
+      js << toml::json_formatter{t};
+      json = js.str();
+    } catch (const toml::parse_error& e) {
+      throw Error(name, "line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+    }
+  }
+  try {
+    return from_json(json);
+  } catch (const Error& e) {
+    throw Error(name, e.what());
+  }
 }
 
 }  // namespace genrenet

@@ -156,7 +156,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
       throw Error(out.string(), "nothing to resume: no finished epoch (last.json) in this run folder");
     config = TrainConfig::from_json(read_text(out / "config.json"));
     config.out = given.out;
-    if (given.epochs > config.epochs) config.epochs = given.epochs;  // resuming may extend a run
+    if (given.epochs > 0) config.epochs = given.epochs;  // resuming may extend or shorten a run
   }
   config.validate();
   const bool cuda = config.device == "cuda";
