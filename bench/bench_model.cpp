@@ -2,8 +2,6 @@
 // lr 1e-4), batch 16 on 128x1024 spectrograms, fp32 and bf16 autocast with channels_last. Prints one JSON
 // object per measurement, like ../shared/reference/pytorch_baseline.py train / infer.
 //   bench_model [--threads N] [--batch B] [--steps S] [--arch resnet18] [--channels 1|3|both]
-#include <ATen/autocast_mode.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,20 +16,6 @@ using namespace genrenet;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-struct Autocast {  // bf16 autocast on the CPU for one scope
-  explicit Autocast(bool on) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  }
-  ~Autocast() {
-    if (!on_) return;
-    at::autocast::clear_cache();
-    at::autocast::set_cpu_enabled(false);
-  }
-  bool on_;
-};
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -77,7 +61,7 @@ int main(int argc, char** argv) {
         opt.zero_grad();
         torch::Tensor loss;
         {
-          Autocast ac(bf16);
+          Bf16Autocast ac(bf16);
           loss = torch::nn::functional::cross_entropy(model->forward(x), y);
         }
         loss.backward();
@@ -97,7 +81,7 @@ int main(int argc, char** argv) {
       times.clear();
       {
         torch::NoGradGuard ng;
-        Autocast ac(bf16);
+        Bf16Autocast ac(bf16);
         for (int i = 0; i < steps + 1; ++i) {
           auto t = Clock::now();
           model->forward(x);

@@ -99,6 +99,19 @@ TORCH_MODULE(ResNet);
 // Builds a model with torchvision's initialisation (Kaiming-normal convolutions, BN weight 1 bias 0).
 ResNet make_model(const ModelOptions& options);
 
+// bf16 autocast for one scope, on the CPU (or the GPU with `cuda`); does nothing when not `enabled`.
+// Master weights stay fp32; LibTorch's autocast picks the ops that run in bf16.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool enabled, bool cuda = false);
+  ~Bf16Autocast();
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool enabled_, cuda_;
+};
+
 // Converts 4-D parameters and buffers to channels_last in place (LibTorch 1.13's Module has no
 // to(MemoryFormat)).
 void to_channels_last(torch::nn::Module& module);

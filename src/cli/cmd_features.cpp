@@ -1,5 +1,4 @@
 // genrenet features FILE... : each file's tensor at a chosen stage of the pipeline, as .npy, with statistics.
-#include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -8,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "common/parallel.h"
 #include "common/progress.h"
 
 namespace genrenet::cli {
@@ -114,31 +114,24 @@ int run(const Args& a, const CLI::App* cmd) {
   auto outputs = output_names(a.files, a.out);
   std::vector<Result> results(a.files.size());
   std::vector<bool> done(a.files.size(), false);
-  std::atomic<size_t> next{0};
   std::mutex print_mutex;
   size_t printed = 0;
   int failures = 0;
   ProgressBar bar("features", a.files.size(), !a.json && a.files.size() > 8);
   // Files are spread over threads; results are printed in the order given, as soon as each is ready.
-  auto worker = [&] {
-    for (size_t i; (i = next++) < a.files.size();) {
-      Result r = process(a.files[i], outputs[i], stage, fx, !a.no_write);
-      std::lock_guard lock(print_mutex);
-      results[i] = std::move(r);
-      done[i] = true;
-      bar.tick();
-      while (printed < a.files.size() && done[printed]) {
-        print(a.files[printed], results[printed], a.stage, a.json);
-        if (!results[printed].ok) ++failures;
-        results[printed] = Result{};
-        ++printed;
-      }
+  parallel_for(a.files.size(), a.threads, [&](size_t i) {
+    Result r = process(a.files[i], outputs[i], stage, fx, !a.no_write);
+    std::lock_guard lock(print_mutex);
+    results[i] = std::move(r);
+    done[i] = true;
+    bar.tick();
+    while (printed < a.files.size() && done[printed]) {
+      print(a.files[printed], results[printed], a.stage, a.json);
+      if (!results[printed].ok) ++failures;
+      results[printed] = Result{};
+      ++printed;
     }
-  };
-  std::vector<std::thread> pool;
-  int n = std::max(1, std::min<int>(a.threads, static_cast<int>(a.files.size())));
-  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  });
   bar.finish();
   if (failures && !a.json)
     std::fprintf(stderr, "%d of %zu files failed\n", failures, a.files.size());

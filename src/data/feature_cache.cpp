@@ -2,10 +2,10 @@
 // The options key hashes only the options that shape the log-mel: standardisation, length, crop and pad
 // are applied when the spectrogram is used, so changing them reuses the cache.
 #include <atomic>
-#include <thread>
 
 #include <genrenet/train.h>
 
+#include "common/parallel.h"
 #include "common/progress.h"
 #include "common/sha256.h"
 #include "io/atomic_file.h"
@@ -65,27 +65,19 @@ FeatureCache::Result FeatureCache::load(const std::vector<std::filesystem::path>
   Result r;
   r.spectrograms.resize(files.size());
   r.errors.resize(files.size());
-  std::atomic<size_t> next{0};
   std::atomic<int> computed{0}, failed{0};
   ProgressBar bar(label, files.size(), files.size() > 1);
-  auto worker = [&] {
-    for (size_t i; (i = next++) < files.size();) {
-      try {
-        bool c = false;
-        r.spectrograms[i] = load_one(files[i], c);
-        if (c) ++computed;
-      } catch (const std::exception& e) {
-        r.errors[i] = e.what();
-        ++failed;
-      }
-      bar.tick();
+  parallel_for(files.size(), threads, [&](size_t i) {
+    try {
+      bool c = false;
+      r.spectrograms[i] = load_one(files[i], c);
+      if (c) ++computed;
+    } catch (const std::exception& e) {
+      r.errors[i] = e.what();
+      ++failed;
     }
-  };
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < std::min<int>(threads, static_cast<int>(files.size())); ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+    bar.tick();
+  });
   bar.finish();
   r.computed = computed;
   r.failed = failed;

@@ -1,6 +1,4 @@
 // Accuracy, per-class precision/recall/F1 and the confusion matrix; evaluating a run; predicting files.
-#include <ATen/autocast_mode.h>
-
 #include <atomic>
 #include <fstream>
 #include <sstream>
@@ -10,6 +8,7 @@
 
 #include <genrenet/train.h>
 
+#include "common/parallel.h"
 #include "common/progress.h"
 #include "io/atomic_file.h"
 
@@ -75,17 +74,9 @@ torch::Tensor run_model(ResNet& model, const std::vector<Spectrogram>& inputs, i
     for (size_t b = 0; b < n; ++b)
       std::memcpy(x[b].data_ptr<float>(), inputs[i + b].data.data(), inputs[i + b].data.size() * sizeof(float));
     if (channels == 3) x = x.repeat({1, 3, 1, 1});
-    if (bf16) {
-      x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-    torch::Tensor logits = model->forward(x).to(torch::kFloat32);
-    if (bf16) {
-      at::autocast::clear_cache();
-      at::autocast::set_cpu_enabled(false);
-    }
-    outs.push_back(torch::softmax(logits, 1));
+    if (bf16) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    Bf16Autocast ac(bf16);
+    outs.push_back(torch::softmax(model->forward(x).to(torch::kFloat32), 1));
   }
   return torch::cat(outs);
 }
@@ -155,23 +146,16 @@ std::vector<Prediction> predict_files(const ModelFile& mf, const std::vector<std
   FeatureExtractor fx(fo);
   std::vector<Prediction> out(files.size());
   std::vector<Spectrogram> inputs(files.size());
-  std::atomic<size_t> next{0};
   ProgressBar bar("features", files.size(), files.size() > 8);
-  auto worker = [&] {
-    for (size_t i; (i = next++) < files.size();) {
-      out[i].file = files[i].string();
-      try {
-        inputs[i] = fx.model_input(files[i]);
-      } catch (const std::exception& e) {
-        out[i].error = e.what();
-      }
-      bar.tick();
+  parallel_for(files.size(), threads, [&](size_t i) {
+    out[i].file = files[i].string();
+    try {
+      inputs[i] = fx.model_input(files[i]);
+    } catch (const std::exception& e) {
+      out[i].error = e.what();
     }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < std::min<int>(threads, static_cast<int>(files.size())); ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+    bar.tick();
+  });
   bar.finish();
   std::vector<Spectrogram> ok;
   std::vector<size_t> where;

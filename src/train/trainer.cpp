@@ -1,8 +1,6 @@
 // The training loop: the paper's Adam fine-tuning with per-epoch SpecAugment, bf16 autocast with
 // channels_last on CPUs that have fast bf16, batch preparation overlapped with the step, an epoch table
 // as the paper's Table VI, atomic checkpoints every epoch and exact resume.
-#include <ATen/autocast_mode.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -43,27 +41,6 @@ std::string read_text(const std::filesystem::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-// bf16 autocast for one scope, on the CPU or the GPU.
-struct Autocast {
-  Autocast(bool on, bool cuda) : on_(on), cuda_(cuda) {
-    if (!on_) return;
-    if (cuda_) {
-      at::autocast::set_enabled(true);
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    } else {
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-  }
-  ~Autocast() {
-    if (!on_) return;
-    at::autocast::clear_cache();
-    if (cuda_) at::autocast::set_enabled(false);
-    else at::autocast::set_cpu_enabled(false);
-  }
-  bool on_, cuda_;
-};
 
 }  // namespace
 
@@ -282,7 +259,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
       opt.zero_grad();
       torch::Tensor logits;
       {
-        Autocast ac(bf16, cuda);
+        Bf16Autocast ac(bf16, cuda);
         logits = model->forward(x);
       }
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y, ce);
@@ -321,7 +298,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
         torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device);
         torch::Tensor logits;
         {
-          Autocast ac(bf16, cuda);
+          Bf16Autocast ac(bf16, cuda);
           logits = model->forward(x).to(torch::kFloat32);
         }
         vloss += torch::nn::functional::cross_entropy(logits, y).item<double>() * idx.size();
