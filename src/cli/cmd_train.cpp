@@ -91,12 +91,7 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
     TrainResult r = train(c, a.resume);
     if (r.interrupted) return 130;
     if (!r.history.empty()) {
-      Split split = Split::from_json([&] {
-        std::ifstream in(std::filesystem::path(c.out) / "split.json");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-      }());
+      Split split = Split::from_json(io::read_text_file(std::filesystem::path(c.out) / "split.json"));
       if (!split.test.empty()) print_evaluation(evaluate_run(c.out, "test"), c.out, "test");
     }
     return 0;

@@ -56,14 +56,6 @@ std::string Evaluation::to_json() const {
 
 namespace {
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  if (!in) throw Error(p.string(), "cannot read (is this a run folder?)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Softmax outputs of the model on standardised, centre-cropped inputs [n, 1, n_mels, frames].
 torch::Tensor run_model(ResNet& model, const std::vector<Spectrogram>& inputs, int channels, bool bf16, int batch = 16) {
   torch::NoGradGuard ng;
@@ -85,8 +77,8 @@ torch::Tensor run_model(ResNet& model, const std::vector<Spectrogram>& inputs, i
 
 Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& which) {
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
-  TrainConfig config = TrainConfig::from_json(read_text(run / "config.json"));
-  Split split = Split::from_json(read_text(run / "split.json"));
+  TrainConfig config = TrainConfig::from_json(io::read_text_file(run / "config.json"));
+  Split split = Split::from_json(io::read_text_file(run / "split.json"));
   const std::vector<std::string>* ids = subset == "test" ? &split.test : subset == "valid" ? &split.valid
                                         : subset == "train" ? &split.train : nullptr;
   if (!ids) throw Error("--split", "must be train, valid or test");

@@ -57,4 +57,10 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
   });
 }
 
+std::string read_text_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string(), "cannot read");
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
 }  // namespace genrenet::io

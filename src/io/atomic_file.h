@@ -16,4 +16,7 @@ void write_atomically(const std::filesystem::path& target,
 // Convenience for bytes already in memory.
 void write_file_atomically(const std::filesystem::path& target, std::string_view bytes);
 
+// A whole (small) text file; an Error naming it if it cannot be read.
+std::string read_text_file(const std::filesystem::path& path);
+
 }  // namespace genrenet::io

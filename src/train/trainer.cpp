@@ -33,16 +33,7 @@ bool cpu_has_fast_bf16() {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  if (!in) throw Error(p.string(), "cannot read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+using io::read_text_file;
 
 // The clips of one subset, with their log-mel spectrograms in memory.
 struct LoadedSubset {
@@ -97,8 +88,6 @@ torch::Tensor make_inputs(const LoadedSubset& s, const std::vector<int>& idx, co
   return channels == 3 ? x.repeat({1, 3, 1, 1}) : x;
 }
 
-namespace {
-
 void append_metrics(const std::filesystem::path& csv, const EpochMetrics& m) {
   const bool fresh = !std::filesystem::exists(csv);
   std::ofstream out(csv, std::ios::app);
@@ -131,7 +120,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
   if (resume) {
     if (!std::filesystem::exists(out / "last.json"))
       throw Error(out.string(), "nothing to resume: no finished epoch (last.json) in this run folder");
-    config = TrainConfig::from_json(read_text(out / "config.json"));
+    config = TrainConfig::from_json(read_text_file(out / "config.json"));
     config.out = given.out;
     if (given.epochs > 0) config.epochs = given.epochs;  // resuming may extend or shorten a run
   }
@@ -148,7 +137,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
   Dataset data = scan_dataset(config.data);
   Split split;
   if (resume) {
-    split = Split::from_json(read_text(out / "split.json"));
+    split = Split::from_json(read_text_file(out / "split.json"));
   } else {
     split = make_split(data, config.split, config.seed, config.split_dir, config.fold);
     io::write_file_atomically(out / "split.json", split.to_json());
@@ -187,7 +176,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
   TrainResult result;
   int start_epoch = 1;
   if (resume) {
-    auto state = nlohmann::json::parse(read_text(out / "last.json"));
+    auto state = nlohmann::json::parse(read_text_file(out / "last.json"));
     start_epoch = state.at("epoch").get<int>() + 1;
     result.best_epoch = state.at("best_epoch").get<int>();
     result.best_val_acc = state.at("best_val_acc").get<double>();
