@@ -112,6 +112,10 @@ class Bf16Autocast {
   bool enabled_, cuda_;
 };
 
+// Model inputs [n, channels, n_mels, frames] from n spectrograms of one shape; with 3 channels the
+// spectrogram is repeated, as ImageNet weights expect.
+torch::Tensor stack_spectrograms(std::span<const Spectrogram> inputs, int channels);
+
 // Converts 4-D parameters and buffers to channels_last in place (LibTorch 1.13's Module has no
 // to(MemoryFormat)).
 void to_channels_last(torch::nn::Module& module);

@@ -154,6 +154,8 @@ TrainResult train(const TrainConfig& config, bool resume = false);
 
 // True when the CPU has AVX512-BF16 or AMX: where bf16 autocast pays off.
 bool cpu_has_fast_bf16();
+// Whether a TrainConfig::precision ("auto", "fp32", "bf16") means bf16 autocast on this device.
+bool use_bf16(const std::string& precision, bool cuda = false);
 
 // ---------------------------------------------------------------------------------------------------------
 // Evaluation (src/eval/metrics.cpp)

@@ -62,10 +62,7 @@ torch::Tensor run_model(ResNet& model, const std::vector<Spectrogram>& inputs, i
   std::vector<torch::Tensor> outs;
   for (size_t i = 0; i < inputs.size(); i += batch) {
     const size_t n = std::min<size_t>(batch, inputs.size() - i);
-    torch::Tensor x = torch::empty({static_cast<int64_t>(n), 1, inputs[i].n_mels, inputs[i].n_frames});
-    for (size_t b = 0; b < n; ++b)
-      std::memcpy(x[b].data_ptr<float>(), inputs[i + b].data.data(), inputs[i + b].data.size() * sizeof(float));
-    if (channels == 3) x = x.repeat({1, 3, 1, 1});
+    torch::Tensor x = stack_spectrograms(std::span<const Spectrogram>(inputs).subspan(i, n), channels);
     if (bf16) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     Bf16Autocast ac(bf16);
     outs.push_back(torch::softmax(model->forward(x).to(torch::kFloat32), 1));
@@ -85,7 +82,7 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
   if (ids->empty()) throw Error(run.string(), "the " + subset + " subset of this run's split is empty");
   ModelFile mf = read_model_file(run / (which + ".safetensors"));
   ResNet model = load_model(mf);
-  const bool bf16 = config.precision == "bf16" || (config.precision == "auto" && cpu_has_fast_bf16());
+  const bool bf16 = use_bf16(config.precision);
   if (bf16) to_channels_last(*model);
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 
@@ -129,7 +126,7 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
 
 std::vector<Prediction> predict_files(const ModelFile& mf, const std::vector<std::filesystem::path>& files, int threads) {
   ResNet model = load_model(mf);
-  const bool bf16 = cpu_has_fast_bf16();
+  const bool bf16 = use_bf16("auto");
   if (bf16) to_channels_last(*model);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);

@@ -1,6 +1,7 @@
 // ResNet-18/34/50 and SE-ResNet-50, module for module as torchvision.models.resnet (and timm's seresnet50),
 // so that their state dicts load one to one.
 #include <cmath>
+#include <cstring>
 
 #include <genrenet/model.h>
 
@@ -170,6 +171,18 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
 }
 
 ResNet make_model(const ModelOptions& options) { return ResNet(options); }
+
+torch::Tensor stack_spectrograms(std::span<const Spectrogram> inputs, int channels) {
+  if (inputs.empty()) throw Error("model input", "no spectrograms");
+  const Spectrogram& first = inputs.front();
+  torch::Tensor x = torch::empty({static_cast<int64_t>(inputs.size()), 1, first.n_mels, first.n_frames});
+  for (size_t b = 0; b < inputs.size(); ++b) {
+    if (inputs[b].n_mels != first.n_mels || inputs[b].n_frames != first.n_frames)
+      throw Error("model input", "spectrograms of different shapes in one batch");
+    std::memcpy(x[static_cast<int64_t>(b)].data_ptr<float>(), inputs[b].data.data(), inputs[b].data.size() * sizeof(float));
+  }
+  return channels == 3 ? x.repeat({1, 3, 1, 1}) : x;
+}
 
 void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;

@@ -30,6 +30,10 @@ bool cpu_has_fast_bf16() {
   return false;
 }
 
+bool use_bf16(const std::string& precision, bool cuda) {
+  return precision == "bf16" || (precision == "auto" && (cuda || cpu_has_fast_bf16()));
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -77,15 +81,12 @@ LoadedSubset load_subset(const Dataset& data, const std::vector<std::string>& id
 torch::Tensor make_inputs(const LoadedSubset& s, const std::vector<int>& idx, const FeatureOptions& fo, int channels,
                           bool train, bool random_crop, const SpecAugmentOptions* aug, std::uint32_t seed) {
   std::mt19937 rng(seed);
-  const int64_t B = static_cast<int64_t>(idx.size());
-  torch::Tensor x = torch::empty({B, 1, fo.n_mels, fo.frames});
-  for (int64_t b = 0; b < B; ++b) {
-    Spectrogram in = input_from_log_mel(s.spectrograms[idx[b]], fo,
-                                        train && random_crop ? CropMode::Random : CropMode::Center, &rng);
-    if (train && aug) spec_augment(in, *aug, rng);
-    std::memcpy(x[b].data_ptr<float>(), in.data.data(), in.data.size() * sizeof(float));
+  std::vector<Spectrogram> inputs;
+  for (int i : idx) {
+    inputs.push_back(input_from_log_mel(s.spectrograms[i], fo, train && random_crop ? CropMode::Random : CropMode::Center, &rng));
+    if (train && aug) spec_augment(inputs.back(), *aug, rng);
   }
-  return channels == 3 ? x.repeat({1, 3, 1, 1}) : x;
+  return stack_spectrograms(inputs, channels);
 }
 
 void append_metrics(const std::filesystem::path& csv, const EpochMetrics& m) {
@@ -129,7 +130,7 @@ TrainResult train(const TrainConfig& given, bool resume) {
   if (cuda && !torch::cuda::is_available())
     throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
   const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  const bool bf16 = config.precision == "bf16" || (config.precision == "auto" && (cuda || cpu_has_fast_bf16()));
+  const bool bf16 = use_bf16(config.precision, cuda);
   const int threads = config.threads > 0 ? config.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   std::filesystem::create_directories(out);
