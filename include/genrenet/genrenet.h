@@ -80,6 +80,13 @@ Audio load_audio(const std::filesystem::path& path, const AudioOptions& options 
 // The decoding step alone: mono samples at the file's own rate, with all of load_audio's checks.
 Audio decode_audio(const std::filesystem::path& path, double max_seconds = 900.0);
 
+// Whether a file name ends in an audio extension genrenet reads (.wav .au .flac .ogg .oga .mp3 .aiff .aif).
+bool has_audio_extension(const std::filesystem::path& path);
+
+// The same from an encoded file held in memory (an upload, say); `name` is used in error messages.
+Audio load_audio(std::span<const unsigned char> bytes, const std::string& name, const AudioOptions& options = {});
+Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name, double max_seconds = 900.0);
+
 // Resamples mono audio with libsoxr (linear phase, delay compensated: output sample i is at time i/to_rate).
 std::vector<float> resample(std::span<const float> samples, int from_rate, int to_rate,
                             ResampleQuality quality = ResampleQuality::High);

@@ -189,11 +189,5 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
                         const std::string& which = "best");
 
 // Class probabilities [n_files][n_classes] of audio files under a model (centre crop of the model input).
-struct Prediction {
-  std::string file, error;  // error non-empty when the file could not be read
-  std::vector<float> probabilities;
-};
-std::vector<Prediction> predict_files(const ModelFile& model, const std::vector<std::filesystem::path>& files,
-                                      int threads = 0);
 
 }  // namespace genrenet

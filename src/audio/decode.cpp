@@ -2,10 +2,12 @@
 // while reading, so a long stereo file never needs its interleaved copy in memory.
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <system_error>
 
@@ -54,25 +56,8 @@ void shorts_to_float(const short* __restrict in, float* __restrict out, size_t n
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]) * (1.0f / 32768.0f);
 }
 
-}  // namespace
-
-Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
-  const std::string name = path.string();
-  std::error_code ec;
-  auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) throw Error(name, "no such file");
-  if (std::filesystem::is_directory(status)) throw Error(name, "is a directory, not an audio file");
-  // A FIFO or a device could block the reader forever or never end.
-  if (!std::filesystem::is_regular_file(status)) throw Error(name, "not a regular file");
-  auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size == 0) throw Error(name, "empty file (0 bytes)");
-
-  SF_INFO info{};
-  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(name.c_str(), SFM_READ, &info));
-  if (!file) {
-    std::string why = sf_strerror(nullptr);
-    throw Error(name, "not a readable audio file (" + why + ")");
-  }
+// Everything after opening: the checks, the reading and the mixing to mono, for files and memory alike.
+Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, double max_seconds) {
   if (info.samplerate < kMinSampleRate || info.samplerate > kMaxSampleRate)
     throw Error(name, "absurd sample rate " + std::to_string(info.samplerate) + " Hz (accepted: " +
                           std::to_string(kMinSampleRate) + " to " + std::to_string(kMaxSampleRate) + " Hz)");
@@ -84,7 +69,7 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   if (frames_known && static_cast<double>(info.frames) > max_frames)
     throw Error(name, "too long: " + fmt_seconds(static_cast<double>(info.frames) / info.samplerate) +
                           " (the limit is " + fmt_seconds(max_seconds) + ")");
-  if (major != SF_FORMAT_MPEG && header_says_truncated(file.get()))
+  if (major != SF_FORMAT_MPEG && header_says_truncated(sf))
     throw Error(name, "truncated: the header promises more audio than the file holds");
 
   Audio audio;
@@ -109,12 +94,12 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
     if (pcm16_mono) {
       // 16-bit mono (GTZAN's WAV and AU): read the integers and scale them here, in a loop that vectorises;
       // libsndfile's own conversion is per sample and took 1 ms of a 30-s clip. Same 1/32768 scale.
-      got = sf_readf_short(file.get(), shorts.data(), chunk_frames);
+      got = sf_readf_short(sf, shorts.data(), chunk_frames);
       if (got > 0) shorts_to_float(shorts.data(), dst, static_cast<size_t>(got));
     } else if (info.channels == 1) {
-      got = sf_readf_float(file.get(), dst, chunk_frames);
+      got = sf_readf_float(sf, dst, chunk_frames);
     } else {
-      got = sf_readf_float(file.get(), interleaved.data(), chunk_frames);
+      got = sf_readf_float(sf, interleaved.data(), chunk_frames);
     }
     if (got <= 0) break;
     if (info.channels > 1) {
@@ -136,8 +121,8 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   audio.samples.resize(total);
   if (static_cast<double>(total) > max_frames)
     throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)");
-  if (int err = sf_error(file.get()); err != SF_ERR_NO_ERROR)
-    throw Error(name, std::string("corrupt audio data (") + sf_strerror(file.get()) + ")");
+  if (int err = sf_error(sf); err != SF_ERR_NO_ERROR)
+    throw Error(name, std::string("corrupt audio data (") + sf_strerror(sf) + ")");
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
   // A decoder that stops early without an error (a cut-off FLAC or OGG stream) shows as a short count.
   if (major != SF_FORMAT_MPEG && frames_known && static_cast<sf_count_t>(audio.samples.size()) < info.frames)
@@ -146,17 +131,100 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   return audio;
 }
 
-Audio load_audio(const std::filesystem::path& path, const AudioOptions& options) {
-  if (options.sample_rate < 1000 || options.sample_rate > 384000)
-    throw Error("audio.sample_rate", "must be in [1000, 384000] Hz, got " + std::to_string(options.sample_rate));
-  Audio audio = decode_audio(path, options.max_seconds);
+
+}  // namespace
+
+Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
+  const std::string name = path.string();
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) throw Error(name, "no such file");
+  if (std::filesystem::is_directory(status)) throw Error(name, "is a directory, not an audio file");
+  // A FIFO or a device could block the reader forever or never end.
+  if (!std::filesystem::is_regular_file(status)) throw Error(name, "not a regular file");
+  auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size == 0) throw Error(name, "empty file (0 bytes)");
+
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(name.c_str(), SFM_READ, &info));
+  if (!file) {
+    std::string why = sf_strerror(nullptr);
+    throw Error(name, "not a readable audio file (" + why + ")");
+  }
+  return read_opened(file.get(), info, name, max_seconds);
+}
+
+namespace {
+
+// libsndfile's virtual I/O over a byte buffer (an HTTP upload), read-only.
+struct MemoryStream {
+  const unsigned char* data;
+  sf_count_t size, pos = 0;
+};
+sf_count_t mem_length(void* u) { return static_cast<MemoryStream*>(u)->size; }
+sf_count_t mem_seek(sf_count_t offset, int whence, void* u) {
+  auto* m = static_cast<MemoryStream*>(u);
+  sf_count_t to = whence == SEEK_SET ? offset : whence == SEEK_CUR ? m->pos + offset : m->size + offset;
+  if (to < 0 || to > m->size) return -1;
+  return m->pos = to;
+}
+sf_count_t mem_read(void* ptr, sf_count_t count, void* u) {
+  auto* m = static_cast<MemoryStream*>(u);
+  const sf_count_t n = std::max<sf_count_t>(0, std::min(count, m->size - m->pos));
+  std::memcpy(ptr, m->data + m->pos, static_cast<size_t>(n));
+  m->pos += n;
+  return n;
+}
+sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
+sf_count_t mem_tell(void* u) { return static_cast<MemoryStream*>(u)->pos; }
+
+}  // namespace
+
+Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name, double max_seconds) {
+  if (bytes.empty()) throw Error(name, "empty file (0 bytes)");
+  MemoryStream stream{bytes.data(), static_cast<sf_count_t>(bytes.size())};
+  SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open_virtual(&io, SFM_READ, &info, &stream));
+  if (!file) {
+    std::string why = sf_strerror(nullptr);
+    throw Error(name, "not a readable audio file (" + why + ")");
+  }
+  return read_opened(file.get(), info, name, max_seconds);
+}
+
+namespace {
+// Resampling and quantisation after decoding, as AudioOptions say.
+Audio finish_loading(Audio audio, const AudioOptions& options, const std::string& name) {
   if (audio.sample_rate != options.sample_rate) {
     audio.samples = resample(audio.samples, audio.sample_rate, options.sample_rate, options.resample_quality);
     audio.sample_rate = options.sample_rate;
-    if (audio.samples.empty()) throw Error(path.string(), "no samples left after resampling (too short)");
+    if (audio.samples.empty()) throw Error(name, "no samples left after resampling (too short)");
   }
   if (options.quantize_16bit) quantize_16bit(audio.samples);
   return audio;
+}
+void check_rate(const AudioOptions& options) {
+  if (options.sample_rate < 1000 || options.sample_rate > 384000)
+    throw Error("audio.sample_rate", "must be in [1000, 384000] Hz, got " + std::to_string(options.sample_rate));
+}
+}  // namespace
+
+bool has_audio_extension(const std::filesystem::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::set<std::string> exts = {".wav", ".au", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"};
+  return exts.count(ext) > 0;
+}
+
+Audio load_audio(const std::filesystem::path& path, const AudioOptions& options) {
+  check_rate(options);
+  return finish_loading(decode_audio(path, options.max_seconds), options, path.string());
+}
+
+Audio load_audio(std::span<const unsigned char> bytes, const std::string& name, const AudioOptions& options) {
+  check_rate(options);
+  return finish_loading(decode_audio(bytes, name, options.max_seconds), options, name);
 }
 
 namespace {

@@ -181,48 +181,4 @@ void add_evaluate_command(CLI::App& app, int& exit_code) {
   });
 }
 
-void add_predict_command(CLI::App& app, int& exit_code) {
-  struct Args {
-    std::string model;
-    std::vector<std::string> files;
-    bool json = false;
-    int top = 3, threads = 0;
-  };
-  auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("predict", "Genre probabilities of audio files under a model");
-  cmd->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
-  cmd->add_option("FILE", a->files, "Audio files")->required();
-  cmd->add_flag("--json", a->json, "One JSON object per file");
-  cmd->add_option("--top", a->top, "Genres shown per file")->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->callback([a, &exit_code] {
-    ModelFile mf = read_model_file(a->model);
-    std::vector<std::filesystem::path> files(a->files.begin(), a->files.end());
-    auto preds = predict_files(mf, files, a->threads);
-    int failed = 0;
-    for (auto& p : preds) {
-      if (!p.error.empty()) {
-        ++failed;
-        if (a->json) std::printf("%s\n", nlohmann::json({{"file", p.file}, {"error", p.error}}).dump().c_str());
-        else std::fprintf(stderr, "error: %s\n", p.error.c_str());
-        continue;
-      }
-      std::vector<int> order(p.probabilities.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-      std::sort(order.begin(), order.end(), [&](int x, int y) { return p.probabilities[x] > p.probabilities[y]; });
-      const int top = std::min<int>(a->top, static_cast<int>(order.size()));
-      if (a->json) {
-        nlohmann::json probs = nlohmann::json::object();
-        for (size_t i = 0; i < mf.classes.size(); ++i) probs[mf.classes[i]] = p.probabilities[i];
-        std::printf("%s\n", nlohmann::json({{"file", p.file}, {"genre", mf.classes[order[0]]}, {"probabilities", probs}}).dump().c_str());
-      } else {
-        std::printf("%s", p.file.c_str());
-        for (int i = 0; i < top; ++i) std::printf("  %s %.3f", mf.classes[order[i]].c_str(), p.probabilities[order[i]]);
-        std::printf("\n");
-      }
-    }
-    exit_code = failed ? 1 : 0;
-  });
-}
-
 }  // namespace genrenet::cli

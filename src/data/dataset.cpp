@@ -5,17 +5,6 @@
 #include <genrenet/train.h>
 
 namespace genrenet {
-namespace {
-
-bool is_audio(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::set<std::string> exts = {".wav", ".au", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"};
-  return exts.count(ext) > 0;
-}
-
-}  // namespace
-
 Dataset scan_dataset(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) throw Error(dir.string(), "no such dataset folder");
@@ -35,7 +24,7 @@ Dataset scan_dataset(const std::filesystem::path& dir) {
   for (auto& cd : class_dirs) {
     std::vector<std::filesystem::path> files;
     for (auto& f : std::filesystem::recursive_directory_iterator(cd, ec))
-      if (f.is_regular_file() && is_audio(f.path())) files.push_back(f.path());
+      if (f.is_regular_file() && has_audio_extension(f.path())) files.push_back(f.path());
     if (files.empty()) continue;
     std::sort(files.begin(), files.end());
     const int label = static_cast<int>(d.classes.size());

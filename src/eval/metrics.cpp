@@ -124,43 +124,4 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
   return e;
 }
 
-std::vector<Prediction> predict_files(const ModelFile& mf, const std::vector<std::filesystem::path>& files, int threads) {
-  ResNet model = load_model(mf);
-  const bool bf16 = use_bf16("auto");
-  if (bf16) to_channels_last(*model);
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
-  FeatureOptions fo = mf.features;
-  fo.crop = CropMode::Center;
-  FeatureExtractor fx(fo);
-  std::vector<Prediction> out(files.size());
-  std::vector<Spectrogram> inputs(files.size());
-  ProgressBar bar("features", files.size(), files.size() > 8);
-  parallel_for(files.size(), threads, [&](size_t i) {
-    out[i].file = files[i].string();
-    try {
-      inputs[i] = fx.model_input(files[i]);
-    } catch (const std::exception& e) {
-      out[i].error = e.what();
-    }
-    bar.tick();
-  });
-  bar.finish();
-  std::vector<Spectrogram> ok;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < files.size(); ++i)
-    if (out[i].error.empty()) {
-      ok.push_back(std::move(inputs[i]));
-      where.push_back(i);
-    }
-  if (!ok.empty()) {
-    torch::Tensor probs = run_model(model, ok, mf.model.input_channels, bf16).contiguous();
-    for (size_t j = 0; j < where.size(); ++j) {
-      const float* p = probs[j].data_ptr<float>();
-      out[where[j]].probabilities.assign(p, p + probs.size(1));
-    }
-  }
-  return out;
-}
-
 }  // namespace genrenet

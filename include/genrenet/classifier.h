@@ -1,0 +1,106 @@
+// genrenet/classifier.h — use a trained genrenet model from any C++ program.
+//
+//   genrenet::Classifier clf("model.safetensors");        // load once
+//   auto r = clf.classify_file("song.mp3");               // any length: 30-s windows, averaged
+//   std::printf("%s %.2f\n", r.ranked[0].genre.c_str(), r.ranked[0].probability);
+//
+// A Classifier is safe to use from several threads at once: classification only reads the model. The model's
+// own feature options (stored in the model file) are always used, so audio is prepared exactly as it was in
+// training. This header needs no LibTorch headers.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <genrenet/genrenet.h>
+
+namespace genrenet {
+
+struct ClassifierOptions {
+  int threads = 0;                 // threads for the model and for feature extraction (0: every core)
+  std::string precision = "auto";  // "fp32", "bf16" (autocast + channels_last) or "auto" (bf16 where fast)
+  std::string device = "cpu";      // or "cuda" when LibTorch has CUDA
+  int batch = 16;                  // windows per model call, [1, 1024]
+};
+
+// How audio of any length becomes model inputs. Audio no longer than the model input (1024 frames, 32.8 s
+// at the paper's settings) is one input, padded, exactly as in training. Longer audio is cut into windows of
+// `window_seconds` every `hop_seconds` (the last one aligned to the end) whose probabilities are averaged;
+// with `windows` false it is one centre crop instead.
+struct WindowOptions {
+  bool windows = true;
+  double window_seconds = 30.0;  // (0, 900]; at most the model input length is used
+  double hop_seconds = 15.0;     // (0, 900]
+  bool per_window = false;       // also report each window's probabilities
+  void validate() const;
+};
+
+struct GenreScore {
+  std::string genre;
+  float probability = 0;
+};
+
+struct WindowScores {
+  double start_seconds = 0, end_seconds = 0;
+  std::vector<GenreScore> ranked;  // most probable first
+};
+
+struct Classification {
+  std::vector<float> probabilities;  // in the model's class order (Classifier::classes())
+  std::vector<GenreScore> ranked;    // every genre, most probable first
+  std::vector<WindowScores> windows; // with WindowOptions::per_window
+  int window_count = 0;
+  double duration_seconds = 0;       // of the audio
+  double seconds_taken = 0;          // decoding, features and model
+};
+
+// One entry of a batch: the file and either its classification or the error that stopped it.
+struct FileClassification {
+  std::filesystem::path file;
+  std::string error;  // empty when it worked
+  Classification result;
+};
+
+class Classifier {
+ public:
+  // Reads a genrenet model file (.safetensors written by `genrenet train`); throws Error on a bad file.
+  explicit Classifier(const std::filesystem::path& model_file, const ClassifierOptions& options = {});
+  ~Classifier();
+  Classifier(Classifier&&) noexcept;
+  Classifier& operator=(Classifier&&) noexcept;
+
+  const std::vector<std::string>& classes() const;
+  const FeatureOptions& features() const;  // the model's own, from its file
+  // The model as JSON: architecture, classes, input shape, feature options, precision, training summary.
+  std::string describe_json() const;
+
+  // Mono samples at `sample_rate` (resampled and quantised as the model's features say).
+  Classification classify(std::span<const float> samples, int sample_rate, const WindowOptions& w = {}) const;
+  // An audio file, or an encoded file in memory (`name` appears in error messages).
+  Classification classify_file(const std::filesystem::path& file, const WindowOptions& w = {}) const;
+  Classification classify_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                                 const WindowOptions& w = {}) const;
+  // Many files: features on every thread, windows of several files batched through the model. Never
+  // throws for one bad file: its entry carries the error. `done(n)` is called as files finish.
+  std::vector<FileClassification> classify_files(const std::vector<std::filesystem::path>& files,
+                                                 const WindowOptions& w = {},
+                                                 const std::function<void(std::size_t)>& done = {}) const;
+
+  // The standardised log-mel of audio as the model sees it (whole length, before windowing), for plots.
+  Spectrogram log_mel(std::span<const float> samples, int sample_rate) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Every audio file under the given paths: files as they are, folders searched recursively for known audio
+// extensions (sorted), and "@list.txt" for a file holding one path per line (# comments allowed).
+std::vector<std::filesystem::path> collect_audio_files(const std::vector<std::string>& inputs);
+
+}  // namespace genrenet

@@ -1,0 +1,307 @@
+// The Classifier: a model file loaded once; audio of any length -> windows -> averaged genre probabilities.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/classifier.h>
+#include <genrenet/model.h>
+#include <genrenet/train.h>
+
+#include "common/parallel.h"
+
+namespace genrenet {
+
+void WindowOptions::validate() const {
+  if (!(window_seconds > 0 && window_seconds <= 900))
+    throw Error("window", "must be in (0, 900] seconds, got " + std::to_string(window_seconds));
+  if (!(hop_seconds > 0 && hop_seconds <= 900))
+    throw Error("hop", "must be in (0, 900] seconds, got " + std::to_string(hop_seconds));
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One audio's model inputs and where each window lies.
+struct Windows {
+  std::vector<Spectrogram> inputs;
+  std::vector<std::pair<double, double>> spans;  // seconds
+  double duration_seconds = 0;
+};
+
+}  // namespace
+
+struct Classifier::Impl {
+  ModelFile meta;  // classes, options, training summary; the weights are dropped once loaded
+  mutable ResNet model{nullptr};  // forward() is not const in LibTorch, though it only reads in eval mode
+  FeatureExtractor fx;
+  ClassifierOptions options;
+  bool bf16 = false;
+  torch::Device device{torch::kCPU};
+
+  Impl(ModelFile mf, const ClassifierOptions& o) : meta(std::move(mf)), fx(meta.features), options(o) {}
+
+  // Resampled, quantised mono samples at the model's rate, as load_audio would have made them.
+  std::vector<float> prepare_samples(std::span<const float> samples, int sample_rate, const std::string& name) const {
+    const AudioOptions& ao = meta.features.audio;
+    if (sample_rate < 1000 || sample_rate > 768000)
+      throw Error(name, "absurd sample rate " + std::to_string(sample_rate) + " Hz");
+    if (samples.empty()) throw Error(name, "no samples");
+    for (size_t i = 0; i < samples.size(); ++i)
+      if (!std::isfinite(samples[i])) throw Error(name, "non-finite sample at index " + std::to_string(i));
+    if (static_cast<double>(samples.size()) / sample_rate > ao.max_seconds)
+      throw Error(name, "too long: the limit is " + std::to_string(static_cast<int>(ao.max_seconds)) + " s");
+    std::vector<float> out = sample_rate == ao.sample_rate
+                                 ? std::vector<float>(samples.begin(), samples.end())
+                                 : resample(samples, sample_rate, ao.sample_rate, ao.resample_quality);
+    if (out.empty()) throw Error(name, "no samples left after resampling (too short)");
+    if (ao.quantize_16bit) quantize_16bit(out);
+    return out;
+  }
+
+  // The model inputs of a whole log-mel (in dB), as WindowOptions say.
+  Windows cut(Spectrogram log_mel, size_t n_samples, const WindowOptions& w) const {
+    const FeatureOptions& fo = meta.features;
+    const double frame_seconds = static_cast<double>(fo.hop_length) / fo.audio.sample_rate;
+    Windows out;
+    out.duration_seconds = static_cast<double>(n_samples) / fo.audio.sample_rate;
+    const int window_frames =
+        std::min(fo.frames, frame_count(static_cast<size_t>(std::llround(w.window_seconds * fo.audio.sample_rate)),
+                                        fo.hop_length));
+    if (!w.windows || log_mel.n_frames <= fo.frames) {
+      // One input: what training saw for a clip of this length (centre crop when longer).
+      out.inputs.push_back(input_from_log_mel(std::move(log_mel), fo, CropMode::Center));
+      out.spans.emplace_back(0.0, out.duration_seconds);
+      return out;
+    }
+    const int hop_frames = std::max(1, static_cast<int>(std::lround(w.hop_seconds / frame_seconds)));
+    std::vector<int> starts;
+    for (int s = 0; s + window_frames < log_mel.n_frames; s += hop_frames) starts.push_back(s);
+    const int last = log_mel.n_frames - window_frames;  // the end is always covered
+    if (starts.empty() || starts.back() != last) starts.push_back(last);
+    for (int s : starts) {
+      Spectrogram piece = fix_length(log_mel, window_frames, s, fo.pad);
+      out.inputs.push_back(input_from_log_mel(std::move(piece), fo, CropMode::Center));
+      out.spans.emplace_back(s * frame_seconds, std::min(out.duration_seconds, (s + window_frames) * frame_seconds));
+    }
+    return out;
+  }
+
+  Windows windows_of_samples(std::span<const float> samples, const WindowOptions& w) const {
+    return cut(fx.log_mel(samples), samples.size(), w);
+  }
+
+  // Softmax probabilities [n, classes] of model inputs, in batches. Only reads the model: safe to call
+  // from several threads at once (autocast state is per thread).
+  torch::Tensor probabilities(const std::vector<Spectrogram>& inputs) const {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> outs;
+    const int batch = options.batch;
+    for (size_t i = 0; i < inputs.size(); i += batch) {
+      const size_t n = std::min<size_t>(batch, inputs.size() - i);
+      torch::Tensor x = stack_spectrograms(std::span<const Spectrogram>(inputs).subspan(i, n), meta.model.input_channels);
+      if (bf16) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      x = x.to(device);
+      Bf16Autocast ac(bf16, device.is_cuda());
+      outs.push_back(torch::softmax(model->forward(x).to(torch::kFloat32), 1).cpu());
+    }
+    return torch::cat(outs).contiguous();
+  }
+
+  std::vector<GenreScore> rank(const float* p) const {
+    std::vector<GenreScore> r(meta.classes.size());
+    for (size_t i = 0; i < r.size(); ++i) r[i] = {meta.classes[i], p[i]};
+    std::stable_sort(r.begin(), r.end(), [](auto& a, auto& b) { return a.probability > b.probability; });
+    return r;
+  }
+
+  // Averages the rows [first, first + count) of `probs` into one classification.
+  Classification summarise(const torch::Tensor& probs, int64_t first, const Windows& win, const WindowOptions& w) const {
+    const int64_t count = static_cast<int64_t>(win.inputs.size());
+    torch::Tensor mean = probs.narrow(0, first, count).mean(0).contiguous();
+    Classification c;
+    c.probabilities.assign(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+    c.ranked = rank(c.probabilities.data());
+    c.window_count = static_cast<int>(count);
+    c.duration_seconds = win.duration_seconds;
+    if (w.per_window)
+      for (int64_t j = 0; j < count; ++j)
+        c.windows.push_back({win.spans[j].first, win.spans[j].second, rank(probs[first + j].data_ptr<float>())});
+    return c;
+  }
+
+  Classification run_one(const Windows& win, const WindowOptions& w, std::chrono::steady_clock::time_point t0) const {
+    Classification c = summarise(probabilities(win.inputs), 0, win, w);
+    c.seconds_taken = seconds_since(t0);
+    return c;
+  }
+};
+
+Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o) {
+  if (o.batch < 1 || o.batch > 1024) throw Error("batch", "must be in [1, 1024]");
+  if (o.device != "cpu" && o.device != "cuda") throw Error("device", "must be cpu or cuda, got " + o.device);
+  if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16")
+    throw Error("precision", "must be auto, fp32 or bf16, got " + o.precision);
+  ModelFile mf = read_model_file(model_file);
+  ResNet model = load_model(mf);
+  mf.weights.clear();
+  impl_ = std::make_unique<Impl>(std::move(mf), o);
+  const bool cuda = o.device == "cuda";
+  if (cuda && !torch::cuda::is_available())
+    throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
+  impl_->device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  impl_->bf16 = use_bf16(o.precision, cuda);
+  if (impl_->bf16 && !cuda) to_channels_last(*model);
+  model->to(impl_->device);
+  model->eval();
+  impl_->model = model;
+  if (o.threads > 0) at::set_num_threads(o.threads);
+  else at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+Classifier::~Classifier() = default;
+Classifier::Classifier(Classifier&&) noexcept = default;
+Classifier& Classifier::operator=(Classifier&&) noexcept = default;
+
+const std::vector<std::string>& Classifier::classes() const { return impl_->meta.classes; }
+const FeatureOptions& Classifier::features() const { return impl_->meta.features; }
+
+std::string Classifier::describe_json() const {
+  const ModelFile& m = impl_->meta;
+  nlohmann::json training = nlohmann::json::object();
+  try {
+    training = nlohmann::json::parse(m.training_json);
+  } catch (const std::exception&) {
+  }
+  return nlohmann::json({{"architecture", m.model.arch},
+                         {"classes", m.classes},
+                         {"input", {{"channels", m.model.input_channels}, {"n_mels", m.features.n_mels},
+                                    {"frames", m.features.frames}}},
+                         {"features", nlohmann::json::parse(m.features.to_json())},
+                         {"precision", impl_->bf16 ? "bf16" : "fp32"},
+                         {"device", impl_->device.is_cuda() ? "cuda" : "cpu"},
+                         {"training", training}})
+      .dump();
+}
+
+Classification Classifier::classify(std::span<const float> samples, int sample_rate, const WindowOptions& w) const {
+  w.validate();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> x = impl_->prepare_samples(samples, sample_rate, "samples");
+  return impl_->run_one(impl_->windows_of_samples(x, w), w, t0);
+}
+
+Classification Classifier::classify_file(const std::filesystem::path& file, const WindowOptions& w) const {
+  w.validate();
+  const auto t0 = std::chrono::steady_clock::now();
+  Audio a = load_audio(file, impl_->meta.features.audio);
+  return impl_->run_one(impl_->windows_of_samples(a.samples, w), w, t0);
+}
+
+Classification Classifier::classify_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                                          const WindowOptions& w) const {
+  w.validate();
+  const auto t0 = std::chrono::steady_clock::now();
+  Audio a = load_audio(bytes, name, impl_->meta.features.audio);
+  return impl_->run_one(impl_->windows_of_samples(a.samples, w), w, t0);
+}
+
+Spectrogram Classifier::log_mel(std::span<const float> samples, int sample_rate) const {
+  std::vector<float> x = impl_->prepare_samples(samples, sample_rate, "samples");
+  Spectrogram s = impl_->fx.log_mel(x);
+  if (impl_->meta.features.standardize) standardize(s);
+  return s;
+}
+
+std::vector<FileClassification> Classifier::classify_files(const std::vector<std::filesystem::path>& files,
+                                                           const WindowOptions& w,
+                                                           const std::function<void(std::size_t)>& done) const {
+  w.validate();
+  std::vector<FileClassification> out(files.size());
+  const int threads = impl_->options.threads > 0 ? impl_->options.threads
+                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Files go through in chunks: features of a chunk on every thread, then its windows through the model in
+  // full batches. A chunk bounds memory on long lists of long files.
+  const size_t chunk = std::max<size_t>(static_cast<size_t>(impl_->options.batch) * 2, 4 * threads);
+  for (size_t begin = 0; begin < files.size(); begin += chunk) {
+    const size_t end = std::min(files.size(), begin + chunk);
+    std::vector<Windows> wins(end - begin);
+    std::vector<double> feature_seconds(end - begin, 0);
+    parallel_for(end - begin, threads, [&](size_t k) {
+      const size_t i = begin + k;
+      out[i].file = files[i];
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        Audio a = load_audio(files[i], impl_->meta.features.audio);
+        wins[k] = impl_->windows_of_samples(a.samples, w);
+      } catch (const std::exception& e) {
+        out[i].error = e.what();
+      }
+      feature_seconds[k] = seconds_since(t0);
+    });
+    std::vector<Spectrogram> inputs;
+    std::vector<int64_t> first(end - begin, -1);
+    for (size_t k = 0; k < wins.size(); ++k) {
+      if (!out[begin + k].error.empty()) continue;
+      first[k] = static_cast<int64_t>(inputs.size());
+      for (auto& s : wins[k].inputs) inputs.push_back(std::move(s));
+    }
+    if (!inputs.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::Tensor probs = impl_->probabilities(inputs);
+      const double model_seconds_per_input = seconds_since(t0) / inputs.size();
+      for (size_t k = 0; k < wins.size(); ++k) {
+        if (first[k] < 0) continue;
+        auto& r = out[begin + k].result;
+        r = impl_->summarise(probs, first[k], wins[k], w);
+        r.seconds_taken = feature_seconds[k] + model_seconds_per_input * wins[k].inputs.size();
+      }
+    }
+    if (done) done(end - begin);
+  }
+  return out;
+}
+
+std::vector<std::filesystem::path> collect_audio_files(const std::vector<std::string>& inputs) {
+  std::vector<std::filesystem::path> files;
+  for (const std::string& in : inputs) {
+    if (!in.empty() && in[0] == '@') {
+      const std::filesystem::path list = in.substr(1);
+      std::ifstream f(list);
+      if (!f) throw Error(list.string(), "cannot read this list of files");
+      std::string line;
+      while (std::getline(f, line)) {
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        size_t s = 0;
+        while (s < line.size() && std::isspace(static_cast<unsigned char>(line[s]))) ++s;
+        if (s < line.size() && line[s] != '#') files.emplace_back(line.substr(s));
+      }
+      continue;
+    }
+    std::error_code ec;
+    if (std::filesystem::is_directory(in, ec)) {
+      std::vector<std::filesystem::path> found;
+      auto opts = std::filesystem::directory_options::skip_permission_denied;
+      for (auto it = std::filesystem::recursive_directory_iterator(in, opts, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file(ec) && has_audio_extension(it->path())) found.push_back(it->path());
+      if (ec) throw Error(in, "cannot list this folder (" + ec.message() + ")");
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.emplace_back(in);  // a missing or unreadable file becomes that file's error row
+    }
+  }
+  return files;
+}
+
+}  // namespace genrenet

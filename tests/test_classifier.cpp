@@ -1,0 +1,257 @@
+// The Classifier API: windows over long audio, the model's own feature options, memory and file input
+// giving the same answer, concurrency, bad input, and collecting files from folders and lists.
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/classifier.h>
+#include <genrenet/model.h>
+#include <genrenet/train.h>
+
+#include "test_util.h"
+
+namespace genrenet {
+namespace {
+
+// A small untrained model file with non-default feature options, so that any use of default options
+// instead of the model's own shows as a shape error or a different answer.
+std::filesystem::path make_model_file(const std::filesystem::path& dir, const FeatureOptions& fo) {
+  torch::manual_seed(3);
+  ModelFile mf;
+  mf.model.arch = "resnet18";
+  mf.model.num_classes = 4;
+  mf.classes = {"blues", "disco", "jazz", "rock"};
+  mf.features = fo;
+  mf.weights = state_dict(*make_model(mf.model));
+  const auto path = dir / "model.safetensors";
+  save_model_file(path, mf);
+  return path;
+}
+
+FeatureOptions small_features() {
+  FeatureOptions fo;
+  fo.audio.sample_rate = 8000;
+  fo.n_fft = 512;
+  fo.hop_length = 256;
+  fo.n_mels = 48;
+  fo.frames = 320;  // 10.2 s
+  return fo;
+}
+
+std::vector<float> probabilities_by_hand(const std::filesystem::path& model_path, const std::vector<Spectrogram>& inputs) {
+  ModelFile mf = read_model_file(model_path);
+  ResNet m = load_model(mf);
+  torch::NoGradGuard ng;
+  torch::Tensor p = torch::softmax(m->forward(stack_spectrograms(inputs, 3)), 1).mean(0).contiguous();
+  return {p.data_ptr<float>(), p.data_ptr<float>() + p.numel()};
+}
+
+class ClassifierTest : public ::testing::Test {
+ protected:
+  void SetUp() override { model_ = make_model_file(dir_.path(), small_features()); }
+  test::TempDir dir_;
+  std::filesystem::path model_;
+  ClassifierOptions fp32() const {
+    ClassifierOptions o;
+    o.precision = "fp32";
+    o.threads = 2;
+    return o;
+  }
+};
+
+TEST_F(ClassifierTest, ShortAudioIsOnePaddedInputAsInTraining) {
+  Classifier clf(model_, fp32());
+  EXPECT_EQ(clf.classes().size(), 4u);
+  EXPECT_EQ(clf.features(), small_features());
+  const auto x = synthesize_example_clip(6.0, 8000, 5);
+  Classification c = clf.classify(x, 8000);
+  EXPECT_EQ(c.window_count, 1);
+  EXPECT_NEAR(c.duration_seconds, 6.0, 1e-3);
+  // By hand with the model's options: quantise, log-mel, standardise, pad to 320 frames.
+  std::vector<float> q = x;
+  quantize_16bit(q);
+  FeatureExtractor fx(small_features());
+  auto expected = probabilities_by_hand(model_, {fx.model_input(q)});
+  ASSERT_EQ(c.probabilities.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(c.probabilities[i], expected[i], 1e-5);
+  EXPECT_NEAR(std::accumulate(c.probabilities.begin(), c.probabilities.end(), 0.0), 1.0, 1e-5);
+  for (size_t i = 1; i < c.ranked.size(); ++i) EXPECT_GE(c.ranked[i - 1].probability, c.ranked[i].probability);
+  EXPECT_EQ(c.ranked[0].probability, *std::max_element(c.probabilities.begin(), c.probabilities.end()));
+}
+
+TEST_F(ClassifierTest, LongAudioIsAveragedOverWindowsThatCoverTheEnd) {
+  Classifier clf(model_, fp32());
+  const auto x = synthesize_example_clip(25.0, 8000, 7);  // 782 frames of 256 at 8 kHz
+  WindowOptions w;
+  w.window_seconds = 8;  // 251 frames
+  w.hop_seconds = 4;     // 125 frames
+  w.per_window = true;
+  Classification c = clf.classify(x, 8000, w);
+  // Starts 0, 125, ..., 500 (while start + 251 < 782), then 531 so that the last window ends at the end.
+  ASSERT_EQ(c.window_count, 6);
+  ASSERT_EQ(c.windows.size(), 6u);
+  EXPECT_DOUBLE_EQ(c.windows[0].start_seconds, 0.0);
+  EXPECT_NEAR(c.windows[1].start_seconds, 4.0, 0.01);
+  EXPECT_NEAR(c.windows.back().end_seconds, 25.0, 0.01);
+  EXPECT_NEAR(c.windows.back().end_seconds - c.windows.back().start_seconds, 8.0, 0.05);
+  // The answer is the mean of the windows', and each window is a standardised, padded piece of the log-mel.
+  std::vector<float> q = x;
+  quantize_16bit(q);
+  FeatureExtractor fx(small_features());
+  Spectrogram whole = fx.log_mel(q);
+  std::vector<Spectrogram> pieces;
+  for (int s : {0, 125, 250, 375, 500, 531})
+    pieces.push_back(input_from_log_mel(fix_length(whole, 251, s, PadMode::Zero), small_features(), CropMode::Center));
+  auto expected = probabilities_by_hand(model_, pieces);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(c.probabilities[i], expected[i], 1e-5);
+  // Without windows: one centre crop of the whole standardised log-mel.
+  w.windows = false;
+  Classification one = clf.classify(x, 8000, w);
+  EXPECT_EQ(one.window_count, 1);
+  auto centre = probabilities_by_hand(model_, {input_from_log_mel(whole, small_features(), CropMode::Center)});
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(one.probabilities[i], centre[i], 1e-5);
+}
+
+TEST_F(ClassifierTest, SamplesFileAndBytesGiveTheSameAnswer) {
+  Classifier clf(model_, fp32());
+  const auto x = synthesize_example_clip(12.0, 22050, 9);
+  write_wav(dir_ / "clip.wav", x, 22050);
+  const std::vector<float> q = decode_audio(dir_ / "clip.wav").samples;  // what the 16-bit file holds
+  Classification a = clf.classify(q, 22050);
+  Classification b = clf.classify_file(dir_ / "clip.wav");
+  const std::string bytes = test::read_bytes(dir_ / "clip.wav");
+  Classification c = clf.classify_bytes({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, "upload");
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(a.probabilities[i], b.probabilities[i], 1e-6);
+    EXPECT_EQ(b.probabilities[i], c.probabilities[i]);
+  }
+}
+
+TEST_F(ClassifierTest, ConcurrentCallsAgreeWithSerialOnes) {
+  ClassifierOptions o;  // the default precision: bf16 where the CPU has it
+  Classifier clf(model_, o);
+  std::vector<std::vector<float>> clips;
+  for (unsigned s = 0; s < 4; ++s) clips.push_back(synthesize_example_clip(9.0 + s, 8000, s + 1));
+  std::vector<std::vector<float>> serial;
+  for (auto& x : clips) serial.push_back(clf.classify(x, 8000).probabilities);
+  std::vector<std::thread> workers;
+  std::atomic<int> mismatches = 0;
+  for (int t = 0; t < 4; ++t)
+    workers.emplace_back([&, t] {
+      for (int rep = 0; rep < 3; ++rep) {
+        auto p = clf.classify(clips[(t + rep) % 4], 8000).probabilities;
+        for (int i = 0; i < 4; ++i) mismatches += std::abs(p[i] - serial[(t + rep) % 4][i]) > 1e-5;
+      }
+    });
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST_F(ClassifierTest, BadInputIsAClearErrorAndABatchGoesOn) {
+  Classifier clf(model_, fp32());
+  std::vector<float> x = synthesize_example_clip(3.0, 8000, 2);
+  x[100] = std::nanf("");
+  try {
+    clf.classify(x, 8000);
+    FAIL() << "NaN accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(clf.classify(std::vector<float>{}, 8000), Error);
+  EXPECT_THROW(clf.classify(synthesize_example_clip(1.0, 8000, 2), 10), Error);
+  const std::string junk = "this is not audio at all";
+  try {
+    clf.classify_bytes({reinterpret_cast<const unsigned char*>(junk.data()), junk.size()}, "upload.wav");
+    FAIL() << "junk accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("upload.wav"), std::string::npos) << e.what();
+  }
+  WindowOptions bad;
+  bad.hop_seconds = 0;
+  EXPECT_THROW(clf.classify(synthesize_example_clip(1.0, 8000, 2), 8000, bad), Error);
+
+  write_wav(dir_ / "good.wav", synthesize_example_clip(4.0, 16000, 4), 16000);
+  test::write_bytes(dir_ / "bad.wav", "RIFF....WAVEjunk");
+  size_t reported = 0;
+  auto rs = clf.classify_files({dir_ / "good.wav", dir_ / "bad.wav", dir_ / "missing.flac", dir_ / "good.wav"}, {},
+                               [&](size_t n) { reported += n; });
+  ASSERT_EQ(rs.size(), 4u);
+  EXPECT_EQ(reported, 4u);
+  EXPECT_TRUE(rs[0].error.empty());
+  EXPECT_NE(rs[1].error.find("bad.wav"), std::string::npos);
+  EXPECT_NE(rs[2].error.find("no such file"), std::string::npos);
+  EXPECT_EQ(rs[0].result.probabilities, rs[3].result.probabilities);
+  EXPECT_NEAR(rs[0].result.probabilities[0], clf.classify_file(dir_ / "good.wav").probabilities[0], 1e-6);
+
+  test::write_bytes(dir_ / "junk.safetensors", "not a model");
+  EXPECT_THROW(Classifier(dir_ / "junk.safetensors"), Error);
+  EXPECT_THROW(Classifier(dir_ / "absent.safetensors"), Error);
+}
+
+// `genrenet predict` over a folder and a list: the three output formats, windows, and the exit status.
+TEST_F(ClassifierTest, PredictCommandFormatsAndExitStatus) {
+  const std::string exe = GENRENET_EXE;
+  std::filesystem::create_directories(dir_ / "music/sub");
+  write_wav(dir_ / "music/short.wav", synthesize_example_clip(5.0, 16000, 1), 16000);
+  write_wav(dir_ / "music/sub/long.wav", synthesize_example_clip(25.0, 8000, 2), 8000);
+  const std::string base = exe + " predict --model " + model_.string() + " --precision fp32 --window 8 --hop 4 ";
+  auto r = test::run(base + (dir_ / "music").string() + " --per-window --format jsonl");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{') rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u) << r.output;
+  EXPECT_NE(rows[0]["file"].get<std::string>().find("short.wav"), std::string::npos);
+  EXPECT_EQ(rows[0]["windows"], 1);
+  EXPECT_EQ(rows[1]["windows"], 6);
+  EXPECT_EQ(rows[1]["per_window"].size(), 6u);
+  EXPECT_EQ(rows[1]["top"].size(), 3u);
+  EXPECT_EQ(rows[1]["probabilities"].size(), 4u);
+  // The same numbers as the C++ API.
+  WindowOptions w;
+  w.window_seconds = 8;
+  w.hop_seconds = 4;
+  ClassifierOptions o = fp32();
+  Classification c = Classifier(model_, o).classify_file(dir_ / "music/sub/long.wav", w);
+  EXPECT_NEAR(rows[1]["probabilities"][c.ranked[0].genre].get<double>(), c.ranked[0].probability, 1e-5);
+
+  test::write_bytes(dir_ / "broken.flac", "fLaC but nothing after");
+  test::write_bytes(dir_ / "list.txt", (dir_ / "music/short.wav").string() + "\n" + (dir_ / "broken.flac").string() + "\n");
+  r = test::run(base + "@" + (dir_ / "list.txt").string() + " --format csv --top 2");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("file,window,start_s,end_s,genre_1,probability_1,genre_2,probability_2,error"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("short.wav,all,0.00,5.00,"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("broken.flac,,,,,,,,"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 of 2 files could not be classified"), std::string::npos) << r.output;
+
+  r = test::run(base + (dir_ / "music").string() + " --top 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("duration  genres (probability)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("long.wav  "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("    0:25  " + c.ranked[0].genre), std::string::npos) << r.output;
+  r = test::run(base + (dir_ / "nothing-here").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("no such file"), std::string::npos) << r.output;
+  r = test::run(exe + " predict --model " + model_.string() + " " + (dir_ / "music").string() + " --hop 0");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("hop: must be in (0, 900]"), std::string::npos) << r.output;
+}
+
+TEST(CollectAudioFiles, FoldersRecursivelyListsAndPlainPaths) {
+  test::TempDir d;
+  std::filesystem::create_directories(d / "music/a/deeper");
+  for (auto n : {"music/b.flac", "music/a/x.WAV", "music/a/deeper/y.mp3", "music/notes.txt", "music/a/cover.jpg"})
+    test::write_bytes(d / n, "x");
+  test::write_bytes(d / "list.txt", "# my picks\n" + (d / "one.ogg").string() + "\n\n   " + (d / "two.au").string() + "  \n");
+  auto files = collect_audio_files({(d / "music").string(), "@" + (d / "list.txt").string(), "plain.wav"});
+  std::vector<std::filesystem::path> expected = {d / "music/a/deeper/y.mp3", d / "music/a/x.WAV", d / "music/b.flac",
+                                                 d / "one.ogg", d / "two.au", "plain.wav"};
+  EXPECT_EQ(files, expected);
+  EXPECT_THROW(collect_audio_files({"@" + (d / "nolist.txt").string()}), Error);
+}
+
+}  // namespace
+}  // namespace genrenet
