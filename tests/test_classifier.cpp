@@ -10,35 +10,13 @@
 #include <genrenet/model.h>
 #include <genrenet/train.h>
 
+#include "small_model.h"
 #include "test_util.h"
 
 namespace genrenet {
 namespace {
 
-// A small untrained model file with non-default feature options, so that any use of default options
-// instead of the model's own shows as a shape error or a different answer.
-std::filesystem::path make_model_file(const std::filesystem::path& dir, const FeatureOptions& fo) {
-  torch::manual_seed(3);
-  ModelFile mf;
-  mf.model.arch = "resnet18";
-  mf.model.num_classes = 4;
-  mf.classes = {"blues", "disco", "jazz", "rock"};
-  mf.features = fo;
-  mf.weights = state_dict(*make_model(mf.model));
-  const auto path = dir / "model.safetensors";
-  save_model_file(path, mf);
-  return path;
-}
-
-FeatureOptions small_features() {
-  FeatureOptions fo;
-  fo.audio.sample_rate = 8000;
-  fo.n_fft = 512;
-  fo.hop_length = 256;
-  fo.n_mels = 48;
-  fo.frames = 320;  // 10.2 s
-  return fo;
-}
+using test::small_features;
 
 std::vector<float> probabilities_by_hand(const std::filesystem::path& model_path, const std::vector<Spectrogram>& inputs) {
   ModelFile mf = read_model_file(model_path);
@@ -50,7 +28,7 @@ std::vector<float> probabilities_by_hand(const std::filesystem::path& model_path
 
 class ClassifierTest : public ::testing::Test {
  protected:
-  void SetUp() override { model_ = make_model_file(dir_.path(), small_features()); }
+  void SetUp() override { model_ = test::make_small_model_file(dir_.path()); }
   test::TempDir dir_;
   std::filesystem::path model_;
   ClassifierOptions fp32() const {

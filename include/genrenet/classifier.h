@@ -26,6 +26,7 @@ struct ClassifierOptions {
   std::string precision = "auto";  // "fp32", "bf16" (autocast + channels_last) or "auto" (bf16 where fast)
   std::string device = "cpu";      // or "cuda" when LibTorch has CUDA
   int batch = 16;                  // windows per model call, [1, 1024]
+  double max_seconds = 0;          // refuse longer audio; 0: the model's own limit (features.audio.max_seconds)
 };
 
 // How audio of any length becomes model inputs. Audio no longer than the model input (1024 frames, 32.8 s

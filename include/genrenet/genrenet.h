@@ -253,6 +253,9 @@ void plot_waveform(const std::filesystem::path& png, std::span<const float> samp
 // standardised units.
 void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& spec, const FeatureOptions& opts,
                       bool values_in_db, const FigureOptions& fig = {});
+// The same figure as PNG bytes in memory (for a web page, say).
+std::string spectrogram_png(const Spectrogram& spec, const FeatureOptions& opts, bool values_in_db,
+                            const FigureOptions& fig = {});
 
 // The same spectrogram before and after augmentation, one above the other on one colour scale (the
 // paper's Fig. 3). Each panel is fig.height tall.

@@ -48,11 +48,16 @@ struct Classifier::Impl {
   bool bf16 = false;
   torch::Device device{torch::kCPU};
 
-  Impl(ModelFile mf, const ClassifierOptions& o) : meta(std::move(mf)), fx(meta.features), options(o) {}
+  AudioOptions decode;  // the model's audio options, with ClassifierOptions::max_seconds
+
+  Impl(ModelFile mf, const ClassifierOptions& o) : meta(std::move(mf)), fx(meta.features), options(o) {
+    decode = meta.features.audio;
+    if (o.max_seconds > 0) decode.max_seconds = o.max_seconds;
+  }
 
   // Resampled, quantised mono samples at the model's rate, as load_audio would have made them.
   std::vector<float> prepare_samples(std::span<const float> samples, int sample_rate, const std::string& name) const {
-    const AudioOptions& ao = meta.features.audio;
+    const AudioOptions& ao = decode;
     if (sample_rate < 1000 || sample_rate > 768000)
       throw Error(name, "absurd sample rate " + std::to_string(sample_rate) + " Hz");
     if (samples.empty()) throw Error(name, "no samples");
@@ -148,6 +153,7 @@ struct Classifier::Impl {
 
 Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o) {
   if (o.batch < 1 || o.batch > 1024) throw Error("batch", "must be in [1, 1024]");
+  if (o.max_seconds < 0) throw Error("max_seconds", "must not be negative");
   if (o.device != "cpu" && o.device != "cuda") throw Error("device", "must be cpu or cuda, got " + o.device);
   if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16")
     throw Error("precision", "must be auto, fp32 or bf16, got " + o.precision);
@@ -203,7 +209,7 @@ Classification Classifier::classify(std::span<const float> samples, int sample_r
 Classification Classifier::classify_file(const std::filesystem::path& file, const WindowOptions& w) const {
   w.validate();
   const auto t0 = std::chrono::steady_clock::now();
-  Audio a = load_audio(file, impl_->meta.features.audio);
+  Audio a = load_audio(file, impl_->decode);
   return impl_->run_one(impl_->windows_of_samples(a.samples, w), w, t0);
 }
 
@@ -211,7 +217,7 @@ Classification Classifier::classify_bytes(std::span<const unsigned char> bytes, 
                                           const WindowOptions& w) const {
   w.validate();
   const auto t0 = std::chrono::steady_clock::now();
-  Audio a = load_audio(bytes, name, impl_->meta.features.audio);
+  Audio a = load_audio(bytes, name, impl_->decode);
   return impl_->run_one(impl_->windows_of_samples(a.samples, w), w, t0);
 }
 
@@ -241,7 +247,7 @@ std::vector<FileClassification> Classifier::classify_files(const std::vector<std
       out[i].file = files[i];
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        Audio a = load_audio(files[i], impl_->meta.features.audio);
+        Audio a = load_audio(files[i], impl_->decode);
         wins[k] = impl_->windows_of_samples(a.samples, w);
       } catch (const std::exception& e) {
         out[i].error = e.what();

@@ -147,6 +147,18 @@ void Canvas::colorbar(double left, double top, double width, double height, doub
   if (!label.empty()) text(left + width + 52, top + height / 2, label, 12, Align::Center, true);
 }
 
+std::string Canvas::png_bytes() {
+  cairo_surface_flush(surface_);
+  std::string out;
+  auto append = [](void* closure, const unsigned char* data, unsigned int n) {
+    static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), n);
+    return CAIRO_STATUS_SUCCESS;
+  };
+  cairo_status_t st = cairo_surface_write_to_png_stream(surface_, append, &out);
+  if (st != CAIRO_STATUS_SUCCESS) throw Error("png", std::string("cannot encode PNG (") + cairo_status_to_string(st) + ")");
+  return out;
+}
+
 void Canvas::save_png(const std::filesystem::path& path) {
   cairo_surface_flush(surface_);
   io::write_atomically(path, [&](const std::filesystem::path& tmp) {

@@ -58,6 +58,7 @@ class Canvas {
   void colorbar(double left, double top, double width, double height, double lo, double hi,
                 const std::string& label);
   void save_png(const std::filesystem::path& path);
+  std::string png_bytes();  // the PNG file in memory
 
  private:
   int width_, height_;

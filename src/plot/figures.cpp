@@ -61,10 +61,9 @@ void draw_spectrogram(plot::Canvas& c, const plot::Axes& a, const Spectrogram& s
 
 }  // namespace
 
-void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, const FeatureOptions& o,
-                      bool values_in_db, const FigureOptions& fig) {
-  if (s.n_mels < 1 || s.n_frames < 1) throw Error(png.string(), "empty spectrogram");
-  plot::Canvas c(fig.width, fig.height);
+namespace {
+void draw_spectrogram_figure(plot::Canvas& c, const Spectrogram& s, const FeatureOptions& o, bool values_in_db,
+                             const FigureOptions& fig) {
   const double seconds = static_cast<double>(s.n_frames) * o.hop_length / o.audio.sample_rate;
   plot::Axes a = c.axes(0, seconds, 0, s.n_mels, 80, 110);
   c.title(fig.title.empty() ? "Log-mel spectrogram" : fig.title);
@@ -74,7 +73,22 @@ void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, co
   if (hi <= lo) hi = lo + 1;
   draw_spectrogram(c, a, s, o, lo, hi);
   c.colorbar(a.left + a.width + 14, a.top, 16, a.height, lo, hi, values_in_db ? "dB" : "standardised");
+}
+}  // namespace
+
+void plot_spectrogram(const std::filesystem::path& png, const Spectrogram& s, const FeatureOptions& o,
+                      bool values_in_db, const FigureOptions& fig) {
+  if (s.n_mels < 1 || s.n_frames < 1) throw Error(png.string(), "empty spectrogram");
+  plot::Canvas c(fig.width, fig.height);
+  draw_spectrogram_figure(c, s, o, values_in_db, fig);
   c.save_png(png);
+}
+
+std::string spectrogram_png(const Spectrogram& s, const FeatureOptions& o, bool values_in_db, const FigureOptions& fig) {
+  if (s.n_mels < 1 || s.n_frames < 1) throw Error("spectrogram", "empty spectrogram");
+  plot::Canvas c(fig.width, fig.height);
+  draw_spectrogram_figure(c, s, o, values_in_db, fig);
+  return c.png_bytes();
 }
 
 void plot_augment_preview(const std::filesystem::path& png, const Spectrogram& before, const Spectrogram& after,

@@ -1,0 +1,52 @@
+// genrenet/serve.h — a genrenet model over HTTP (cpp-httplib), with a web page.
+//
+//   POST /v1/classify   an audio file as the raw body or as multipart/form-data (field "file"); query:
+//                       top=K, windows=0|1, window=S, hop=S, per_window=1, spectrogram=1 (a PNG, base64)
+//   GET  /v1/model      the model: architecture, classes, input shape, feature options
+//   GET  /healthz       {"status": "ok"}
+//   GET  /              a page: pick or drop a file, see the genres as bars and the log-mel spectrogram
+//
+// Every error is JSON {"error": "...", "status": N}. Classification runs on at most `workers` requests at
+// once; up to `queue` more wait (at most `queue_timeout_s`); beyond that the answer is 503 with Retry-After.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <genrenet/classifier.h>
+
+namespace genrenet {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // loopback only unless asked: the service has no authentication
+  int port = 8080;                 // 0: any free port (see HttpServer::port())
+  std::size_t max_body_bytes = 64u << 20;  // uploads above this: 413
+  double max_audio_seconds = 900;  // decoded audio above this: 413
+  int workers = 1;                 // classifications at once (each uses every model thread), [1, 64]
+  int queue = 8;                   // requests that may wait for a worker, [0, 1024]
+  double queue_timeout_s = 30;     // a waiting request gives up with 503 after this
+  int retry_after_s = 2;           // the Retry-After of a 503
+  int read_timeout_s = 30, write_timeout_s = 30;  // per socket operation
+  bool log_requests = true;        // one line per request on stderr
+  void validate() const;
+};
+
+class HttpServer {
+ public:
+  HttpServer(const std::filesystem::path& model_file, const ClassifierOptions& classifier, const ServerOptions& options);
+  ~HttpServer();
+  // Binds the socket (throws Error when it cannot) and returns the port, then `run()` serves.
+  int bind();
+  int port() const;
+  void run();   // blocks until stop()
+  void stop();  // from any thread or a signal-safe watcher
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace genrenet

@@ -1,0 +1,72 @@
+// genrenet serve: a model over HTTP with a web page (see include/genrenet/serve.h for the endpoints).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <genrenet/serve.h>
+
+#include "cli/commands.h"
+
+namespace genrenet::cli {
+namespace {
+
+std::atomic<bool> g_stop_serving = false;
+void on_signal(int) { g_stop_serving = true; }
+
+struct ServeArgs {
+  std::string model;
+  ClassifierOptions classifier;
+  ServerOptions server;
+  double max_body_mb = 64;
+  bool quiet = false;
+};
+
+int run_serve(ServeArgs& a) {
+  a.server.max_body_bytes = static_cast<size_t>(a.max_body_mb * (1 << 20));
+  a.server.log_requests = !a.quiet;
+  HttpServer server(a.model, a.classifier, a.server);
+  const int port = server.bind();
+  std::printf("genrenet serve: %s on http://%s:%d/ (POST /v1/classify, GET /v1/model, GET /healthz); Ctrl-C stops\n",
+              a.model.c_str(), a.server.host.c_str(), port);
+  std::fflush(stdout);
+  // Signals only set a flag; this thread turns it into a clean stop (httplib's stop is not signal-safe).
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::thread watcher([&] {
+    while (!g_stop_serving) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server.stop();
+  });
+  server.run();
+  g_stop_serving = true;
+  watcher.join();
+  std::printf("genrenet serve: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand("serve", "Serve a model over HTTP, with a web page at /");
+  cmd->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
+  cmd->add_option("--host", a->server.host, "Address to listen on (0.0.0.0 exposes it to the network)")->capture_default_str();
+  cmd->add_option("--port", a->server.port, "Port (0: any free one, printed)")->capture_default_str();
+  cmd->add_option("--workers", a->server.workers, "Classifications at once")->capture_default_str();
+  cmd->add_option("--queue", a->server.queue, "Requests that may wait for a worker; more get 503")->capture_default_str();
+  cmd->add_option("--queue-timeout", a->server.queue_timeout_s, "Seconds a request may wait for a worker")->capture_default_str();
+  cmd->add_option("--max-body-mb", a->max_body_mb, "Largest upload in MiB")->capture_default_str();
+  cmd->add_option("--max-seconds", a->server.max_audio_seconds, "Longest audio accepted, in seconds")->capture_default_str();
+  cmd->add_option("--timeout", a->server.read_timeout_s, "Socket read timeout in seconds")->capture_default_str();
+  cmd->add_option("--threads", a->classifier.threads, "Model threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--precision", a->classifier.precision, "auto, fp32 or bf16")->capture_default_str();
+  cmd->add_option("--device", a->classifier.device, "cpu or cuda")->capture_default_str();
+  cmd->add_flag("--quiet", a->quiet, "No line per request");
+  cmd->callback([a, &exit_code] {
+    a->server.write_timeout_s = a->server.read_timeout_s;
+    exit_code = run_serve(*a);
+  });
+}
+
+}  // namespace genrenet::cli

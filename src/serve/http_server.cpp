@@ -1,0 +1,310 @@
+// The HTTP service: cpp-httplib's server and thread pool, admission control in front of the Classifier.
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/serve.h>
+
+namespace genrenet {
+
+extern const char* const kIndexHtml;  // src/serve/web/index.html, compiled in
+
+void ServerOptions::validate() const {
+  if (port < 0 || port > 65535) throw Error("--port", "must be in [0, 65535]");
+  if (max_body_bytes < 1024) throw Error("--max-body-mb", "must be at least 1 KiB");
+  if (!(max_audio_seconds > 0 && max_audio_seconds <= 24 * 3600)) throw Error("--max-seconds", "must be in (0, 86400]");
+  if (workers < 1 || workers > 64) throw Error("--workers", "must be in [1, 64]");
+  if (queue < 0 || queue > 1024) throw Error("--queue", "must be in [0, 1024]");
+  if (!(queue_timeout_s > 0)) throw Error("--queue-timeout", "must be positive");
+  if (retry_after_s < 1) throw Error("--retry-after", "must be at least 1 s");
+  if (read_timeout_s < 1 || write_timeout_s < 1) throw Error("timeouts", "must be at least 1 s");
+}
+
+namespace {
+
+std::string base64(const std::string& in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += {t[v >> 18], t[(v >> 12) & 63], i + 1 < in.size() ? t[(v >> 6) & 63] : '=', '='};
+  }
+  return out;
+}
+
+void json_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(nlohmann::json({{"error", message}, {"status", status}}).dump(), "application/json");
+}
+
+nlohmann::json ranked_json(const std::vector<GenreScore>& ranked, size_t top) {
+  nlohmann::json a = nlohmann::json::array();
+  for (size_t i = 0; i < ranked.size() && i < top; ++i)
+    a.push_back({{"genre", ranked[i].genre}, {"probability", ranked[i].probability}});
+  return a;
+}
+
+// A bounded waiting room: `workers` slots, `queue` places to wait in; admit() says whether a request may
+// even wait, acquire() waits for a slot up to a timeout.
+class Admission {
+ public:
+  Admission(int workers, int queue) : workers_(workers), capacity_(workers + queue) {}
+  bool admit() {
+    std::lock_guard lock(m_);
+    if (inside_ >= capacity_) return false;
+    ++inside_;
+    return true;
+  }
+  bool acquire(double timeout_s) {
+    std::unique_lock lock(m_);
+    if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return busy_ < workers_; })) {
+      --inside_;
+      return false;
+    }
+    ++busy_;
+    return true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(m_);
+      --busy_;
+      --inside_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int workers_, capacity_, busy_ = 0, inside_ = 0;
+};
+
+// Query parameters: a malformed number is the client's error, named in the answer.
+double number_param(const httplib::Request& req, const char* key, double fallback) {
+  if (!req.has_param(key)) return fallback;
+  const std::string v = req.get_param_value(key);
+  try {
+    size_t used = 0;
+    double d = std::stod(v, &used);
+    if (used != v.size()) throw std::invalid_argument(v);
+    return d;
+  } catch (const std::exception&) {
+    throw Error(key, "not a number: \"" + v + "\"");
+  }
+}
+bool flag_param(const httplib::Request& req, const char* key, bool fallback) {
+  if (!req.has_param(key)) return fallback;
+  const std::string v = req.get_param_value(key);
+  if (v == "1" || v == "true" || v == "yes" || v.empty()) return true;
+  if (v == "0" || v == "false" || v == "no") return false;
+  throw Error(key, "must be 0 or 1, got \"" + v + "\"");
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Classifier classifier;
+  ServerOptions options;
+  httplib::Server server;
+  Admission admission;
+  std::string model_json;
+  int port = -1;
+
+  Impl(const std::filesystem::path& model, const ClassifierOptions& co, const ServerOptions& so)
+      : classifier(model, with_limit(co, so)), options(so), admission(so.workers, so.queue),
+        model_json(classifier.describe_json()) {}
+
+  static ClassifierOptions with_limit(ClassifierOptions co, const ServerOptions& so) {
+    co.max_seconds = so.max_audio_seconds;
+    return co;
+  }
+
+  void classify(const httplib::Request& req, httplib::Response& res) {
+    // The upload: a multipart field "file" (or the only file field), else the raw body.
+    const std::string* body = &req.body;
+    std::string name = "upload";
+    if (req.is_multipart_form_data()) {
+      if (req.has_file("file")) {
+        const auto& f = req.files.find("file")->second;
+        body = &f.content;
+        if (!f.filename.empty()) name = f.filename;
+      } else if (req.files.size() == 1) {
+        body = &req.files.begin()->second.content;
+        if (!req.files.begin()->second.filename.empty()) name = req.files.begin()->second.filename;
+      } else {
+        return json_error(res, 400, "multipart upload without a \"file\" field");
+      }
+    } else if (req.has_param("name")) {
+      name = req.get_param_value("name");
+    }
+    if (body->empty()) return json_error(res, 400, "empty upload: send an audio file as the body");
+
+    WindowOptions w;
+    bool want_spectrogram = false;
+    size_t top = classifier.classes().size();
+    try {
+      w.windows = flag_param(req, "windows", true);
+      w.per_window = flag_param(req, "per_window", false);
+      w.window_seconds = number_param(req, "window", w.window_seconds);
+      w.hop_seconds = number_param(req, "hop", w.hop_seconds);
+      want_spectrogram = flag_param(req, "spectrogram", false);
+      const double t = number_param(req, "top", static_cast<double>(top));
+      if (!(t >= 1)) throw Error("top", "must be at least 1");
+      top = std::min(top, static_cast<size_t>(t));
+      w.validate();
+    } catch (const Error& e) {
+      return json_error(res, 400, e.what());
+    }
+
+    if (!admission.admit()) {
+      res.set_header("Retry-After", std::to_string(options.retry_after_s));
+      return json_error(res, 503, "busy: every worker and queue place is taken; retry later");
+    }
+    if (!admission.acquire(options.queue_timeout_s)) {
+      res.set_header("Retry-After", std::to_string(options.retry_after_s));
+      return json_error(res, 503, "busy: waited too long for a worker; retry later");
+    }
+    struct Release {
+      Admission& a;
+      ~Release() { a.release(); }
+    } release{admission};
+
+    try {
+      const auto* bytes = reinterpret_cast<const unsigned char*>(body->data());
+      Classification c = classifier.classify_bytes({bytes, body->size()}, name, w);
+      nlohmann::json j = {{"genre", c.ranked.at(0).genre},
+                          {"ranked", ranked_json(c.ranked, top)},
+                          {"duration_s", c.duration_seconds},
+                          {"windows", c.window_count},
+                          {"seconds", c.seconds_taken}};
+      if (w.per_window) {
+        nlohmann::json pw = nlohmann::json::array();
+        for (auto& win : c.windows)
+          pw.push_back({{"start_s", win.start_seconds}, {"end_s", win.end_seconds}, {"ranked", ranked_json(win.ranked, top)}});
+        j["per_window"] = pw;
+      }
+      if (want_spectrogram) {
+        // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
+        Audio a = load_audio({bytes, body->size()}, name, classifier.features().audio);
+        const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));
+        Spectrogram s = classifier.log_mel(std::span<const float>(a.samples).first(keep), a.sample_rate);
+        FigureOptions fig;
+        fig.width = 900;
+        fig.height = 320;
+        fig.title = "Log-mel spectrogram of " + name;
+        j["spectrogram_png"] = base64(spectrogram_png(s, classifier.features(), false, fig));
+      }
+      res.set_content(j.dump(), "application/json");
+    } catch (const Error& e) {
+      // Bad audio is the client's: too long is 413, anything else it sent that cannot be read is 422.
+      const std::string what = e.what();
+      json_error(res, what.find("too long") != std::string::npos ? 413 : 422, what);
+    } catch (const std::exception& e) {
+      json_error(res, 500, std::string("internal error: ") + e.what());
+    }
+  }
+
+  void install_routes() {
+    server.new_task_queue = [n = options.workers + options.queue + 4] { return new httplib::ThreadPool(n); };
+    server.set_payload_max_length(options.max_body_bytes);
+    // httplib's default is SO_REUSEPORT, which lets a second server on the same port share (steal) its
+    // connections silently; SO_REUSEADDR alone allows a quick restart and makes a busy port an error.
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server.set_read_timeout(options.read_timeout_s, 0);
+    server.set_write_timeout(options.write_timeout_s, 0);
+    server.set_keep_alive_max_count(100);
+    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    server.Get("/v1/model", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(model_json, "application/json");
+    });
+    server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndexHtml, "text/html; charset=utf-8"); });
+    server.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res) { classify(req, res); });
+    // httplib's own refusals (413 for a large body, 404, 400 for a broken request) become JSON too.
+    server.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      // httplib parses form-encoded bodies and caps them at 8 KiB: an audio file sent as a form (curl's
+      // --data-binary default) needs the advice, not just the status.
+      if (res.status == 413 && req.get_header_value("Content-Type").find("x-www-form-urlencoded") != std::string::npos) {
+        json_error(res, 413, "the upload was sent as a URL-encoded form; send the audio as the body with "
+                             "Content-Type: application/octet-stream (curl: -H 'Content-Type: application/octet-stream' "
+                             "--data-binary @FILE) or as multipart (curl: -F file=@FILE)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      std::string message = res.status == 404   ? "no such resource"
+                            : res.status == 413 ? "upload too large: the limit is " +
+                                                      std::to_string(options.max_body_bytes >> 20) + " MiB"
+                            : res.status == 405 ? "method not allowed"
+                                                : "bad request";
+      json_error(res, res.status, message);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      json_error(res, 500, "internal error: " + what);
+    });
+    if (options.log_requests)
+      server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+        std::fprintf(stderr, "%s %s -> %d (%zu bytes in, %zu out)\n", req.method.c_str(), req.path.c_str(), res.status,
+                     req.body.size(), res.body.size());
+      });
+  }
+};
+
+HttpServer::HttpServer(const std::filesystem::path& model_file, const ClassifierOptions& classifier,
+                       const ServerOptions& options) {
+  options.validate();
+  impl_ = std::make_unique<Impl>(model_file, classifier, options);
+  impl_->install_routes();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+int HttpServer::bind() {
+  auto& o = impl_->options;
+  if (o.port == 0) {
+    impl_->port = impl_->server.bind_to_any_port(o.host);
+    if (impl_->port < 0) throw Error(o.host, "cannot bind to any port");
+  } else {
+    if (!impl_->server.bind_to_port(o.host, o.port))
+      throw Error(o.host + ":" + std::to_string(o.port), "cannot listen here (in use, or not an address of this machine)");
+    impl_->port = o.port;
+  }
+  return impl_->port;
+}
+
+int HttpServer::port() const { return impl_->port; }
+
+void HttpServer::run() {
+  if (impl_->port < 0) bind();
+  impl_->server.listen_after_bind();
+}
+
+void HttpServer::stop() {
+  if (impl_ && impl_->server.is_running()) impl_->server.stop();
+}
+
+}  // namespace genrenet
