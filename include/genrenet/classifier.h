@@ -32,7 +32,8 @@ struct ClassifierOptions {
 // How audio of any length becomes model inputs. Audio no longer than the model input (1024 frames, 32.8 s
 // at the paper's settings) is one input, padded, exactly as in training. Longer audio is cut into windows of
 // `window_seconds` every `hop_seconds` (the last one aligned to the end) whose probabilities are averaged;
-// with `windows` false it is one centre crop instead.
+// with `windows` false it is one centre crop instead. A window is at most the model input long, and the hop at
+// most a window, so that every part of the audio is heard.
 struct WindowOptions {
   bool windows = true;
   double window_seconds = 30.0;  // (0, 900]; at most the model input length is used

@@ -88,7 +88,9 @@ struct Classifier::Impl {
       out.spans.emplace_back(0.0, out.duration_seconds);
       return out;
     }
-    const int hop_frames = std::max(1, static_cast<int>(std::lround(w.hop_seconds / frame_seconds)));
+    // A hop longer than the window would leave audio unheard (a model with short inputs, say): clamp it.
+    const int hop_frames =
+        std::clamp(static_cast<int>(std::lround(w.hop_seconds / frame_seconds)), 1, window_frames);
     std::vector<int> starts;
     for (int s = 0; s + window_frames < log_mel.n_frames; s += hop_frames) starts.push_back(s);
     const int last = log_mel.n_frames - window_frames;  // the end is always covered
