@@ -189,6 +189,13 @@ class FeatureExtractor {
 Spectrogram input_from_log_mel(Spectrogram log_mel, const FeatureOptions& options, CropMode crop,
                                std::mt19937* rng = nullptr);
 
+// Model inputs for a log-mel of any length (dB, whole clip). Up to options.frames frames: one input, exactly
+// input_from_log_mel with a centre crop (what training sees). Longer: windows of `window_frames` (at most
+// options.frames) every `hop_frames` (clamped to [1, window_frames]), the last one ending at the end, each
+// standardised on its own and padded. `starts` receives each window's first frame.
+std::vector<Spectrogram> window_inputs(const Spectrogram& log_mel, const FeatureOptions& options, int window_frames,
+                                       int hop_frames, std::vector<int>* starts = nullptr);
+
 // (x - mean) / (std + 1e-6), with the unbiased std, as torch.Tensor.std. In place.
 void standardize(Spectrogram& s);
 // Crops (at `offset` frames) or pads to `frames`. Use fix_length_offset for the crop offset of a mode.

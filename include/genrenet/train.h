@@ -188,6 +188,5 @@ void plot_training_curves(const std::filesystem::path& png, const std::vector<Ep
 Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset = "test",
                         const std::string& which = "best");
 
-// Class probabilities [n_files][n_classes] of audio files under a model (centre crop of the model input).
 
 }  // namespace genrenet

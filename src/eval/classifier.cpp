@@ -80,26 +80,19 @@ struct Classifier::Impl {
     Windows out;
     out.duration_seconds = static_cast<double>(n_samples) / fo.audio.sample_rate;
     const int window_frames =
-        std::min(fo.frames, frame_count(static_cast<size_t>(std::llround(w.window_seconds * fo.audio.sample_rate)),
-                                        fo.hop_length));
-    if (!w.windows || log_mel.n_frames <= fo.frames) {
-      // One input: what training saw for a clip of this length (centre crop when longer).
+        frame_count(static_cast<size_t>(std::llround(w.window_seconds * fo.audio.sample_rate)), fo.hop_length);
+    std::vector<int> starts;
+    if (!w.windows && log_mel.n_frames > fo.frames) {
+      // One centre crop of the whole standardised log-mel.
       out.inputs.push_back(input_from_log_mel(std::move(log_mel), fo, CropMode::Center));
       out.spans.emplace_back(0.0, out.duration_seconds);
       return out;
     }
-    // A hop longer than the window would leave audio unheard (a model with short inputs, say): clamp it.
-    const int hop_frames =
-        std::clamp(static_cast<int>(std::lround(w.hop_seconds / frame_seconds)), 1, window_frames);
-    std::vector<int> starts;
-    for (int s = 0; s + window_frames < log_mel.n_frames; s += hop_frames) starts.push_back(s);
-    const int last = log_mel.n_frames - window_frames;  // the end is always covered
-    if (starts.empty() || starts.back() != last) starts.push_back(last);
-    for (int s : starts) {
-      Spectrogram piece = fix_length(log_mel, window_frames, s, fo.pad);
-      out.inputs.push_back(input_from_log_mel(std::move(piece), fo, CropMode::Center));
-      out.spans.emplace_back(s * frame_seconds, std::min(out.duration_seconds, (s + window_frames) * frame_seconds));
-    }
+    const bool whole = log_mel.n_frames <= fo.frames;
+    out.inputs = window_inputs(log_mel, fo, window_frames, static_cast<int>(std::lround(w.hop_seconds / frame_seconds)), &starts);
+    const int length = std::min(window_frames, fo.frames);
+    for (int s : starts)
+      out.spans.emplace_back(s * frame_seconds, whole ? out.duration_seconds : std::min(out.duration_seconds, (s + length) * frame_seconds));
     return out;
   }
 

@@ -99,17 +99,25 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
     }
   FeatureCache cache(config.cache.empty() ? default_feature_cache_dir() : std::filesystem::path(config.cache), mf.features);
   auto loaded = cache.load(files, 0, "features (" + subset + ")");
+  // Clips longer than the model input are judged on windows of it every half input, their probabilities
+  // averaged (test-time averaging, as `predict` does); shorter ones are one padded input, as in training.
   std::vector<Spectrogram> inputs;
   std::vector<int> kept_truth;
+  std::vector<int64_t> first{0};
   for (size_t i = 0; i < files.size(); ++i) {
     if (!loaded.errors[i].empty()) {
       std::fprintf(stderr, "warning: skipped unreadable clip: %s\n", loaded.errors[i].c_str());
       continue;
     }
-    inputs.push_back(input_from_log_mel(std::move(loaded.spectrograms[i]), mf.features, CropMode::Center));
+    for (auto& w : window_inputs(loaded.spectrograms[i], mf.features, mf.features.frames, mf.features.frames / 2))
+      inputs.push_back(std::move(w));
+    first.push_back(static_cast<int64_t>(inputs.size()));
     kept_truth.push_back(truth[i]);
   }
-  torch::Tensor probs = run_model(model, inputs, mf.model.input_channels, bf16);
+  torch::Tensor window_probs = run_model(model, inputs, mf.model.input_channels, bf16);
+  std::vector<torch::Tensor> per_clip;
+  for (size_t k = 0; k + 1 < first.size(); ++k) per_clip.push_back(window_probs.narrow(0, first[k], first[k + 1] - first[k]).mean(0));
+  torch::Tensor probs = torch::stack(per_clip);
   torch::Tensor pred = probs.argmax(1);
   std::vector<int> predicted(pred.size(0));
   for (int64_t i = 0; i < pred.size(0); ++i) predicted[i] = static_cast<int>(pred[i].item<int64_t>());

@@ -67,4 +67,24 @@ Spectrogram input_from_log_mel(Spectrogram s, const FeatureOptions& o, CropMode 
   return fix_length(s, o.frames, fix_length_offset(s.n_frames, o.frames, crop, rng), o.pad);
 }
 
+std::vector<Spectrogram> window_inputs(const Spectrogram& log_mel, const FeatureOptions& o, int window_frames,
+                                       int hop_frames, std::vector<int>* starts_out) {
+  if (log_mel.n_frames < 1) throw Error("window_inputs", "empty spectrogram");
+  std::vector<int> starts;
+  std::vector<Spectrogram> out;
+  if (log_mel.n_frames <= o.frames) {
+    starts.push_back(0);
+    out.push_back(input_from_log_mel(log_mel, o, CropMode::Center));
+  } else {
+    window_frames = std::clamp(window_frames, 1, o.frames);
+    hop_frames = std::clamp(hop_frames, 1, window_frames);  // a longer hop would leave audio unheard
+    for (int s = 0; s + window_frames < log_mel.n_frames; s += hop_frames) starts.push_back(s);
+    const int last = log_mel.n_frames - window_frames;  // the end is always covered
+    if (starts.empty() || starts.back() != last) starts.push_back(last);
+    for (int s : starts) out.push_back(input_from_log_mel(fix_length(log_mel, window_frames, s, o.pad), o, CropMode::Center));
+  }
+  if (starts_out) *starts_out = std::move(starts);
+  return out;
+}
+
 }  // namespace genrenet

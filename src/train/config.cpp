@@ -7,6 +7,8 @@
 
 #include <toml++/toml.h>
 
+#include "train/config_file.h"
+
 #include <genrenet/train.h>
 
 namespace genrenet {
@@ -116,7 +118,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
   return c;
 }
 
-TrainConfig TrainConfig::from_file(const std::filesystem::path& path) {
+std::string config_file_as_json(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::ifstream in(path);
   if (!in) throw Error(name, "cannot read the training config");
@@ -134,10 +136,15 @@ TrainConfig TrainConfig::from_file(const std::filesystem::path& path) {
       throw Error(name, "line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
     }
   }
+  return json;
+}
+
+TrainConfig TrainConfig::from_file(const std::filesystem::path& path) {
+  const std::string json = config_file_as_json(path);
   try {
     return from_json(json);
   } catch (const Error& e) {
-    throw Error(name, e.what());
+    throw Error(path.string(), e.what());
   }
 }
 
