@@ -102,6 +102,71 @@ TEST(CliTrain, CtrlCStopsCleanlyAndResumeContinues) {
   EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "run" / "last.json"))["epoch"].get<int>(), done + 1);
 }
 
+// `genrenet experiments`: a folder of configs, several seeds, a table; a second call resumes (skips what
+// finished) and the same seeds give the same numbers.
+TEST(CliExperiments, TableOverSeedsResumesAndRepeats) {
+  test::TempDir dir;
+  const std::string data = (dir / "data").string();
+  ASSERT_EQ(test::run(kExe + " synth --out " + data + " --per-class 10 --seconds 1 --seed 4").status, 0);
+  std::filesystem::create_directories(dir / "exp");
+  const std::string common = "epochs = 3\nbatch = 8\nlr = 1e-3\nprecision = \"fp32\"\nthreads = 1\n"
+                             "[features]\nn_mels = 32\nframes = 32\n";
+  test::write_bytes(dir / "exp/a-scratch.toml", common + "[experiment]\ntitle = \"Scratch\"\npaper = \"Table X\"\n"
+                                                "paper_accuracy = 0.5\ninterpretation = \"nothing frozen\"\n");
+  test::write_bytes(dir / "exp/b-frozen.toml", common + "[freeze]\nchildren = 4\n[experiment]\ntitle = \"Frozen stem\"\n");
+  const std::string cmd = kExe + " experiments " + (dir / "exp").string() + " --data " + data + " --cache " +
+                          (dir / "cache").string() + " --seeds 2 --epochs 2 --out ";
+  auto r = test::run(cmd + (dir / "runs").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string table = test::read_bytes(dir / "runs" / "RESULTS.md");
+  EXPECT_NE(table.find("| Scratch | Table X | 50% | "), std::string::npos) << table;
+  EXPECT_NE(table.find("| Frozen stem |  | — | "), std::string::npos) << table;
+  EXPECT_NE(table.find("| 2 | 2 | "), std::string::npos) << table;  // seeds, epochs (the --epochs override)
+  EXPECT_NE(table.find("nothing frozen"), std::string::npos) << table;
+  for (auto run : {"a-scratch/seed-1", "a-scratch/seed-2", "b-frozen/seed-1", "b-frozen/seed-2"})
+    EXPECT_TRUE(std::filesystem::exists(dir / "runs" / run / "test.json")) << run;
+  // Again: nothing is retrained, the table is the same.
+  r = test::run(cmd + (dir / "runs").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("finished before"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("epoch  train_loss"), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_bytes(dir / "runs" / "RESULTS.md"), table);
+  // The same protocol elsewhere: the same numbers (fp32, one thread).
+  r = test::run(cmd + (dir / "again").string() + " --only a-scratch");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (auto seed : {"a-scratch/seed-1/test.json", "a-scratch/seed-2/test.json"})
+    EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "runs" / seed))["accuracy"],
+              nlohmann::json::parse(test::read_bytes(dir / "again" / seed))["accuracy"]) << seed;
+
+  test::write_bytes(dir / "exp/c-bad.toml", "epochs = 1\n[experiment]\npaper_acuracy = 0.5\n");
+  r = test::run(cmd + (dir / "runs").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("c-bad.toml: unknown experiment key \"paper_acuracy\""), std::string::npos) << r.output;
+  r = test::run(kExe + " experiments " + (dir / "nothing").string() + " --data " + data);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("no such folder of experiment configs"), std::string::npos) << r.output;
+  r = test::run(cmd + (dir / "runs").string() + " --only zzz");
+  EXPECT_EQ(r.status, 1);
+}
+
+// Every shipped experiment config parses (experiments/paper: the paper's Tables II-V).
+TEST(CliExperiments, ShippedConfigsAreValid) {
+  for (auto folder : {"paper", "gtzan-sample"}) {
+    auto all = read_experiments(std::filesystem::path(GENRENET_SOURCE_DIR) / "experiments" / folder);
+    EXPECT_GE(all.size(), 2u);
+    for (auto& x : all) {
+      EXPECT_FALSE(x.interpretation.empty()) << x.name;
+      x.config.data = "GTZAN";  // the one key the command line supplies
+      EXPECT_NO_THROW(x.config.validate()) << x.name;
+    }
+  }
+  auto paper = read_experiments(std::filesystem::path(GENRENET_SOURCE_DIR) / "experiments" / "paper");
+  ASSERT_EQ(paper.size(), 8u);
+  EXPECT_EQ(paper.back().paper_accuracy, 0.838);
+  EXPECT_TRUE(paper.back().config.specaugment);
+  EXPECT_EQ(paper.back().config.freeze.children, 8);
+}
+
 TEST(CliTrain, ClearErrorsForBadInput) {
   test::TempDir dir;
   auto r = test::run(kExe + " train --data " + (dir / "missing").string() + " --out " + (dir / "run").string());

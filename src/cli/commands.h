@@ -19,6 +19,7 @@ void add_evaluate_command(CLI::App& app, int& exit_code);
 void add_predict_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
+void add_experiments_command(CLI::App& app, int& exit_code);
 
 // The feature flags shared by every command that turns audio into spectrograms.
 struct FeatureFlags {

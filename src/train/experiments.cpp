@@ -1,0 +1,182 @@
+// The paper's experiments in one command: a folder of configs, each run for several seeds, one table.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/train.h>
+
+#include "io/atomic_file.h"
+#include "train/config_file.h"
+
+namespace genrenet {
+namespace {
+
+double mean_of(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m += x / v.size();
+  return m;
+}
+
+double std_of(const std::vector<double>& v) {  // sample standard deviation; 0 for one value
+  if (v.size() < 2) return 0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / (v.size() - 1));
+}
+
+struct RunOutcome {
+  double accuracy = 0, seconds_per_epoch = 0;
+  int epochs = 0;
+};
+
+// One training run (one seed, one fold): skipped when its test.json exists, resumed when it has a
+// checkpoint, trained otherwise; then tested.
+RunOutcome run_one(TrainConfig c) {
+  const std::filesystem::path out = c.out, done = out / "test.json";
+  if (std::filesystem::exists(done)) {
+    auto j = nlohmann::json::parse(io::read_text_file(done));
+    std::printf("  %s: finished before (test accuracy %.4f)\n", c.out.c_str(), j.at("accuracy").get<double>());
+    return {j.at("accuracy").get<double>(), j.at("seconds_per_epoch").get<double>(), j.at("epochs").get<int>()};
+  }
+  const bool resume = std::filesystem::exists(out / "last.json");
+  TrainResult r = train(c, resume);
+  if (r.interrupted) throw Error(c.out, "interrupted; run the same command again to resume");
+  Evaluation e = evaluate_run(out, "test");
+  RunOutcome o;
+  o.accuracy = e.accuracy;
+  o.epochs = static_cast<int>(r.history.size());
+  for (auto& m : r.history) o.seconds_per_epoch += m.seconds / r.history.size();
+  io::write_file_atomically(done, nlohmann::json({{"accuracy", o.accuracy}, {"epochs", o.epochs},
+                                                  {"seconds_per_epoch", o.seconds_per_epoch}}).dump(1));
+  return o;
+}
+
+}  // namespace
+
+Experiment read_experiment(const std::filesystem::path& file) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(config_file_as_json(file));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file.string(), std::string("not valid JSON: ") + e.what());
+  }
+  Experiment x;
+  x.name = file.stem().string();
+  if (j.contains("experiment")) {
+    const auto& e = j["experiment"];
+    try {
+      for (auto& [k, v] : e.items())
+        if (k != "title" && k != "paper" && k != "paper_accuracy" && k != "interpretation")
+          throw Error(file.string(), "unknown experiment key \"" + k + "\" (title, paper, paper_accuracy, interpretation)");
+      x.title = e.value("title", x.name);
+      x.paper = e.value("paper", "");
+      x.paper_accuracy = e.value("paper_accuracy", -1.0);
+      x.interpretation = e.value("interpretation", "");
+    } catch (const nlohmann::json::exception& err) {
+      throw Error(file.string(), std::string("experiment table: ") + err.what());
+    }
+    j.erase("experiment");
+  } else {
+    x.title = x.name;
+  }
+  try {
+    x.config = TrainConfig::from_json(j.dump());
+  } catch (const Error& e) {
+    throw Error(file.string(), e.what());
+  }
+  return x;
+}
+
+std::vector<Experiment> read_experiments(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) throw Error(dir.string(), "no such folder of experiment configs");
+  std::vector<std::filesystem::path> files;
+  for (auto& f : std::filesystem::directory_iterator(dir))
+    if (f.is_regular_file() && (f.path().extension() == ".toml" || f.path().extension() == ".json")) files.push_back(f.path());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw Error(dir.string(), "holds no .toml or .json experiment configs");
+  std::vector<Experiment> out;
+  for (auto& f : files) out.push_back(read_experiment(f));
+  return out;
+}
+
+std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, const ExperimentOptions& o) {
+  if (o.data.empty()) throw Error("--data", "the dataset folder is required");
+  if (o.seeds < 1 || o.seeds > 100) throw Error("--seeds", "must be in [1, 100]");
+  std::vector<Experiment> all = read_experiments(dir);
+  std::set<std::string> names;
+  for (auto& x : all) names.insert(x.name);
+  for (auto& n : o.only)
+    if (!names.count(n)) throw Error("--only", "no experiment named \"" + n + "\" in " + dir.string());
+  std::vector<ExperimentResult> results;
+  for (auto& x : all) {
+    if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), x.name) == o.only.end()) continue;
+    ExperimentResult r;
+    r.experiment = x;
+    TrainConfig c = x.config;
+    c.data = o.data;
+    if (!o.split.empty()) c.split = o.split;
+    if (!o.split_dir.empty()) c.split_dir = o.split_dir;
+    if (!o.cache.empty()) c.cache = o.cache;
+    if (o.epochs > 0) c.epochs = o.epochs;
+    if (o.pretrained == "none") c.pretrained.clear();
+    else if (!o.pretrained.empty()) c.pretrained = o.pretrained;
+    if (!o.precision.empty()) c.precision = o.precision;
+    r.experiment.config = c;
+    const int k = kfold_count(c.split);
+    std::vector<double> seconds;
+    for (int seed = 1; seed <= o.seeds; ++seed) {
+      std::printf("== %s (%s), seed %d of %d ==\n", x.name.c_str(), x.title.c_str(), seed, o.seeds);
+      std::vector<double> fold_acc;
+      for (int f = 0; f < std::max(1, k); ++f) {
+        TrainConfig run = c;
+        run.seed = static_cast<unsigned>(seed);
+        run.fold = f;
+        std::filesystem::path out = std::filesystem::path(o.out) / x.name / ("seed-" + std::to_string(seed));
+        if (k) out /= "fold-" + std::to_string(f);
+        run.out = out.string();
+        RunOutcome one = run_one(run);
+        fold_acc.push_back(one.accuracy);
+        seconds.push_back(one.seconds_per_epoch);
+        r.epochs = one.epochs;
+      }
+      r.accuracy.push_back(mean_of(fold_acc));
+    }
+    r.mean = mean_of(r.accuracy);
+    r.std = std_of(r.accuracy);
+    r.seconds_per_epoch = mean_of(seconds);
+    results.push_back(r);
+    // The table so far, so that a long run shows its results as it goes.
+    io::write_file_atomically(std::filesystem::path(o.out) / "RESULTS.md", experiments_markdown(results, o));
+  }
+  return results;
+}
+
+std::string experiments_markdown(const std::vector<ExperimentResult>& results, const ExperimentOptions& o) {
+  std::string s = "| experiment | paper | paper's accuracy | genrenet (mean ± std) | seeds | epochs | s/epoch | reading of the paper |\n"
+                  "|---|---|---|---|---|---|---|---|\n";
+  char buf[2048];
+  for (auto& r : results) {
+    const auto& x = r.experiment;
+    char paper_acc[32] = "—";
+    if (x.paper_accuracy >= 0) std::snprintf(paper_acc, sizeof paper_acc, "%.4g%%", 100 * x.paper_accuracy);
+    std::snprintf(buf, sizeof buf, "| %s | %s | %s | %.1f%% ± %.1f | %zu | %d | %.1f | %s |\n", x.title.c_str(),
+                  x.paper.c_str(), paper_acc, 100 * r.mean, 100 * r.std, r.accuracy.size(), r.epochs,
+                  r.seconds_per_epoch, x.interpretation.c_str());
+    s += buf;
+  }
+  const TrainConfig& c = results.empty() ? TrainConfig{} : results.front().experiment.config;
+  s += "\nData: `" + o.data + "`, split `" + c.split + "`" +
+       (kfold_count(c.split) ? " (each seed: the mean over its folds)" : "") +
+       ", test accuracy of the best-validation model; mean ± sample standard deviation over seeds 1.." +
+       std::to_string(o.seeds) + ".";
+  if (o.pretrained == "none") s += " Trained from scratch (`--pretrained none`): no ImageNet weights.";
+  if (o.epochs > 0) s += " Epochs replaced by " + std::to_string(o.epochs) + " (`--epochs`).";
+  return s + "\n";
+}
+
+}  // namespace genrenet
