@@ -5,7 +5,7 @@ Trains a tiny model, serves it on 127.0.0.1, opens the page, uploads a synthesis
 input, waits for one bar per genre and the spectrogram picture, and saves a screenshot. Standard library only
 (WebDriver is plain HTTP + JSON). Exit 0: passed; 77: Chromium or ChromeDriver is not installed (skipped).
 
-    web_e2e.py GENRENET_EXE OUT_DIR
+    web_e2e.py GENRENET_EXE OUT_DIR [MODEL]     (MODEL: use this model instead of training a tiny one)
 """
 import base64
 import json
@@ -61,13 +61,15 @@ def main():
     procs = []
     try:
         run = lambda *a: subprocess.run([exe, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        run("synth", "--out", f"{work}/data", "--per-class", "10", "--seconds", "1", "--seed", "2")
-        run("train", "--data", f"{work}/data", "--out", f"{work}/run", "--cache", f"{work}/cache", "--epochs", "1",
-            "--frames", "32", "--n-mels", "32", "--precision", "fp32")
+        model = sys.argv[3] if len(sys.argv) > 3 else f"{work}/run/best.safetensors"
+        if len(sys.argv) <= 3:
+            run("synth", "--out", f"{work}/data", "--per-class", "10", "--seconds", "1", "--seed", "2")
+            run("train", "--data", f"{work}/data", "--out", f"{work}/run", "--cache", f"{work}/cache", "--epochs", "1",
+                "--frames", "32", "--n-mels", "32", "--precision", "fp32")
         clip = f"{work}/clip.wav"
         run("example-clip", "--seconds", "40", clip)
 
-        server = subprocess.Popen([exe, "serve", "--model", f"{work}/run/best.safetensors", "--port", "0", "--quiet"],
+        server = subprocess.Popen([exe, "serve", "--model", model, "--port", "0", "--quiet"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(server)
         line = server.stdout.readline()
