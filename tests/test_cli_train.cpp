@@ -194,6 +194,16 @@ TEST(CliDemo, LearnsTheSyntheticGenres) {
   EXPECT_GE(e["accuracy"].get<double>(), 0.9);
   for (const char* f : {"run/confusion-test.png", "run/curves.png", "augment-preview.png", "mel.png", "run/best.safetensors"})
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
+  // The demo's model in use: a 20-s jazz clip (longer than its 6-s input: windows) is recognised.
+  const std::string model = (dir / "run" / "best.safetensors").string();
+  const auto genres = synthetic_genres();
+  const int jazz = static_cast<int>(std::find(genres.begin(), genres.end(), "jazz") - genres.begin());
+  write_wav(dir / "long-jazz.wav", synthesize_genre_clip(jazz, 20.0, 16000, 77), 16000);
+  r = test::run(kExe + " predict -m " + model + " " + (dir / "long-jazz.wav").string() + " --format jsonl --per-window");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto p = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(p["genre"], "jazz") << r.output;
+  EXPECT_GE(p["windows"].get<int>(), 4) << r.output;
 }
 
 }  // namespace
