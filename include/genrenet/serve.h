@@ -10,7 +10,6 @@
 // once; up to `queue` more wait (at most `queue_timeout_s`); beyond that the answer is 503 with Retry-After.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <memory>

@@ -3,9 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <mutex>
-#include <numeric>
-#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>

@@ -1,15 +1,10 @@
-// Accuracy, per-class precision/recall/F1 and the confusion matrix; evaluating a run; predicting files.
-#include <atomic>
-#include <fstream>
-#include <sstream>
+// Accuracy, per-class precision/recall/F1 and the confusion matrix; evaluating a run.
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include <genrenet/train.h>
 
-#include "common/parallel.h"
-#include "common/progress.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
