@@ -198,7 +198,9 @@ struct HttpServer::Impl {
       }
       if (want_spectrogram) {
         // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
-        Audio a = load_audio({bytes, body->size()}, name, classifier.features().audio);
+        AudioOptions ao = classifier.features().audio;
+        ao.max_seconds = options.max_audio_seconds;  // the limit the classification above was held to
+        Audio a = load_audio({bytes, body->size()}, name, ao);
         const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));
         Spectrogram s = classifier.log_mel(std::span<const float>(a.samples).first(keep), a.sample_rate);
         FigureOptions fig;
