@@ -87,6 +87,11 @@ bool has_audio_extension(const std::filesystem::path& path);
 Audio load_audio(std::span<const unsigned char> bytes, const std::string& name, const AudioOptions& options = {});
 Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name, double max_seconds = 900.0);
 
+// Mono samples already in memory, checked (sample rate, empty, NaN or infinite samples, longer than
+// options.max_seconds) and then resampled and quantised exactly as load_audio does after decoding.
+Audio audio_from_samples(std::span<const float> samples, int sample_rate, const std::string& name,
+                         const AudioOptions& options = {});
+
 // Resamples mono audio with libsoxr (linear phase, delay compensated: output sample i is at time i/to_rate).
 std::vector<float> resample(std::span<const float> samples, int from_rate, int to_rate,
                             ResampleQuality quality = ResampleQuality::High);

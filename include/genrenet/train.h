@@ -228,6 +228,12 @@ struct ExperimentResult {
   double seconds_per_epoch = 0;
 };
 
+// Mean and sample standard deviation of accuracies over seeds or folds (std 0 for a single value).
+struct MeanStd {
+  double mean = 0, std = 0;
+};
+MeanStd mean_and_std(const std::vector<double>& values);
+
 // Runs every experiment for every seed into <out>/<name>/seed-<s>[/fold-<f>], skipping runs that finished
 // (their test.json) and resuming interrupted ones; writes <out>/RESULTS.md (a markdown table: the paper's
 // figure beside genrenet's mean ± standard deviation, epochs and seconds per epoch) and returns the rows.

@@ -227,6 +227,28 @@ Audio load_audio(std::span<const unsigned char> bytes, const std::string& name, 
   return finish_loading(decode_audio(bytes, name, options.max_seconds), options, name);
 }
 
+Audio audio_from_samples(std::span<const float> samples, int sample_rate, const std::string& name,
+                         const AudioOptions& options) {
+  check_rate(options);
+  if (sample_rate < kMinSampleRate || sample_rate > kMaxSampleRate)
+    throw Error(name, "absurd sample rate " + std::to_string(sample_rate) + " Hz (accepted: " +
+                          std::to_string(kMinSampleRate) + " to " + std::to_string(kMaxSampleRate) + " Hz)");
+  if (samples.empty()) throw Error(name, "no samples");
+  if (!all_finite(samples.data(), samples.size())) {
+    size_t at = 0;
+    while (std::isfinite(samples[at])) ++at;
+    throw Error(name, "non-finite sample at index " + std::to_string(at));
+  }
+  if (static_cast<double>(samples.size()) / sample_rate > options.max_seconds)
+    throw Error(name, "too long: " + fmt_seconds(static_cast<double>(samples.size()) / sample_rate) +
+                          " (the limit is " + fmt_seconds(options.max_seconds) + ")");
+  Audio audio;
+  audio.samples.assign(samples.begin(), samples.end());
+  audio.sample_rate = audio.source_sample_rate = sample_rate;
+  audio.source_channels = 1;
+  return finish_loading(std::move(audio), options, name);
+}
+
 namespace {
 GENRENET_SIMD_CLONES
 void quantize_16bit_kernel(float* x, size_t n) {

@@ -1,6 +1,5 @@
-// genrenet train | evaluate | predict : the paper's workflow.
+// genrenet train | evaluate : the paper's workflow (predict lives in cmd_predict.cpp).
 #include <csignal>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -111,12 +110,10 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
     std::printf("fold %d: test accuracy %.4f\n", f + 1, e.accuracy);
     acc.push_back(e.accuracy);
   }
-  double mean = 0, var = 0;
-  for (double x : acc) mean += x / acc.size();
-  for (double x : acc) var += (x - mean) * (x - mean) / std::max<size_t>(1, acc.size() - 1);
-  std::printf("%d-fold test accuracy: %.4f +- %.4f (mean +- standard deviation over folds)\n", k, mean, std::sqrt(var));
+  const MeanStd m = mean_and_std(acc);
+  std::printf("%d-fold test accuracy: %.4f +- %.4f (mean +- standard deviation over folds)\n", k, m.mean, m.std);
   io::write_file_atomically(base / "kfold.json",
-                            nlohmann::json({{"folds", k}, {"accuracy", acc}, {"mean", mean}, {"std", std::sqrt(var)}}).dump(1));
+                            nlohmann::json({{"folds", k}, {"accuracy", acc}, {"mean", m.mean}, {"std", m.std}}).dump(1));
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <genrenet/train.h>
 
 #include "common/parallel.h"
+#include "eval/inference.h"
 
 namespace genrenet {
 
@@ -52,24 +53,6 @@ struct Classifier::Impl {
     if (o.max_seconds > 0) decode.max_seconds = o.max_seconds;
   }
 
-  // Resampled, quantised mono samples at the model's rate, as load_audio would have made them.
-  std::vector<float> prepare_samples(std::span<const float> samples, int sample_rate, const std::string& name) const {
-    const AudioOptions& ao = decode;
-    if (sample_rate < 1000 || sample_rate > 768000)
-      throw Error(name, "absurd sample rate " + std::to_string(sample_rate) + " Hz");
-    if (samples.empty()) throw Error(name, "no samples");
-    for (size_t i = 0; i < samples.size(); ++i)
-      if (!std::isfinite(samples[i])) throw Error(name, "non-finite sample at index " + std::to_string(i));
-    if (static_cast<double>(samples.size()) / sample_rate > ao.max_seconds)
-      throw Error(name, "too long: the limit is " + std::to_string(static_cast<int>(ao.max_seconds)) + " s");
-    std::vector<float> out = sample_rate == ao.sample_rate
-                                 ? std::vector<float>(samples.begin(), samples.end())
-                                 : resample(samples, sample_rate, ao.sample_rate, ao.resample_quality);
-    if (out.empty()) throw Error(name, "no samples left after resampling (too short)");
-    if (ao.quantize_16bit) quantize_16bit(out);
-    return out;
-  }
-
   // The model inputs of a whole log-mel (in dB), as WindowOptions say.
   Windows cut(Spectrogram log_mel, size_t n_samples, const WindowOptions& w) const {
     const FeatureOptions& fo = meta.features;
@@ -97,21 +80,8 @@ struct Classifier::Impl {
     return cut(fx.log_mel(samples), samples.size(), w);
   }
 
-  // Softmax probabilities [n, classes] of model inputs, in batches. Only reads the model: safe to call
-  // from several threads at once (autocast state is per thread).
   torch::Tensor probabilities(const std::vector<Spectrogram>& inputs) const {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> outs;
-    const int batch = options.batch;
-    for (size_t i = 0; i < inputs.size(); i += batch) {
-      const size_t n = std::min<size_t>(batch, inputs.size() - i);
-      torch::Tensor x = stack_spectrograms(std::span<const Spectrogram>(inputs).subspan(i, n), meta.model.input_channels);
-      if (bf16) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-      x = x.to(device);
-      Bf16Autocast ac(bf16, device.is_cuda());
-      outs.push_back(torch::softmax(model->forward(x).to(torch::kFloat32), 1).cpu());
-    }
-    return torch::cat(outs).contiguous();
+    return class_probabilities(model, inputs, meta.model.input_channels, bf16, device, options.batch);
   }
 
   std::vector<GenreScore> rank(const float* p) const {
@@ -194,8 +164,8 @@ std::string Classifier::describe_json() const {
 Classification Classifier::classify(std::span<const float> samples, int sample_rate, const WindowOptions& w) const {
   w.validate();
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> x = impl_->prepare_samples(samples, sample_rate, "samples");
-  return impl_->run_one(impl_->windows_of_samples(x, w), w, t0);
+  Audio a = audio_from_samples(samples, sample_rate, "samples", impl_->decode);
+  return impl_->run_one(impl_->windows_of_samples(a.samples, w), w, t0);
 }
 
 Classification Classifier::classify_file(const std::filesystem::path& file, const WindowOptions& w) const {
@@ -214,8 +184,7 @@ Classification Classifier::classify_bytes(std::span<const unsigned char> bytes, 
 }
 
 Spectrogram Classifier::log_mel(std::span<const float> samples, int sample_rate) const {
-  std::vector<float> x = impl_->prepare_samples(samples, sample_rate, "samples");
-  Spectrogram s = impl_->fx.log_mel(x);
+  Spectrogram s = impl_->fx.log_mel(audio_from_samples(samples, sample_rate, "samples", impl_->decode).samples);
   if (impl_->meta.features.standardize) standardize(s);
   return s;
 }

@@ -5,6 +5,7 @@
 
 #include <genrenet/train.h>
 
+#include "eval/inference.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -49,24 +50,6 @@ std::string Evaluation::to_json() const {
       .dump(1);
 }
 
-namespace {
-
-// Softmax outputs of the model on standardised, centre-cropped inputs [n, 1, n_mels, frames].
-torch::Tensor run_model(ResNet& model, const std::vector<Spectrogram>& inputs, int channels, bool bf16, int batch = 16) {
-  torch::NoGradGuard ng;
-  std::vector<torch::Tensor> outs;
-  for (size_t i = 0; i < inputs.size(); i += batch) {
-    const size_t n = std::min<size_t>(batch, inputs.size() - i);
-    torch::Tensor x = stack_spectrograms(std::span<const Spectrogram>(inputs).subspan(i, n), channels);
-    if (bf16) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    Bf16Autocast ac(bf16);
-    outs.push_back(torch::softmax(model->forward(x).to(torch::kFloat32), 1));
-  }
-  return torch::cat(outs);
-}
-
-}  // namespace
-
 Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& which) {
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run / "config.json"));
@@ -109,7 +92,7 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
     first.push_back(static_cast<int64_t>(inputs.size()));
     kept_truth.push_back(truth[i]);
   }
-  torch::Tensor window_probs = run_model(model, inputs, mf.model.input_channels, bf16);
+  torch::Tensor window_probs = class_probabilities(model, inputs, mf.model.input_channels, bf16);
   std::vector<torch::Tensor> per_clip;
   for (size_t k = 0; k + 1 < first.size(); ++k) per_clip.push_back(window_probs.narrow(0, first[k], first[k + 1] - first[k]).mean(0));
   torch::Tensor probs = torch::stack(per_clip);

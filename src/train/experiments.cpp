@@ -14,20 +14,6 @@
 namespace genrenet {
 namespace {
 
-double mean_of(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m += x / v.size();
-  return m;
-}
-
-double std_of(const std::vector<double>& v) {  // sample standard deviation; 0 for one value
-  if (v.size() < 2) return 0;
-  const double m = mean_of(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / (v.size() - 1));
-}
-
 struct RunOutcome {
   double accuracy = 0, seconds_per_epoch = 0;
   int epochs = 0;
@@ -56,6 +42,16 @@ RunOutcome run_one(TrainConfig c) {
 }
 
 }  // namespace
+
+MeanStd mean_and_std(const std::vector<double>& v) {
+  MeanStd r;
+  for (double x : v) r.mean += x / v.size();
+  if (v.size() < 2) return r;
+  double s = 0;
+  for (double x : v) s += (x - r.mean) * (x - r.mean);
+  r.std = std::sqrt(s / (v.size() - 1));
+  return r;
+}
 
 Experiment read_experiment(const std::filesystem::path& file) {
   nlohmann::json j;
@@ -144,11 +140,12 @@ std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, 
         seconds.push_back(one.seconds_per_epoch);
         r.epochs = one.epochs;
       }
-      r.accuracy.push_back(mean_of(fold_acc));
+      r.accuracy.push_back(mean_and_std(fold_acc).mean);
     }
-    r.mean = mean_of(r.accuracy);
-    r.std = std_of(r.accuracy);
-    r.seconds_per_epoch = mean_of(seconds);
+    const MeanStd over_seeds = mean_and_std(r.accuracy);
+    r.mean = over_seeds.mean;
+    r.std = over_seeds.std;
+    r.seconds_per_epoch = mean_and_std(seconds).mean;
     results.push_back(r);
     // The table so far, so that a long run shows its results as it goes.
     io::write_file_atomically(std::filesystem::path(o.out) / "RESULTS.md", experiments_markdown(results, o));
