@@ -183,13 +183,17 @@ struct HttpServer::Impl {
     } release{admission};
 
     try {
-      const auto* bytes = reinterpret_cast<const unsigned char*>(body->data());
-      Classification c = classifier.classify_bytes({bytes, body->size()}, name, w);
+      // Decoded once, for the classification and for the picture.
+      const auto t0 = std::chrono::steady_clock::now();
+      AudioOptions ao = classifier.features().audio;
+      ao.max_seconds = options.max_audio_seconds;
+      Audio a = load_audio({reinterpret_cast<const unsigned char*>(body->data()), body->size()}, name, ao);
+      Classification c = classifier.classify(a.samples, a.sample_rate, w);
       nlohmann::json j = {{"genre", c.ranked.at(0).genre},
                           {"ranked", ranked_json(c.ranked, top)},
                           {"duration_s", c.duration_seconds},
                           {"windows", c.window_count},
-                          {"seconds", c.seconds_taken}};
+                          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
       if (w.per_window) {
         nlohmann::json pw = nlohmann::json::array();
         for (auto& win : c.windows)
@@ -198,9 +202,6 @@ struct HttpServer::Impl {
       }
       if (want_spectrogram) {
         // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
-        AudioOptions ao = classifier.features().audio;
-        ao.max_seconds = options.max_audio_seconds;  // the limit the classification above was held to
-        Audio a = load_audio({bytes, body->size()}, name, ao);
         const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));
         Spectrogram s = classifier.log_mel(std::span<const float>(a.samples).first(keep), a.sample_rate);
         FigureOptions fig;
