@@ -8,6 +8,7 @@ packages=(
   libcairo2-dev fonts-dejavu-core        # PNG figures
   libcurl4-openssl-dev libssl-dev          # downloading ImageNet weights, SHA-256
   libtomlplusplus-dev                    # TOML training configs
+  libgloo-dev                            # headers of the collectives behind LibTorch's c10d (data-parallel training)
   libcli11-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
   chromium chromium-driver curl          # the web page's end-to-end test; health checks in bench/run_serve.sh

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,32 @@ struct ModelOptions {
 // The names `arch` accepts.
 std::vector<std::string> model_architectures();
 
+// Sums a tensor over every process of a data-parallel run, in place (src/train/distributed.cpp makes one).
+using CrossProcessSum = std::function<void(torch::Tensor&)>;
+
+// Batch norm over the channels of [batch, channels, height, width], computing exactly what
+// torch::nn::BatchNorm2d computes, with its parameter and buffer names (weight, bias, running_mean,
+// running_var, num_batches_tracked), so weight files are unchanged. Once given a CrossProcessSum it
+// normalises in training mode with the mean and variance of the global batch (every process's), as
+// PyTorch's SyncBatchNorm; the gradients flow through the sums. (Not derived from BatchNorm2dImpl:
+// Debian's LibTorch does not export that template's base class.)
+class SyncBatchNorm2dImpl : public torch::nn::Cloneable<SyncBatchNorm2dImpl> {
+ public:
+  explicit SyncBatchNorm2dImpl(int64_t num_features, double eps = 1e-5, double momentum = 0.1);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  void pretty_print(std::ostream& stream) const override;
+
+  int64_t num_features;
+  double eps, momentum;
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  CrossProcessSum sync;
+};
+TORCH_MODULE(SyncBatchNorm2d);
+
+// Gives every SyncBatchNorm2d in `module` the cross-process sum (an empty one turns synchronisation off).
+void set_batch_norm_sync(torch::nn::Module& module, const CrossProcessSum& sync);
+
 // Squeeze-and-excitation (Hu et al.), as timm's SEModule: global average pool, 1x1 conv to channels/16,
 // ReLU, 1x1 conv back, sigmoid, channel-wise scale. Parameter names fc1, fc2 as timm.
 class SqueezeExcitationImpl : public torch::nn::Module {
@@ -56,7 +83,7 @@ class BasicBlockImpl : public torch::nn::Module {
   BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool downsample, bool se);
   torch::Tensor forward(torch::Tensor x);
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  SyncBatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};
   SqueezeExcitation se{nullptr};
 };
@@ -70,7 +97,7 @@ class BottleneckImpl : public torch::nn::Module {
   BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool downsample, bool se);
   torch::Tensor forward(torch::Tensor x);
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  SyncBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
   SqueezeExcitation se{nullptr};
 };
@@ -86,7 +113,7 @@ class ResNetImpl : public torch::nn::Module {
   static const std::vector<std::string>& top_level_names();
 
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  SyncBatchNorm2d bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear fc{nullptr};

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,8 @@ int kfold_count(const std::string& spec);  // K for "kfold:K", 0 otherwise
 
 // Log-mel spectrograms (dB, full length) keyed by the file's content (SHA-256) and by the options that
 // shape them: a changed file or option is recomputed, an unchanged one never. Entries are .npy files
-// written atomically, so several processes may fill one cache; a damaged entry is detected and rebuilt.
+// written atomically, each by one writer (a lock file per group of entries), so several processes may fill
+// one cache at once and each clip is computed once; a damaged entry is detected and rebuilt.
 class FeatureCache {
  public:
   FeatureCache(std::filesystem::path dir, FeatureOptions options);
@@ -74,6 +76,7 @@ class FeatureCache {
 
  private:
   Spectrogram load_one(const std::filesystem::path& file, bool& computed);
+  std::optional<Spectrogram> read_entry(const std::filesystem::path& entry) const;
   std::filesystem::path dir_;
   FeatureExtractor extractor_;
 };
@@ -119,7 +122,9 @@ struct TrainConfig {
   unsigned seed = 1;
   std::string precision = "auto";   // "fp32", "bf16" (autocast + channels_last), "auto": bf16 where the CPU has it
   std::string device = "cpu";       // or "cuda" when LibTorch has CUDA
-  int threads = 0;                  // 0: every core
+  int threads = 0;                  // 0: every core (shared out among the processes of one machine)
+  bool sync_bn = false;             // data-parallel runs: batch norms use the global batch's statistics
+  int dist_timeout = 600;           // data-parallel runs: seconds to wait for another process, [10, 86400]
   FeatureOptions features;
 
   void validate() const;
@@ -151,6 +156,37 @@ extern std::atomic<bool> g_stop_training;
 // With `resume`, continues the run in config.out from its last finished epoch, exactly, with the run's
 // saved config; config.epochs, when above 0, replaces its epoch count.
 TrainResult train(const TrainConfig& config, bool resume = false);
+
+// ---------------------------------------------------------------------------------------------------------
+// Data-parallel training over processes and machines (src/train/distributed.cpp, launch.cpp;
+// docs/DISTRIBUTED.md)
+// ---------------------------------------------------------------------------------------------------------
+
+// This process's place in a data-parallel run. train() joins the run when world_size > 1: rendezvous
+// through c10d's TCPStore at master_addr:master_port (served by rank 0), gradients all-reduced by
+// c10d's Reducer over Gloo (NCCL with CUDA builds), rank 0 alone writing the run folder.
+struct DistributedEnv {
+  int rank = 0, world_size = 1;
+  int local_rank = 0, local_world_size = 1;  // among the processes of this machine
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  bool active() const { return world_size > 1; }
+  // torchrun's variables RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, or
+  // where RANK is unset, Slurm's SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE. None
+  // of them: a single process. A malformed or inconsistent value is an Error naming the variable.
+  static DistributedEnv from_environment();
+};
+// The environment of this process, read once.
+const DistributedEnv& distributed_env();
+// Rank 0, or a process that is not part of a data-parallel run: the one that prints and writes files.
+bool is_main_process();
+
+// Runs this very command line `nproc` times as the workers of a one-machine data-parallel run (RANK,
+// LOCAL_RANK, WORLD_SIZE = nproc, MASTER_ADDR 127.0.0.1 and a free MASTER_PORT unless set) and waits.
+// Ctrl-C and SIGTERM are passed on (the workers stop together after a step); when a worker fails, the
+// others get `grace_seconds` to stop by themselves and are then killed. Returns 0 when every worker
+// succeeded, else the exit status of the first that failed (128 + signal when killed).
+int launch_local_workers(int nproc, double grace_seconds = 30);
 
 // True when the CPU has AVX512-BF16 or AMX: where bf16 autocast pays off.
 bool cpu_has_fast_bf16();

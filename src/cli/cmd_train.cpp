@@ -25,6 +25,7 @@ struct TrainArgs {
   std::string config_file;
   TrainConfig c;
   bool resume = false, no_random_crop = false;
+  int nproc = 1;
   FeatureFlags features;
 };
 
@@ -64,6 +65,8 @@ TrainConfig resolve(const TrainArgs& a, const CLI::App* cmd) {
   if (given("--precision")) j["precision"] = c.precision;
   if (given("--device")) j["device"] = c.device;
   if (given("--threads")) j["threads"] = c.threads;
+  if (given("--sync-bn")) j["sync_bn"] = true;
+  if (given("--dist-timeout")) j["dist_timeout"] = c.dist_timeout;
   TrainConfig out = TrainConfig::from_json(j.dump());
   out.features = a.features.resolve(cmd, out.features);
   return out;
@@ -78,6 +81,8 @@ void print_evaluation(const Evaluation& e, const std::string& run, const std::st
 }
 
 int run_train(TrainArgs& a, const CLI::App* cmd) {
+  // --nproc N: this command line again as N workers (each sees WORLD_SIZE and trains).
+  if (a.nproc > 1 && !distributed_env().active()) return launch_local_workers(a.nproc);
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   TrainConfig c = a.resume && a.config_file.empty() && !cmd->count("--data") ? a.c : resolve(a, cmd);
@@ -86,10 +91,12 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
     c.epochs = cmd->count("--epochs") ? a.c.epochs : 0;  // 0: the run's own epoch count
   }
   const int k = kfold_count(c.split);
+  // In a data-parallel run every process trains; rank 0 alone evaluates and prints.
+  const bool main = is_main_process();
   if (k == 0) {
     TrainResult r = train(c, a.resume);
     if (r.interrupted) return 130;
-    if (!r.history.empty()) {
+    if (main && !r.history.empty()) {
       Split split = Split::from_json(io::read_text_file(std::filesystem::path(c.out) / "split.json"));
       if (!split.test.empty()) print_evaluation(evaluate_run(c.out, "test"), c.out, "test");
     }
@@ -103,13 +110,15 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
     fc.fold = f;
     fc.out = (base / ("fold-" + std::to_string(f))).string();
     const bool resume_fold = a.resume && std::filesystem::exists(std::filesystem::path(fc.out) / "last.json");
-    std::printf("== fold %d of %d ==\n", f + 1, k);
-    TrainResult r = train(fc, resume_fold);
+    if (main) std::printf("== fold %d of %d ==\n", f + 1, k);
+    TrainResult r = train(fc, resume_fold);  // rank 0's resume_fold holds for all processes
     if (r.interrupted) return 130;
+    if (!main) continue;
     Evaluation e = evaluate_run(fc.out, "test");
     std::printf("fold %d: test accuracy %.4f\n", f + 1, e.accuracy);
     acc.push_back(e.accuracy);
   }
+  if (!main) return 0;
   const MeanStd m = mean_and_std(acc);
   std::printf("%d-fold test accuracy: %.4f +- %.4f (mean +- standard deviation over folds)\n", k, m.mean, m.std);
   io::write_file_atomically(base / "kfold.json",
@@ -155,6 +164,12 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
   cmd->add_flag("--resume", a->resume, "Continue the run in --out from its last finished epoch");
+  cmd->add_option("--nproc", a->nproc,
+                  "Data-parallel: start N worker processes on this machine, each with --batch clips a step "
+                  "(docs/DISTRIBUTED.md; torchrun-style variables start workers on several machines)")
+      ->check(CLI::Range(1, 1024))->capture_default_str();
+  cmd->add_flag("--sync-bn", c.sync_bn, "Data-parallel: batch norms use the statistics of the global batch");
+  cmd->add_option("--dist-timeout", c.dist_timeout, "Data-parallel: seconds to wait for another process")->capture_default_str();
   a->features.add_to(cmd);
   cmd->callback([a, cmd, &exit_code] { exit_code = run_train(*a, cmd); });
 }

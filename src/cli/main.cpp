@@ -1,6 +1,8 @@
 // The genrenet command-line program: parsing and printing only; the work is in the library.
 #include <cstdio>
 
+#include <genrenet/train.h>
+
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -26,11 +28,16 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const genrenet::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    // The workers of a data-parallel run say which one they are.
+    int rank = -1;
+    try {
+      if (genrenet::distributed_env().active()) rank = genrenet::distributed_env().rank;
+    } catch (const std::exception&) {
+      // a malformed RANK or WORLD_SIZE is the error being reported
+    }
+    if (rank >= 0) std::fprintf(stderr, "error: [rank %d] %s\n", rank, e.what());
+    else std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
   return exit_code;

@@ -2,14 +2,20 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 
 namespace genrenet {
+namespace {
+std::atomic<bool> g_bars_enabled{true};
+}  // namespace
+
+void ProgressBar::set_enabled_globally(bool on) { g_bars_enabled = on; }
 
 ProgressBar::ProgressBar(std::string label, std::size_t total, bool enabled)
     : label_(std::move(label)),
       total_(total),
-      enabled_(enabled && total > 0 && isatty(STDERR_FILENO)),
+      enabled_(enabled && g_bars_enabled && total > 0 && isatty(STDERR_FILENO)),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 

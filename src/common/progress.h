@@ -15,6 +15,8 @@ class ProgressBar {
   ~ProgressBar();
   void tick(std::size_t n = 1);
   void finish();
+  // Off: no bar draws (the workers of a data-parallel run other than rank 0 draw none).
+  static void set_enabled_globally(bool on);
   // Formats seconds as "1h02m", "3m05s" or "12.3s".
   static std::string format_duration(double seconds);
 

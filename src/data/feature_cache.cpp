@@ -1,7 +1,14 @@
 // The feature cache: <dir>/<options key>/<content SHA-256>.npy, one log-mel (dB, full length) per file.
 // The options key hashes only the options that shape the log-mel: standardisation, length, crop and pad
 // are applied when the spectrogram is used, so changing them reuses the cache.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <optional>
 
 #include <genrenet/train.h>
 
@@ -34,25 +41,55 @@ std::filesystem::path default_feature_cache_dir() {
 FeatureCache::FeatureCache(std::filesystem::path dir, FeatureOptions options)
     : dir_(std::move(dir) / options_key(options)), extractor_(std::move(options)) {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  std::filesystem::create_directories(dir_ / "locks", ec);
   if (ec) throw Error(dir_.string(), "cannot create the feature cache folder (" + ec.message() + ")");
   if (!std::filesystem::exists(dir_ / "options.json"))
     io::write_file_atomically(dir_ / "options.json", extractor_.options().to_json());
 }
 
+namespace {
+
+// An exclusive lock on a file, held for the life of the object (flock: released even when the process dies).
+class FileLock {
+ public:
+  explicit FileLock(const std::filesystem::path& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw Error(path.string(), std::string("cannot open the cache lock (") + std::strerror(errno) + ")");
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) throw Error(path.string(), std::string("cannot lock (") + std::strerror(errno) + ")");
+  }
+  ~FileLock() { ::close(fd_); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::optional<Spectrogram> FeatureCache::read_entry(const std::filesystem::path& entry) const {
+  if (!std::filesystem::exists(entry)) return std::nullopt;
+  try {
+    NpyArray a = read_npy(entry);
+    if (a.shape.size() == 2 && a.shape[0] == extractor_.options().n_mels && a.shape[1] > 0)
+      return Spectrogram{static_cast<int>(a.shape[0]), static_cast<int>(a.shape[1]), std::move(a.data)};
+  } catch (const Error&) {
+    // A damaged entry (a crash of another writer cannot cause one: writes are atomic; a disk error can).
+  }
+  std::fprintf(stderr, "warning: %s: damaged cache entry, recomputing\n", entry.string().c_str());
+  return std::nullopt;
+}
+
 Spectrogram FeatureCache::load_one(const std::filesystem::path& file, bool& computed) {
   computed = false;
-  const auto entry = dir_ / (sha256_file(file) + ".npy");
-  if (std::filesystem::exists(entry)) {
-    try {
-      NpyArray a = read_npy(entry);
-      if (a.shape.size() == 2 && a.shape[0] == extractor_.options().n_mels && a.shape[1] > 0)
-        return Spectrogram{static_cast<int>(a.shape[0]), static_cast<int>(a.shape[1]), std::move(a.data)};
-    } catch (const Error&) {
-      // A damaged entry (a crash of another writer cannot cause one: writes are atomic; a disk error can).
-    }
-    std::fprintf(stderr, "warning: %s: damaged cache entry, recomputing\n", entry.string().c_str());
-  }
+  const std::string hash = sha256_file(file);
+  const auto entry = dir_ / (hash + ".npy");
+  if (auto s = read_entry(entry)) return std::move(*s);
+  // One writer per entry when several processes (the workers of a data-parallel run) fill the cache at
+  // once: the entry's lock (one of 256, by hash) is held while it is computed, and whoever waited for it
+  // finds the entry written. Entries are written atomically, so readers never need the lock.
+  FileLock lock(dir_ / "locks" / (hash.substr(0, 2) + ".lock"));
+  if (auto s = read_entry(entry)) return std::move(*s);
   Audio audio = load_audio(file, extractor_.options().audio);
   Spectrogram s = extractor_.log_mel(audio.samples);
   write_npy(entry, s.data, {s.n_mels, s.n_frames});

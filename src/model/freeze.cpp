@@ -53,7 +53,7 @@ void set_training_mode(ResNet& model, bool on, const FreezeOptions& o) {
   // A frozen batch norm in train mode would still move its running statistics towards the new data,
   // changing what the frozen layers compute at evaluation. Keep those in eval mode.
   for (auto& m : model->modules(/*include_self=*/false))
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>())
+    if (auto* bn = m->as<SyncBatchNorm2d>())
       if (!bn->weight.requires_grad() && !bn->bias.requires_grad()) bn->eval();
 }
 

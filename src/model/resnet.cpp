@@ -23,7 +23,7 @@ int64_t se_width(int64_t channels) {
 }
 
 nn::Sequential downsample_path(int64_t in, int64_t out, int64_t stride) {
-  return nn::Sequential(conv(in, out, 1, stride, 0), nn::BatchNorm2d(out));
+  return nn::Sequential(conv(in, out, 1, stride, 0), SyncBatchNorm2d(out));
 }
 
 struct ArchSpec {
@@ -78,9 +78,9 @@ torch::Tensor SqueezeExcitationImpl::forward(const torch::Tensor& x) {
 
 BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, bool down, bool se_on) {
   conv1 = register_module("conv1", conv(in_planes, planes, 3, stride, 1));
-  bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+  bn1 = register_module("bn1", SyncBatchNorm2d(planes));
   conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
-  bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+  bn2 = register_module("bn2", SyncBatchNorm2d(planes));
   if (se_on) se = register_module("se", SqueezeExcitation(planes, se_width(planes)));
   if (down) downsample = register_module("downsample", downsample_path(in_planes, planes, stride));
 }
@@ -96,11 +96,11 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
 BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride, bool down, bool se_on) {
   const int64_t out = planes * kExpansion;
   conv1 = register_module("conv1", conv(in_planes, planes, 1, 1, 0));
-  bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+  bn1 = register_module("bn1", SyncBatchNorm2d(planes));
   conv2 = register_module("conv2", conv(planes, planes, 3, stride, 1));
-  bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+  bn2 = register_module("bn2", SyncBatchNorm2d(planes));
   conv3 = register_module("conv3", conv(planes, out, 1, 1, 0));
-  bn3 = register_module("bn3", nn::BatchNorm2d(out));
+  bn3 = register_module("bn3", SyncBatchNorm2d(out));
   if (se_on) se = register_module("se", SqueezeExcitation(out, se_width(out)));
   if (down) downsample = register_module("downsample", downsample_path(in_planes, out, stride));
 }
@@ -125,7 +125,7 @@ ResNetImpl::ResNetImpl(const ModelOptions& options) : options_(options) {
   const ArchSpec& spec = spec_of(options_.arch);
   const int64_t expansion = spec.bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
   conv1 = register_module("conv1", conv(options_.input_channels, 64, 7, 2, 3));
-  bn1 = register_module("bn1", nn::BatchNorm2d(64));
+  bn1 = register_module("bn1", SyncBatchNorm2d(64));
   // Stateless, registered so that the children are torchvision's ten (freezing counts them).
   register_module("relu", nn::ReLU(nn::ReLUOptions().inplace(true)));
   register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
@@ -152,7 +152,7 @@ ResNetImpl::ResNetImpl(const ModelOptions& options) : options_(options) {
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* c = m->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<SyncBatchNorm2d>()) {
       nn::init::ones_(bn->weight);
       nn::init::zeros_(bn->bias);
     }
@@ -184,12 +184,26 @@ torch::Tensor stack_spectrograms(std::span<const Spectrogram> inputs, int channe
   return channels == 3 ? x.repeat({1, 3, 1, 1}) : x;
 }
 
+namespace {
+
+// A 4-D tensor in channels_last layout with channels_last strides, also where that layout is the default
+// one (1x1 kernels): contiguous(ChannelsLast) keeps those as they are, but their gradients come back with
+// channels_last strides, and c10d's Reducer wants a parameter's strides to be its gradient's.
+torch::Tensor channels_last(const torch::Tensor& t) {
+  const auto s = t.sizes();
+  torch::Tensor out = torch::empty_strided(s, {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]}, t.options());
+  out.copy_(t);
+  return out;
+}
+
+}  // namespace
+
 void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters())
-    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    if (p.dim() == 4) p.set_data(channels_last(p.data()));
   for (auto& b : module.buffers())
-    if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    if (b.dim() == 4) b.set_data(channels_last(b.data()));
 }
 
 }  // namespace genrenet

@@ -1,0 +1,154 @@
+// `genrenet train --nproc N`: the workers of a one-machine data-parallel run, as torchrun would start them.
+// Each worker is this same program and command line with torchrun's variables set; it finds the
+// launcher's --nproc ignored because WORLD_SIZE is already set.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <genrenet/train.h>
+
+namespace genrenet {
+namespace {
+
+volatile std::sig_atomic_t g_launcher_signal = 0;
+void on_launcher_signal(int sig) { g_launcher_signal = sig; }
+
+// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice).
+int free_local_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error("--nproc", "cannot open a socket to find a free port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  if (!ok) throw Error("--nproc", "cannot find a free port on 127.0.0.1: set MASTER_PORT");
+  return ntohs(a.sin_port);
+}
+
+std::vector<std::string> own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t i = 0; i < all.size();) {
+    size_t end = all.find('\0', i);
+    if (end == std::string::npos) end = all.size();
+    args.push_back(all.substr(i, end - i));
+    i = end + 1;
+  }
+  return args;
+}
+
+std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+}  // namespace
+
+int launch_local_workers(int nproc, double grace_seconds) {
+  if (nproc < 1 || nproc > 1024) throw Error("--nproc", "must be in [1, 1024]");
+  if (distributed_env().active()) throw Error("--nproc", "this process is already a worker of a data-parallel run");
+  const std::vector<std::string> args = own_command_line();
+  if (args.empty()) throw Error("--nproc", "cannot read this program's command line from /proc/self/cmdline");
+  const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
+  const std::string port = std::getenv("MASTER_PORT") ? std::getenv("MASTER_PORT") : std::to_string(free_local_port());
+  std::fflush(stdout);
+  std::fflush(stderr);
+
+  std::vector<pid_t> pids(nproc, -1);
+  for (int r = 0; r < nproc; ++r) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error("--nproc", std::string("cannot start a worker (") + std::strerror(errno) + ")");
+    if (pid == 0) {
+      // The workers form their own process group, so a Ctrl-C reaches them once, passed on by the
+      // launcher; and they are stopped if the launcher dies.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", addr.c_str(), 1);
+      ::setenv("MASTER_PORT", port.c_str(), 1);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv("/proc/self/exe", argv.data());
+      std::fprintf(stderr, "error: worker %d: cannot start %s (%s)\n", r, args[0].c_str(), std::strerror(errno));
+      ::_exit(127);
+    }
+    pids[r] = pid;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_launcher_signal;
+  struct sigaction old_int {}, old_term {};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+
+  using Clock = std::chrono::steady_clock;
+  int running = nproc, first_failure = 0;
+  Clock::time_point failed_at{};
+  bool terminated = false, killed = false;
+  while (running > 0) {
+    if (g_launcher_signal) {
+      const int sig = g_launcher_signal;
+      g_launcher_signal = 0;
+      for (pid_t p : pids)
+        if (p > 0) ::kill(p, sig);
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      const int r = static_cast<int>(std::find(pids.begin(), pids.end(), pid) - pids.begin());
+      if (r == nproc) continue;
+      pids[r] = -1;
+      --running;
+      const int code = exit_code_of(status);
+      if (code != 0 && first_failure == 0) {
+        first_failure = code;
+        failed_at = Clock::now();
+        if (running > 0)
+          std::fprintf(stderr, "genrenet: worker %d (pid %d) %s; the other workers get %.0f s to stop\n", r, pid,
+                       describe_status(status).c_str(), grace_seconds);
+      }
+      continue;
+    }
+    if (first_failure != 0) {
+      const double waited = std::chrono::duration<double>(Clock::now() - failed_at).count();
+      if (!terminated && waited > grace_seconds) {
+        std::fprintf(stderr, "genrenet: %d worker(s) still running %.0f s after a failure: stopping them\n", running, waited);
+        for (pid_t p : pids)
+          if (p > 0) ::kill(p, SIGTERM);
+        terminated = true;
+      } else if (!killed && waited > grace_seconds + 10) {
+        for (pid_t p : pids)
+          if (p > 0) ::kill(p, SIGKILL);
+        killed = true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  return first_failure;
+}
+
+}  // namespace genrenet
