@@ -2,14 +2,20 @@
 // lr 1e-4), batch 16 on 128x1024 spectrograms, fp32 and bf16 autocast with channels_last. Prints one JSON
 // object per measurement, like ../shared/reference/pytorch_baseline.py train / infer.
 //   bench_model [--threads N] [--batch B] [--steps S] [--arch resnet18] [--channels 1|3|both]
-//               [--freeze-children N] [--modes fp32,bf16_cl]
+//               [--freeze-children N] [--modes fp32,bf16_cl] [--profile 1]
+// --profile 1 adds, after the timed steps, where a training step's time goes: two more steps under
+// LibTorch's profiler, self time (an op's time less that of the ops it calls) summed by op name;
+// --profile 2 names each op's caller too.
 // With --freeze-children 8 (the paper's best configuration) only fc trains: frozen layers need no
 // gradients, and their batch norms stay in eval mode, as in training.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <thread>
+
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +31,75 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Self time per op name over the profiled events of every thread, in microseconds.
+std::map<std::string, double> self_time_by_op(const torch::autograd::profiler::thread_event_lists& lists, bool with_callers) {
+  using torch::autograd::profiler::EventKind;
+  std::map<std::string, double> self;
+  for (auto& events : lists) {
+    struct Open {
+      const torch::autograd::profiler::LegacyEvent* start;
+      double children_us;
+    };
+    std::vector<Open> stack;
+    for (auto& e : events) {
+      if (e.kind() == EventKind::PushRange) {
+        stack.push_back({&e, 0});
+      } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
+        Open o = stack.back();
+        stack.pop_back();
+        const double total = o.start->cpuElapsedUs(e);
+        // With the caller's name too (--profile 2): which op a fill_ or copy_ belongs to.
+        std::string name = o.start->name();
+        if (with_callers && !stack.empty()) name += std::string(" <- ") + stack.back().start->name();
+        self[name] += total - o.children_us;
+        if (!stack.empty()) stack.back().children_us += total;
+      }
+    }
+  }
+  return self;
+}
+
+void profile_training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& x, const torch::Tensor& y,
+                           bool bf16, const std::string& mode, int frozen_children, bool with_callers) {
+  namespace prof = torch::autograd::profiler;
+  const int steps = 2;
+  prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    opt.zero_grad();
+    torch::Tensor loss;
+    {
+      Bf16Autocast ac(bf16);
+      loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    }
+    loss.backward();
+    opt.step();
+  }
+  const double wall_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / steps;
+  auto self = self_time_by_op(prof::disableProfilerLegacy(), with_callers);
+  std::vector<std::pair<double, std::string>> ranked;
+  double total = 0;
+  for (auto& [name, us] : self) {
+    ranked.push_back({us / steps, name});
+    total += us / steps;
+  }
+  std::sort(ranked.rbegin(), ranked.rend());
+  double shown = 0;
+  for (size_t i = 0; i < ranked.size() && i < 14; ++i) {
+    shown += ranked[i].first;
+    std::printf("%s\n", nlohmann::json({{"bench", "train_step_profile"}, {"mode", mode}, {"frozen_children", frozen_children},
+                                        {"op", ranked[i].second}, {"self_ms", ranked[i].first / 1000},
+                                        {"share", ranked[i].first / total}})
+                            .dump()
+                            .c_str());
+  }
+  std::printf("%s\n", nlohmann::json({{"bench", "train_step_profile"}, {"mode", mode}, {"frozen_children", frozen_children},
+                                      {"op", "(all other ops)"}, {"self_ms", (total - shown) / 1000},
+                                      {"share", (total - shown) / total}, {"step_ms_profiled", wall_us / 1000}})
+                          .dump()
+                          .c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,6 +107,7 @@ int main(int argc, char** argv) {
   int batch = 16, steps = 5;
   std::string arch = "resnet18", channels = "both", modes = "fp32,bf16_cl";
   FreezeOptions freeze_options;
+  int profile = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--batch")) batch = std::stoi(argv[i + 1]);
@@ -40,6 +116,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--channels")) channels = argv[i + 1];
     else if (!std::strcmp(argv[i], "--freeze-children")) freeze_options.children = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--modes")) modes = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--profile")) profile = std::stoi(argv[i + 1]);
   }
   tune_allocator_for_batch_work();
   at::set_num_threads(threads);
@@ -87,6 +164,7 @@ int main(int argc, char** argv) {
                               .dump()
                               .c_str());
       std::fflush(stdout);
+      if (profile) profile_training_step(model, opt, x, y, bf16, mode, freeze_options.children, profile == 2);
       // Inference.
       model->eval();
       times.clear();
