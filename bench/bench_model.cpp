@@ -59,22 +59,25 @@ std::map<std::string, double> self_time_by_op(const torch::autograd::profiler::t
   return self;
 }
 
+// One training step: forward (bf16 autocast or fp32), cross-entropy, backward, Adam.
+void training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& x, const torch::Tensor& y, bool bf16) {
+  opt.zero_grad();
+  torch::Tensor loss;
+  {
+    Bf16Autocast ac(bf16);
+    loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+  }
+  loss.backward();
+  opt.step();
+}
+
 void profile_training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& x, const torch::Tensor& y,
                            bool bf16, const std::string& mode, int frozen_children, bool with_callers) {
   namespace prof = torch::autograd::profiler;
   const int steps = 2;
   prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
   auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) {
-    opt.zero_grad();
-    torch::Tensor loss;
-    {
-      Bf16Autocast ac(bf16);
-      loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-    }
-    loss.backward();
-    opt.step();
-  }
+  for (int i = 0; i < steps; ++i) training_step(model, opt, x, y, bf16);
   const double wall_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / steps;
   auto self = self_time_by_op(prof::disableProfilerLegacy(), with_callers);
   std::vector<std::pair<double, std::string>> ranked;
@@ -146,14 +149,7 @@ int main(int argc, char** argv) {
       std::vector<double> times;
       for (int i = 0; i < steps + 2; ++i) {
         auto t = Clock::now();
-        opt.zero_grad();
-        torch::Tensor loss;
-        {
-          Bf16Autocast ac(bf16);
-          loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-        }
-        loss.backward();
-        opt.step();
+        training_step(model, opt, x, y, bf16);
         if (i >= 2) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
       }
       double step = median(times);

@@ -7,12 +7,8 @@
 #   bench/run_distributed.sh [WORK_DIR]      (default: a temporary folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x build/genrenet ] || scripts/build.sh
-work=${1:-$(mktemp -d)}
-[ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
-echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-[ -d "$work/data" ] || build/genrenet synth --out "$work/data" --per-class 20 --seconds 4 --seed 1 > /dev/null
-build/genrenet prepare --data "$work/data" --cache "$work/cache" > /dev/null
+source bench/synthetic_work.sh
+synthetic_work "${1:-}" 20
 second_epoch() { sed -n 3p "$1/metrics.csv" | cut -d, -f6; }
 report() {  # name run-folder
   local s

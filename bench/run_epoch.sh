@@ -9,12 +9,8 @@
 #   bench/run_epoch.sh [WORK_DIR]      (default: a temporary folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x build/genrenet ] || scripts/build.sh
-work=${1:-$(mktemp -d)}
-[ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
-echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-[ -d "$work/data" ] || build/genrenet synth --out "$work/data" --per-class 100 --seconds 4 --seed 1 > /dev/null
-build/genrenet prepare --data "$work/data" --cache "$work/cache" > /dev/null
+source bench/synthetic_work.sh
+synthetic_work "${1:-}" 100
 epoch_seconds() { tail -n +2 "$1/metrics.csv" | cut -d, -f6 | tr '\n' ' '; }
 build/genrenet train --data "$work/data" --cache "$work/cache" --out "$work/frozen8" --frames 1024 --freeze-children 8 \
   --specaugment --epochs 2 --batch 16 > "$work/frozen8.log"

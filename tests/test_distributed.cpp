@@ -218,6 +218,27 @@ struct SmallRun {
   }
 };
 
+// Starts `command` through sh with exec, so that the returned pid is the command's own (a child of the test).
+pid_t spawn(const std::string& command) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The exit status of a child, or -1 if it has not ended within `seconds`.
+int wait_for(pid_t pid, double seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::duration<double>(seconds)) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 // How far apart two models are: the norm of the difference of all their parameters over the norm of the
 // parameters (the statistics buffers left out); `worst` names the tensor with the largest relative difference.
 double model_difference(const std::filesystem::path& a, const std::filesystem::path& b, std::string* worst = nullptr) {
@@ -275,13 +296,8 @@ TEST(DataParallel, TwoProcessesOfBatch8EqualOneOfBatch16) {
 TEST(DataParallel, KilledWorkerEndsTheRunAndResumeContinues) {
   SmallRun run;
   const std::string out = (run.dir / "run").string(), log = (run.dir / "log").string();
-  const std::string cmd = "exec " + kExe + run.common + " --nproc 2 --batch 8 --epochs 500 --dist-timeout 60 --out " + out +
-                          " > " + log + " 2>&1";
-  const pid_t launcher = ::fork();
-  if (launcher == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t launcher = spawn(kExe + run.common + " --nproc 2 --batch 8 --epochs 500 --dist-timeout 60 --out " + out +
+                               " > " + log + " 2>&1");
   ASSERT_GT(launcher, 0);
   for (int i = 0; i < 1200 && !std::filesystem::exists(run.dir / "run" / "last.json"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -292,13 +308,9 @@ TEST(DataParallel, KilledWorkerEndsTheRunAndResumeContinues) {
   std::vector<int> workers{std::istream_iterator<int>(pids), std::istream_iterator<int>()};
   ASSERT_EQ(workers.size(), 2u) << children.output;
   ::kill(workers[1], SIGKILL);
-  const auto t0 = std::chrono::steady_clock::now();
-  int status = 0;
-  pid_t done = 0;
-  while ((done = ::waitpid(launcher, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(90))
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_EQ(done, launcher) << "the run did not end within 90 s of a worker's death\n" << test::read_bytes(log);
-  EXPECT_NE(WEXITSTATUS(status), 0);
+  const int status = wait_for(launcher, 90);
+  ASSERT_NE(status, -1) << "the run did not end within 90 s of a worker's death\n" << test::read_bytes(log);
+  EXPECT_EQ(status, 128 + SIGKILL);  // the launcher exits with the failed worker's status
   const std::string text = test::read_bytes(log);
   EXPECT_NE(text.find("was killed by signal 9"), std::string::npos) << text;
   EXPECT_NE(text.find("another process stopped"), std::string::npos) << text;
@@ -316,6 +328,23 @@ TEST(DataParallel, KilledWorkerEndsTheRunAndResumeContinues) {
   auto after = nlohmann::json::parse(test::read_bytes(run.dir / "run" / "last.json"));
   EXPECT_EQ(after["epoch"].get<int>(), epochs_done + 1);
   EXPECT_EQ(after["history"].size(), static_cast<size_t>(epochs_done + 1));
+}
+
+TEST(DataParallel, CtrlCStopsEveryWorkerAfterTheSameStep) {
+  SmallRun run;
+  const std::string out = (run.dir / "run").string(), log = (run.dir / "log").string();
+  const pid_t launcher = spawn(kExe + run.common + " --nproc 2 --batch 8 --epochs 500 --out " + out + " > " + log + " 2>&1");
+  for (int i = 0; i < 1200 && !std::filesystem::exists(run.dir / "run" / "last.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(std::filesystem::exists(run.dir / "run" / "last.json")) << test::read_bytes(log);
+  ::kill(launcher, SIGINT);
+  EXPECT_EQ(wait_for(launcher, 60), 130) << test::read_bytes(log);
+  const std::string text = test::read_bytes(log);
+  // Rank 0 alone reports, once; nothing failed.
+  const auto first = text.find("continue with --resume");
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find("continue with --resume", first + 1), std::string::npos) << text;
+  EXPECT_EQ(text.find("error"), std::string::npos) << text;
 }
 
 // Several processes filling one feature cache at once compute each clip once (one writer per entry).

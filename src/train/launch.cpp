@@ -106,11 +106,12 @@ int launch_local_workers(int nproc, double grace_seconds) {
   using Clock = std::chrono::steady_clock;
   int running = nproc, first_failure = 0;
   Clock::time_point failed_at{};
-  bool terminated = false, killed = false;
+  bool terminated = false, killed = false, interrupted = false;
   while (running > 0) {
     if (g_launcher_signal) {
       const int sig = g_launcher_signal;
       g_launcher_signal = 0;
+      interrupted = true;
       for (pid_t p : pids)
         if (p > 0) ::kill(p, sig);
     }
@@ -125,7 +126,8 @@ int launch_local_workers(int nproc, double grace_seconds) {
       if (code != 0 && first_failure == 0) {
         first_failure = code;
         failed_at = Clock::now();
-        if (running > 0)
+        // After a Ctrl-C the workers stop by themselves (status 130): that is no failure to report.
+        if (running > 0 && !interrupted)
           std::fprintf(stderr, "genrenet: worker %d (pid %d) %s; the other workers get %.0f s to stop\n", r, pid,
                        describe_status(status).c_str(), grace_seconds);
       }

@@ -1,0 +1,13 @@
+# Sourced by the bench/run_*.sh scripts that train on synthetic clips (run from the repository root):
+#   synthetic_work WORK_DIR PER_CLASS
+# sets $work to WORK_DIR, or to a temporary folder removed at exit when WORK_DIR is empty; prints a line
+# naming the machine; writes PER_CLASS synthetic 4-s clips per genre to $work/data (once) and fills the
+# feature cache $work/cache.
+synthetic_work() {
+  [ -x build/genrenet ] || scripts/build.sh
+  work=${1:-$(mktemp -d)}
+  [ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
+  echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  [ -d "$work/data" ] || build/genrenet synth --out "$work/data" --per-class "$2" --seconds 4 --seed 1 > /dev/null
+  build/genrenet prepare --data "$work/data" --cache "$work/cache" > /dev/null
+}
