@@ -84,12 +84,15 @@ Spectrogram FeatureCache::load_one(const std::filesystem::path& file, bool& comp
   computed = false;
   const std::string hash = sha256_file(file);
   const auto entry = dir_ / (hash + ".npy");
+  const bool existed = std::filesystem::exists(entry);
   if (auto s = read_entry(entry)) return std::move(*s);
   // One writer per entry when several processes (the workers of a data-parallel run) fill the cache at
   // once: the entry's lock (one of 256, by hash) is held while it is computed, and whoever waited for it
-  // finds the entry written. Entries are written atomically, so readers never need the lock.
+  // finds the entry written. Entries are written atomically, so readers never need the lock. A damaged
+  // entry (it existed) is rebuilt at once, without a second look and a second warning.
   FileLock lock(dir_ / "locks" / (hash.substr(0, 2) + ".lock"));
-  if (auto s = read_entry(entry)) return std::move(*s);
+  if (!existed)
+    if (auto s = read_entry(entry)) return std::move(*s);
   Audio audio = load_audio(file, extractor_.options().audio);
   Spectrogram s = extractor_.log_mel(audio.samples);
   write_npy(entry, s.data, {s.n_mels, s.n_frames});

@@ -116,7 +116,7 @@ class ReducerAverager final : public GradientAverager {
 
 class C10dProcessGroup final : public ProcessGroup {
  public:
-  C10dProcessGroup(const DistributedEnv& env, int timeout_seconds, bool cuda) : env_(env), timeout_(timeout_seconds) {
+  C10dProcessGroup(const DistributedEnv& env, int timeout_seconds, bool cuda) : env_(env) {
     const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
     // Under torchrun the launcher itself serves the store at MASTER_ADDR:MASTER_PORT and says so; the
     // workers then join it as clients, under the key prefix of this restart, as torch.distributed does.
@@ -216,7 +216,6 @@ class C10dProcessGroup final : public ProcessGroup {
 
  private:
   DistributedEnv env_;
-  int timeout_;
   int shares_ = 0;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroup> pg_;

@@ -174,7 +174,7 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
   if (cuda && !torch::cuda::is_available())
     throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
   const int local_rank = group ? group->env().local_rank : 0;
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, group ? local_rank : 0) : torch::Device(torch::kCPU);
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, local_rank) : torch::Device(torch::kCPU);
   const bool bf16 = use_bf16(config.precision, cuda);
   // The processes of one machine share its cores.
   const int local_world = group ? group->env().local_world_size : 1;
@@ -362,7 +362,7 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
       correct += logits.argmax(1).eq(y).sum().item<int64_t>();
       seen += static_cast<double>(labels.size());
       bar.tick(labels.size());
-      if (group ? stop_requested() : g_stop_training.load()) {
+      if (stop_requested()) {
         stopped = true;
         break;
       }
