@@ -44,6 +44,26 @@ TEST(CliTrain, SynthPrepareTrainEvaluatePredict) {
   EXPECT_NE(r.output.find("\"count\": 10"), std::string::npos) << r.output;
   EXPECT_TRUE(std::filesystem::exists(dir / "run" / "confusion-valid.png"));
 
+  // A run that tests its last epoch's model: the choice is kept in config.json, used by `evaluate` unless
+  // --model overrides it, and named in every evaluation.
+  const std::string last_run = (dir / "last").string();
+  r = test::run(kExe + " train --data " + data + " --out " + last_run + " --cache " + cache +
+                " --epochs 2 --batch 8 --n-mels 64 --frames 64 --precision fp32 --test-model last");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("(last model, epoch 2)"), std::string::npos) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "last" / "config.json"))["test_model"], "last");
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "last" / "eval-test.json"))["model"], "last");
+  r = test::run(kExe + " evaluate --run " + last_run + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"model\": \"last\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"epoch\": 2"), std::string::npos) << r.output;
+  r = test::run(kExe + " evaluate --run " + last_run + " --model best --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"model\": \"best\""), std::string::npos) << r.output;
+  r = test::run(kExe + " train --data " + data + " --out " + last_run + "-bad --test-model newest");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("training option test_model: must be best or last"), std::string::npos) << r.output;
+
   const std::string model = run + "/best.safetensors";
   r = test::run(kExe + " predict --model " + model + " " + data + "/jazz/jazz.00000.wav --json");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -147,6 +167,15 @@ TEST(CliExperiments, TableOverSeedsResumesAndRepeats) {
   EXPECT_NE(r.output.find("no such folder of experiment configs"), std::string::npos) << r.output;
   r = test::run(cmd + (dir / "runs").string() + " --only zzz");
   EXPECT_EQ(r.status, 1);
+  // --first-seed: seeds 3..3 (for k-fold a fresh partition), into seed-3, named in the table.
+  std::filesystem::remove(dir / "exp/c-bad.toml");
+  r = test::run(kExe + " experiments " + (dir / "exp").string() + " --data " + data + " --cache " +
+                (dir / "cache").string() + " --epochs 2 --only a-scratch --first-seed 3 --seeds 1 --out " +
+                (dir / "later").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "later" / "a-scratch/seed-3/test.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "later" / "a-scratch/seed-1"));
+  EXPECT_NE(test::read_bytes(dir / "later" / "RESULTS.md").find("seeds 3..3"), std::string::npos);
 }
 
 // Every shipped experiment config parses (experiments/paper: the paper's Tables II-V).

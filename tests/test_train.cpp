@@ -291,6 +291,11 @@ TEST_F(Training, WritesTheRunAndResumesExactly) {
 
   Evaluation e = evaluate_run(run, "test");
   EXPECT_EQ(e.count, 10);  // one of each genre's eight clips
+  EXPECT_EQ(e.model, "best");  // the run's test_model
+  EXPECT_EQ(e.epoch, full.best_epoch);
+  Evaluation last = evaluate_run(run, "test", "last");
+  EXPECT_EQ(last.model, "last");
+  EXPECT_EQ(last.epoch, 3);
   EXPECT_TRUE(std::filesystem::exists(run / "eval-test.json"));
   EXPECT_TRUE(std::filesystem::exists(run / "confusion-test.png"));
 
@@ -313,6 +318,11 @@ TEST_F(Training, BadConfigurationsAreClearErrors) {
   c.freeze.children = 10;  // everything, the head too
   EXPECT_THROW(train(c), Error);
   EXPECT_THROW(TrainConfig::from_json(R"({"epochz": 3})"), Error);
+  c = config("bad", 1);
+  c.test_model = "newest";
+  EXPECT_THROW(train(c), Error);
+  EXPECT_EQ(TrainConfig::from_json(R"({"test_model": "last"})").test_model, "last");
+  EXPECT_EQ(TrainConfig::from_json(TrainConfig{}.to_json()).test_model, "best");
   EXPECT_THROW(train(config("never-ran", 1), /*resume=*/true), Error);
   // TOML configs: the same keys, tables for the nested groups; errors name the file and the line.
   test::TempDir tmp;

@@ -125,6 +125,9 @@ struct TrainConfig {
   int threads = 0;                  // 0: every core (shared out among the processes of one machine)
   bool sync_bn = false;             // data-parallel runs: batch norms use the global batch's statistics
   int dist_timeout = 600;           // data-parallel runs: seconds to wait for another process, [10, 86400]
+  // The model a run is tested with: "best" (the epoch of the best validation accuracy, as the paper) or
+  // "last" (the final epoch; for small validation sets, whose best epoch is mostly noise).
+  std::string test_model = "best";
   FeatureOptions features;
 
   void validate() const;
@@ -209,6 +212,8 @@ struct Evaluation {
   double accuracy = 0, macro_f1 = 0, loss = 0;
   int count = 0;
   std::vector<ClassMetrics> per_class;
+  std::string model;  // which of a run's models was evaluated ("best" or "last"; "" when not from a run)
+  int epoch = 0;      // the epoch that model was saved at (0: unknown)
   std::string to_json() const;
 };
 
@@ -219,10 +224,10 @@ void plot_confusion(const std::filesystem::path& png, const Evaluation& e, const
 // Loss and accuracy per epoch, training and validation.
 void plot_training_curves(const std::filesystem::path& png, const std::vector<EpochMetrics>& history);
 
-// Evaluates a run's model ("best" or "last") on a subset of its split ("train", "valid" or "test"),
-// writing eval-<subset>.json and confusion-<subset>.png into the run folder.
+// Evaluates a run's model ("best", "last", or "": the run's test_model) on a subset of its split
+// ("train", "valid" or "test"), writing eval-<subset>.json and confusion-<subset>.png into the run folder.
 Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset = "test",
-                        const std::string& which = "best");
+                        const std::string& which = "");
 
 
 // ---------------------------------------------------------------------------------------------------------
@@ -247,7 +252,8 @@ struct ExperimentOptions {
   std::string data;                 // dataset folder (required)
   std::string split;                // "" keeps each config's; else paper, sturm, kfold:K, lists:...
   std::string split_dir;            // for sturm
-  int seeds = 1;                    // seeds 1..N per experiment, [1, 100]
+  int seeds = 1;                    // how many seeds per experiment, [1, 100]
+  int first_seed = 1;               // seeds first_seed .. first_seed + seeds - 1 (fresh partitions for k-fold)
   std::string out = "runs/experiments";
   std::string cache;               // feature cache ("" : the default)
   int epochs = 0;                   // > 0 replaces every config's epoch count (quick runs)

@@ -28,7 +28,10 @@ void add_experiments_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--data", a->o.data, "Dataset folder")->required();
   cmd->add_option("--split", a->o.split, "paper, sturm, kfold:K or lists:... (default: each config's)");
   cmd->add_option("--split-dir", a->o.split_dir, "Folder of {train,valid,test}_filtered.txt for --split sturm");
-  cmd->add_option("--seeds", a->o.seeds, "Seeds 1..N per experiment")->capture_default_str();
+  cmd->add_option("--seeds", a->o.seeds, "Seeds per experiment")->capture_default_str();
+  cmd->add_option("--first-seed", a->o.first_seed,
+                  "The first seed (--first-seed 4 --seeds 3: seeds 4, 5, 6; each a new k-fold partition)")
+      ->capture_default_str();
   cmd->add_option("-o,--out", a->o.out, "Folder of the runs and RESULTS.md")->capture_default_str();
   cmd->add_option("--cache", a->o.cache, "Feature cache folder");
   cmd->add_option("--epochs", a->o.epochs, "Replace every config's epoch count (quick runs)");

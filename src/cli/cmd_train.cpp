@@ -67,13 +67,15 @@ TrainConfig resolve(const TrainArgs& a, const CLI::App* cmd) {
   if (given("--threads")) j["threads"] = c.threads;
   if (given("--sync-bn")) j["sync_bn"] = true;
   if (given("--dist-timeout")) j["dist_timeout"] = c.dist_timeout;
+  if (given("--test-model")) j["test_model"] = c.test_model;
   TrainConfig out = TrainConfig::from_json(j.dump());
   out.features = a.features.resolve(cmd, out.features);
   return out;
 }
 
 void print_evaluation(const Evaluation& e, const std::string& run, const std::string& subset) {
-  std::printf("%s: %d clips, accuracy %.4f, macro F1 %.4f\n", subset.c_str(), e.count, e.accuracy, e.macro_f1);
+  std::printf("%s: %d clips, accuracy %.4f, macro F1 %.4f (%s model, epoch %d)\n", subset.c_str(), e.count, e.accuracy,
+              e.macro_f1, e.model.c_str(), e.epoch);
   std::printf("%-12s %9s %7s %7s %8s\n", "class", "precision", "recall", "f1", "support");
   for (auto& m : e.per_class)
     std::printf("%-12s %9.3f %7.3f %7.3f %8d\n", m.name.c_str(), m.precision, m.recall, m.f1, m.support);
@@ -163,6 +165,8 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", c.precision, "auto, fp32 or bf16")->capture_default_str();
   cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--test-model", c.test_model,
+                  "Model to test: best (best validation accuracy) or last (final epoch)")->capture_default_str();
   cmd->add_flag("--resume", a->resume, "Continue the run in --out from its last finished epoch");
   cmd->add_option("--nproc", a->nproc,
                   "Data-parallel: start N worker processes on this machine, each with --batch clips a step "
@@ -176,14 +180,14 @@ void add_train_command(CLI::App& app, int& exit_code) {
 
 void add_evaluate_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string run, split = "test", model = "best";
+    std::string run, split = "test", model;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("evaluate", "Accuracy, per-class metrics and the confusion matrix of a run");
   cmd->add_option("--run", a->run, "Run folder")->required();
   cmd->add_option("--split", a->split, "train, valid or test")->capture_default_str();
-  cmd->add_option("--model", a->model, "best or last")->capture_default_str();
+  cmd->add_option("--model", a->model, "best or last (default: the run's test_model)");
   cmd->add_flag("--json", a->json, "Print the evaluation as JSON");
   cmd->callback([a, &exit_code] {
     Evaluation e = evaluate_run(a->run, a->split, a->model);

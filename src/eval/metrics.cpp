@@ -46,13 +46,14 @@ std::string Evaluation::to_json() const {
   for (auto& m : per_class)
     pc.push_back({{"class", m.name}, {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}});
   return nlohmann::json({{"accuracy", accuracy}, {"macro_f1", macro_f1}, {"loss", loss}, {"count", count},
-                         {"classes", classes}, {"confusion", confusion}, {"per_class", pc}})
+                         {"model", model}, {"epoch", epoch}, {"classes", classes}, {"confusion", confusion}, {"per_class", pc}})
       .dump(1);
 }
 
-Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& which) {
-  if (which != "best" && which != "last") throw Error("--model", "must be best or last");
+Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& model_choice) {
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run / "config.json"));
+  const std::string which = model_choice.empty() ? config.test_model : model_choice;
+  if (which != "best" && which != "last") throw Error("--model", "must be best or last");
   Split split = Split::from_json(io::read_text_file(run / "split.json"));
   const std::vector<std::string>* ids = subset == "test" ? &split.test : subset == "valid" ? &split.valid
                                         : subset == "train" ? &split.train : nullptr;
@@ -100,6 +101,12 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
   std::vector<int> predicted(pred.size(0));
   for (int64_t i = 0; i < pred.size(0); ++i) predicted[i] = static_cast<int>(pred[i].item<int64_t>());
   Evaluation e = evaluate_predictions(kept_truth, predicted, mf.classes);
+  e.model = which;
+  try {
+    e.epoch = nlohmann::json::parse(mf.training_json).value("epoch", 0);
+  } catch (const nlohmann::json::exception&) {
+    e.epoch = 0;  // a model file written by hand: the epoch is unknown, the evaluation stands
+  }
   torch::Tensor t = torch::tensor(std::vector<int64_t>(kept_truth.begin(), kept_truth.end()));
   e.loss = -probs.gather(1, t.unsqueeze(1)).clamp_min(1e-12).log().mean().item<double>();
   io::write_file_atomically(run / ("eval-" + subset + ".json"), e.to_json());

@@ -26,6 +26,7 @@ void TrainConfig::validate() const {
   if (device != "cpu" && device != "cuda") bad("device", "must be cpu or cuda");
   if (threads < 0 || threads > 1024) bad("threads", "must be in [0, 1024]");
   if (dist_timeout < 10 || dist_timeout > 86400) bad("dist_timeout", "must be in [10, 86400] seconds");
+  if (test_model != "best" && test_model != "last") bad("test_model", "must be best or last");
   model.validate();
   augment.validate();
   features.validate();
@@ -44,7 +45,7 @@ std::string TrainConfig::to_json() const {
                    {"time_masks", augment.time_masks}, {"time_mask_width", augment.time_mask_width},
                    {"time_warp", augment.time_warp}, {"mask_value", augment.mask_value}}},
       {"random_crop", random_crop}, {"seed", seed}, {"precision", precision}, {"device", device},
-      {"threads", threads}, {"sync_bn", sync_bn}, {"dist_timeout", dist_timeout}, {"features", nlohmann::json::parse(features.to_json())}};
+      {"threads", threads}, {"sync_bn", sync_bn}, {"dist_timeout", dist_timeout}, {"test_model", test_model}, {"features", nlohmann::json::parse(features.to_json())}};
   return j.dump(2);
 }
 
@@ -84,6 +85,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
       else if (key == "threads") c.threads = v.get<int>();
       else if (key == "sync_bn") c.sync_bn = v.get<bool>();
       else if (key == "dist_timeout") c.dist_timeout = v.get<int>();
+      else if (key == "test_model") c.test_model = v.get<std::string>();
       else if (key == "features") c.features = FeatureOptions::from_json(v.dump());
       else if (key == "model") {
         for (auto& [k, _] : v.items())

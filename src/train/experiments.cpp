@@ -103,6 +103,7 @@ std::vector<Experiment> read_experiments(const std::filesystem::path& dir) {
 std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, const ExperimentOptions& o) {
   if (o.data.empty()) throw Error("--data", "the dataset folder is required");
   if (o.seeds < 1 || o.seeds > 100) throw Error("--seeds", "must be in [1, 100]");
+  if (o.first_seed < 1 || o.first_seed > 1000000) throw Error("--first-seed", "must be in [1, 1000000]");
   std::vector<Experiment> all = read_experiments(dir);
   std::set<std::string> names;
   for (auto& x : all) names.insert(x.name);
@@ -125,8 +126,9 @@ std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, 
     r.experiment.config = c;
     const int k = kfold_count(c.split);
     std::vector<double> seconds;
-    for (int seed = 1; seed <= o.seeds; ++seed) {
-      std::printf("== %s (%s), seed %d of %d ==\n", x.name.c_str(), x.title.c_str(), seed, o.seeds);
+    for (int seed = o.first_seed; seed < o.first_seed + o.seeds; ++seed) {
+      std::printf("== %s (%s), seed %d (%d of %d) ==\n", x.name.c_str(), x.title.c_str(), seed,
+                  seed - o.first_seed + 1, o.seeds);
       std::vector<double> fold_acc;
       for (int f = 0; f < std::max(1, k); ++f) {
         TrainConfig run = c;
@@ -169,8 +171,9 @@ std::string experiments_markdown(const std::vector<ExperimentResult>& results, c
   const TrainConfig& c = results.empty() ? TrainConfig{} : results.front().experiment.config;
   s += "\nData: `" + o.data + "`, split `" + c.split + "`" +
        (kfold_count(c.split) ? " (each seed: the mean over its folds)" : "") +
-       ", test accuracy of the best-validation model; mean ± sample standard deviation over seeds 1.." +
-       std::to_string(o.seeds) + ".";
+       ", test accuracy of each config's test model (the best-validation epoch's unless it says test_model = "
+       "\"last\"); mean ± sample standard deviation over seeds " + std::to_string(o.first_seed) + ".." +
+       std::to_string(o.first_seed + o.seeds - 1) + ".";
   if (o.pretrained == "none") s += " Trained from scratch (`--pretrained none`): no ImageNet weights.";
   if (o.epochs > 0) s += " Epochs replaced by " + std::to_string(o.epochs) + " (`--epochs`).";
   return s + "\n";

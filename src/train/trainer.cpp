@@ -435,8 +435,9 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
   result.best_model = out / "best.safetensors";
   result.last_model = out / "last.safetensors";
   if (!result.interrupted && !result.history.empty())
-    say("best validation accuracy %.4f at epoch %d; model: %s\n", result.best_val_acc, result.best_epoch,
-        result.best_model.string().c_str());
+    say("best validation accuracy %.4f at epoch %d; model to test (test_model %s): %s\n", result.best_val_acc,
+        result.best_epoch, config.test_model.c_str(),
+        (config.test_model == "last" ? result.last_model : result.best_model).string().c_str());
   return result;
 }
 
