@@ -29,12 +29,11 @@ def features(path, mfcc):
     return torch.cat([m.mean(1), m.std(1), d.mean(1), d.std(1)]).numpy()
 
 
-def main():
-    data, run = sys.argv[1], sys.argv[2]
+def fold_accuracies(data, run, log=print):
+    """Test accuracy of the baseline on each fold-*/split.json under run, in fold order."""
     folds = sorted(glob.glob(os.path.join(run, "fold-*", "split.json")))
     if not folds:
-        print(f"no fold-*/split.json under {run}")
-        return 1
+        raise SystemExit(f"no fold-*/split.json under {run}")
     files = {}
     for p in glob.glob(os.path.join(data, "**", "*.*"), recursive=True):
         if p.endswith((".wav", ".au", ".flac", ".ogg", ".mp3")):
@@ -62,8 +61,12 @@ def main():
         clf.fit(xtr, ytr)
         acc = float((clf.predict(xte) == yte).mean())
         accuracies.append(acc)
-        print(f"{os.path.basename(os.path.dirname(f))}: {len(yte)} test clips, accuracy {acc:.4f}")
-    a = np.array(accuracies)
+        log(f"{os.path.basename(os.path.dirname(f))}: {len(yte)} test clips, accuracy {acc:.4f}")
+    return accuracies
+
+
+def main():
+    a = np.array(fold_accuracies(sys.argv[1], sys.argv[2]))
     print(f"MFCC+SVM {len(a)}-fold test accuracy: {a.mean():.4f} +- {a.std(ddof=1) if len(a) > 1 else 0:.4f}")
     return 0
 
