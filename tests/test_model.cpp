@@ -89,6 +89,25 @@ TEST(ResNet, ChannelsLastAndBf16AutocastAgreeWithFp32) {
   EXPECT_LT((bf - ref).abs().max().item<double>(), 0.1 * ref.abs().max().item<double>());
 }
 
+// tune_allocator_for_batch_work puts LibTorch's large tensors on huge-page-aligned memory (transparent huge
+// pages where the kernel has them) and leaves small ones to LibTorch; tensors from either work and free.
+// ctest runs each test in its own process, so the changed allocator stays inside this one.
+TEST(Allocator, LargeTensorsGoToHugePageAlignedMemory) {
+  tune_allocator_for_batch_work();
+  constexpr uintptr_t kHugePage = uintptr_t(2) << 20;
+  for (int round = 0; round < 3; ++round) {  // freed blocks come back aligned too
+    torch::Tensor large = torch::ones({3, 1024, 1024});  // 12 MiB
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data_ptr()) % kHugePage, 0u);
+    EXPECT_EQ(large.sum().item<double>(), 3.0 * 1024 * 1024);
+    torch::Tensor small = torch::full({1000}, 2.0f);
+    EXPECT_EQ(small.sum().item<double>(), 2000.0);
+    torch::Tensor grown = torch::cat({large, large});  // allocated inside an operator
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(grown.data_ptr()) % kHugePage, 0u);
+  }
+  ResNet model = make_model({});  // a whole forward pass on it
+  EXPECT_EQ(model->forward(torch::randn({2, 3, 128, 256})).sizes(), (std::vector<int64_t>{2, 10}));
+}
+
 TEST(Freeze, ChildrenParamsAndRegex) {
   ResNet m = make_model(ModelOptions{});
   FreezeOptions f;

@@ -168,9 +168,9 @@ std::string experiments_markdown(const std::vector<ExperimentResult>& results, c
                   r.seconds_per_epoch, x.interpretation.c_str());
     s += buf;
   }
-  const TrainConfig& c = results.empty() ? TrainConfig{} : results.front().experiment.config;
-  s += "\nData: `" + o.data + "`, split `" + c.split + "`" +
-       (kfold_count(c.split) ? " (each seed: the mean over its folds)" : "") +
+  const std::string split = results.empty() ? TrainConfig{}.split : results.front().experiment.config.split;
+  s += "\nData: `" + o.data + "`, split `" + split + "`" +
+       (kfold_count(split) ? " (each seed: the mean over its folds)" : "") +
        ", test accuracy of each config's test model (the best-validation epoch's unless it says test_model = "
        "\"last\"); mean ± sample standard deviation over seeds " + std::to_string(o.first_seed) + ".." +
        std::to_string(o.first_seed + o.seeds - 1) + ".";
