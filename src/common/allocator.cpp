@@ -15,8 +15,9 @@ namespace {
 // LibTorch's CPU allocator, with large tensors on transparent huge pages. Most Linux systems (Debian's
 // default included) give huge pages only to memory that asks for them (madvise mode). A batch's
 // activations are hundreds of MB; on 4-KiB pages each first touch is a page fault — on a virtual machine a
-// costly one — and every pass walks tens of thousands of TLB entries. Measured on the 2-core VM: a
-// 100-file `predict` 4.6 s -> 4.0 s, the steady state 44 -> 50-59 clips/s (docs/PERFORMANCE.md).
+// costly one (~10 us here). Measured on the 2-core VM (bench/run_predict.sh, docs/PERFORMANCE.md): a
+// 100-file `predict` has a third of the page faults (~140,000 -> 46,000) and takes 3.7-3.9 s instead of
+// 4.0-4.3 s; training steps, which reuse their memory, are unchanged within noise.
 // Small tensors go to LibTorch's own allocator; both kinds are freed with c10::free_cpu (free).
 class HugePageCpuAllocator final : public c10::Allocator {
  public:
