@@ -25,6 +25,10 @@ def pct(values):
     return " ".join(f"{round(100 * v)}" for v in values)
 
 
+def plural(n, one, many=None):
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def mean_std(values):
     return 100 * statistics.mean(values), 100 * (statistics.stdev(values) if len(values) > 1 else 0)
 
@@ -70,7 +74,8 @@ def main():
     t = m / (sd / math.sqrt(len(d))) if sd > 0 else float("inf")
     wins, ties = sum(x > 1e-9 for x in d), sum(abs(x) <= 1e-9 for x in d)
     print(f"| all {len(d)} folds | | **{'%.1f%% ± %.1f' % mean_std(all_g)}** | | **{'%.1f%% ± %.1f' % mean_std(all_s)}** | "
-          f"**{100 * m:+.1f} ± {100 * sd:.1f}** ({wins} wins, {ties} ties, {len(d) - wins - ties} losses; "
+          f"**{100 * m:+.1f} ± {100 * sd:.1f}** ({plural(wins, 'win')}, {plural(ties, 'tie')}, "
+          f"{plural(len(d) - wins - ties, 'loss', 'losses')}; "
           f"paired t = {t:.2f}) |")
     print(f"\nConfusion matrix of genrenet's test predictions, all folds of all seeds summed "
           f"({sum(map(sum, confusion))} predictions; rows: the true genre, columns: the predicted one):\n")
