@@ -60,6 +60,12 @@ std::string describe_status(int status) {
 
 int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
+// Sends `sig` to every worker still running (a finished one's slot holds -1).
+void signal_workers(const std::vector<pid_t>& pids, int sig) {
+  for (pid_t p : pids)
+    if (p > 0) ::kill(p, sig);
+}
+
 }  // namespace
 
 int launch_local_workers(int nproc, double grace_seconds) {
@@ -112,8 +118,7 @@ int launch_local_workers(int nproc, double grace_seconds) {
       const int sig = g_launcher_signal;
       g_launcher_signal = 0;
       interrupted = true;
-      for (pid_t p : pids)
-        if (p > 0) ::kill(p, sig);
+      signal_workers(pids, sig);
     }
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -137,12 +142,10 @@ int launch_local_workers(int nproc, double grace_seconds) {
       const double waited = std::chrono::duration<double>(Clock::now() - failed_at).count();
       if (!terminated && waited > grace_seconds) {
         std::fprintf(stderr, "genrenet: %d worker(s) still running %.0f s after a failure: stopping them\n", running, waited);
-        for (pid_t p : pids)
-          if (p > 0) ::kill(p, SIGTERM);
+        signal_workers(pids, SIGTERM);
         terminated = true;
       } else if (!killed && waited > grace_seconds + 10) {
-        for (pid_t p : pids)
-          if (p > 0) ::kill(p, SIGKILL);
+        signal_workers(pids, SIGKILL);
         killed = true;
       }
     }
