@@ -18,9 +18,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if [ -z "$model" ]; then
-  model="$work/run/best.safetensors"
-  build/genrenet synth --out "$work/synth" --per-class 4 --seconds 2 > /dev/null
-  build/genrenet train --data "$work/synth" --out "$work/run" --cache "$work/cache" --epochs 1 > /dev/null
+  source bench/synthetic_work.sh
+  model=$(throwaway_model "$work")
 fi
 find "$data" -type f \( -name '*.wav' -o -name '*.au' -o -name '*.flac' -o -name '*.ogg' -o -name '*.mp3' \) | sort > "$work/list.txt"
 n=$(wc -l < "$work/list.txt")

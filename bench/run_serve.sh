@@ -10,9 +10,8 @@ work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 model=${1:-}
 if [ -z "$model" ] || [ "${model#--}" != "$model" ]; then
-  model="$work/run/best.safetensors"
-  build/genrenet synth --out "$work/data" --per-class 10 --seconds 2 > /dev/null
-  build/genrenet train --data "$work/data" --out "$work/run" --cache "$work/cache" --epochs 1 > /dev/null
+  source bench/synthetic_work.sh
+  model=$(throwaway_model "$work")
 else
   shift
 fi

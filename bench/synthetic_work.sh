@@ -11,3 +11,13 @@ synthetic_work() {
   [ -d "$work/data" ] || build/genrenet synth --out "$work/data" --per-class "$2" --seconds 4 --seed 1 > /dev/null
   build/genrenet prepare --data "$work/data" --cache "$work/cache" > /dev/null
 }
+
+# For the benchmarks that need some model and not a good one (run_serve.sh, run_predict.sh):
+#   throwaway_model DIR
+# trains a paper-shaped ResNet-18 (128x1024 inputs) for one epoch on 10 synthetic 2-s clips per genre
+# under DIR and prints the model file's path.
+throwaway_model() {
+  build/genrenet synth --out "$1/synth" --per-class 10 --seconds 2 > /dev/null
+  build/genrenet train --data "$1/synth" --out "$1/run" --cache "$1/cache" --epochs 1 > /dev/null
+  echo "$1/run/best.safetensors"
+}
