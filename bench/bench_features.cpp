@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genrenet/compute.h>
 #include <genrenet/genrenet.h>
 
 using namespace genrenet;
@@ -77,7 +78,8 @@ int main(int argc, char** argv) {
         Audio a = decode_audio(f, opts.audio.max_seconds);
         d += since(t);
         t = Clock::now();
-        auto x = resample(a.samples, a.sample_rate, opts.audio.sample_rate, opts.audio.resample_quality);
+        auto x = resample(a.samples, a.sample_rate, opts.audio.sample_rate, opts.audio.resample_quality,
+                          opts.audio.resampler);
         quantize_16bit(x);
         rs += since(t);
         t = Clock::now();
@@ -99,7 +101,21 @@ int main(int argc, char** argv) {
     emit({{"bench", "features_stages"}, {"impl", "genrenet"}, {"threads", 1}, {"clips", files.size()},
           {"decode_ms", t_decode / n * 1e3}, {"resample_ms", t_resample / n * 1e3},
           {"stft_mel_ms", t_mel / n * 1e3}, {"db_ms", t_db / n * 1e3},
-          {"standardise_fix_ms", t_input / n * 1e3}, {"total_ms", t_total / n * 1e3}});
+          {"standardise_fix_ms", t_input / n * 1e3}, {"total_ms", t_total / n * 1e3}, {"cpu", cpu_model_name()}});
+
+    // The two resamplers on the same decoded clips (the default, then libsoxr).
+    for (Resampler rs : {Resampler::Polyphase, Resampler::Soxr}) {
+      std::vector<Audio> decoded;
+      for (auto& f : files) decoded.push_back(decode_audio(f, opts.audio.max_seconds));
+      double best = 1e9;
+      for (int r = 0; r < repeat; ++r) {
+        auto t = Clock::now();
+        for (auto& a : decoded) resample(a.samples, a.sample_rate, opts.audio.sample_rate, opts.audio.resample_quality, rs);
+        best = std::min(best, since(t));
+      }
+      emit({{"bench", "resample"}, {"impl", rs == Resampler::Polyphase ? "genrenet-polyphase" : "libsoxr"},
+            {"clips", files.size()}, {"ms_per_clip", best / n * 1e3}});
+    }
 
     // End to end through the public entry point, files spread over threads.
     for (int nt : {1, threads}) {

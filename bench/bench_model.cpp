@@ -1,8 +1,9 @@
-// ResNet-18 speed at the paper's input size: inference, and training steps (forward + backward + Adam,
-// lr 1e-4), batch 16 on 128x1024 spectrograms, fp32 and bf16 autocast with channels_last. Prints one JSON
-// object per measurement, like ../shared/reference/pytorch_baseline.py train / infer.
+// ResNet-18 speed at the paper's input size: inference (the batch-norm-folded InferenceNet), and training
+// steps (forward + backward + Adam, lr 1e-4), batch 16 on 128x1024 spectrograms, in each precision: fp32,
+// fp32 channels_last, bf16 autocast with channels_last, int8 (inference only). Prints one JSON object per
+// measurement, like ../shared/reference/pytorch_baseline.py train / infer.
 //   bench_model [--threads N] [--batch B] [--steps S] [--arch resnet18] [--channels 1|3|both]
-//               [--freeze-children N] [--modes fp32,bf16_cl] [--profile 1]
+//               [--freeze-children N] [--modes fp32,fp32-cl,bf16,int8] [--profile 1]
 // --profile 1 adds, after the timed steps, where a training step's time goes: two more steps under
 // LibTorch's profiler, self time (an op's time less that of the ops it calls) summed by op name;
 // --profile 2 names each op's caller too.
@@ -19,12 +20,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genrenet/compute.h>
+#include <genrenet/inference.h>
 #include <genrenet/model.h>
 
 using namespace genrenet;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t comma; (comma = s.find(',', start)) != std::string::npos; start = comma + 1) out.push_back(s.substr(start, comma - start));
+  out.push_back(s.substr(start));
+  return out;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -108,7 +119,7 @@ void profile_training_step(ResNet& model, torch::optim::Adam& opt, const torch::
 int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int batch = 16, steps = 5;
-  std::string arch = "resnet18", channels = "both", modes = "fp32,bf16_cl";
+  std::string arch = "resnet18", channels = "3", modes = "fp32,fp32-cl,bf16,int8";
   FreezeOptions freeze_options;
   int profile = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -123,11 +134,12 @@ int main(int argc, char** argv) {
   }
   tune_allocator_for_batch_work();
   at::set_num_threads(threads);
+  const std::string cpu = cpu_model_name();
   std::vector<int> channel_list = channels == "both" ? std::vector<int>{3, 1} : std::vector<int>{std::stoi(channels)};
   for (int ch : channel_list)
-    for (std::string mode : {"fp32", "bf16_cl"}) {
-      if (modes.find(mode) == std::string::npos) continue;
-      const bool bf16 = mode == "bf16_cl";
+    for (const std::string& mode : split_list(modes)) {
+      const Precision precision = parse_precision(mode == "bf16_cl" ? "bf16" : mode);
+      const bool bf16 = precision == Precision::Bf16, channels_last = uses_channels_last(precision);
       torch::manual_seed(0);
       ModelOptions o;
       o.arch = arch;
@@ -135,47 +147,49 @@ int main(int argc, char** argv) {
       ResNet model = make_model(o);
       auto x = torch::randn({batch, ch, 128, 1024});
       auto y = torch::randint(0, 10, {batch}, torch::kInt64);
-      if (bf16) {
-        to_channels_last(*model);
-        x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-      }
-      // Training steps.
-      freeze(model, freeze_options);
-      std::vector<torch::Tensor> trainable;
-      for (auto& p : model->parameters())
-        if (p.requires_grad()) trainable.push_back(p);
-      torch::optim::Adam opt(trainable, torch::optim::AdamOptions(1e-4));
-      set_training_mode(model, true, freeze_options);
-      std::vector<double> times;
-      for (int i = 0; i < steps + 2; ++i) {
-        auto t = Clock::now();
-        training_step(model, opt, x, y, bf16);
-        if (i >= 2) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
-      }
-      double step = median(times);
-      std::printf("%s\n", nlohmann::json({{"bench", "train_step"}, {"impl", "genrenet"}, {"arch", arch},
-                                          {"mode", mode}, {"input_channels", ch}, {"threads", threads},
-                                          {"batch", batch}, {"frozen_children", freeze_options.children}, {"step_s", step}, {"clips_per_s", batch / step},
-                                          {"epoch800_s", 800 / (batch / step)}})
-                              .dump()
-                              .c_str());
-      std::fflush(stdout);
-      if (profile) profile_training_step(model, opt, x, y, bf16, mode, freeze_options.children, profile == 2);
-      // Inference.
-      model->eval();
-      times.clear();
-      {
-        torch::NoGradGuard ng;
-        Bf16Autocast ac(bf16);
-        for (int i = 0; i < steps + 1; ++i) {
-          auto t = Clock::now();
-          model->forward(x);
-          if (i >= 1) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
+      if (precision != Precision::Int8) {  // int8 is for inference only
+        if (channels_last) {
+          to_channels_last(*model);
+          x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         }
+        freeze(model, freeze_options);
+        std::vector<torch::Tensor> trainable;
+        for (auto& p : model->parameters())
+          if (p.requires_grad()) trainable.push_back(p);
+        torch::optim::Adam opt(trainable, torch::optim::AdamOptions(1e-4));
+        set_training_mode(model, true, freeze_options);
+        std::vector<double> times;
+        for (int i = 0; i < steps + 2; ++i) {
+          auto t = Clock::now();
+          training_step(model, opt, x, y, bf16);
+          if (i >= 2) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
+        }
+        double step = median(times);
+        std::printf("%s\n", nlohmann::json({{"bench", "train_step"}, {"impl", "genrenet"}, {"arch", arch},
+                                            {"mode", mode}, {"input_channels", ch}, {"threads", threads},
+                                            {"batch", batch}, {"frozen_children", freeze_options.children}, {"step_s", step},
+                                            {"clips_per_s", batch / step}, {"epoch800_s", 800 / (batch / step)}, {"cpu", cpu}})
+                                .dump()
+                                .c_str());
+        std::fflush(stdout);
+        if (profile) profile_training_step(model, opt, x, y, bf16, mode, freeze_options.children, profile == 2);
+      }
+      // Inference: the network with batch norm folded, at this precision (int8: calibrated on random inputs,
+      // which does not change its speed).
+      model->eval();
+      InferenceNet net(model);
+      Int8Calibration cal;
+      if (precision == Precision::Int8) net.observe(x.narrow(0, 0, std::min<int64_t>(2, batch)), cal);
+      net.set_precision(precision, &cal);
+      std::vector<double> times;
+      for (int i = 0; i < steps + 1; ++i) {
+        auto t = Clock::now();
+        net.forward(x);
+        if (i >= 1) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
       }
       std::printf("%s\n", nlohmann::json({{"bench", "infer"}, {"impl", "genrenet"}, {"arch", arch}, {"mode", mode},
                                           {"input_channels", ch}, {"threads", threads}, {"batch", batch},
-                                          {"clips_per_s", batch / median(times)}})
+                                          {"clips_per_s", batch / median(times)}, {"cpu", cpu}})
                               .dump()
                               .c_str());
       std::fflush(stdout);

@@ -13,6 +13,28 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 build/bench/bench_features "$sample" --wav-dir "$tmp" --repeat 5
+# The whole `genrenet features` command on one thread, writing .npy files: per clip, its start-up excluded
+# ((time for all files - time for one file) / (files - 1)), best of three.
+files=("$tmp"/*.wav)
+mkdir -p "$tmp/out"
+best_of_three() {
+  local best=""
+  for _ in 1 2 3; do
+    local t0 t1
+    t0=$(date +%s.%N)
+    build/genrenet features --threads 1 --out "$tmp/out" "$@" > /dev/null
+    t1=$(date +%s.%N)
+    best=$(python3 -c "import sys; a=float(sys.argv[1]); b=float(sys.argv[2]); print(a if a and a < b else b)" "${best:-0}" "$(python3 -c "print($t1 - $t0)")")
+  done
+  echo "$best"
+}
+one=$(best_of_three "${files[0]}")
+all=$(best_of_three "${files[@]}")
+python3 -c "
+import json, sys
+one, all_, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+print(json.dumps(dict(bench='features_command', impl='genrenet', threads=1, clips=n, one_file_s=round(one, 3),
+                      all_files_s=round(all_, 3), ms_per_clip=round((all_ - one) / (n - 1) * 1000, 2))))" "$one" "$all" "${#files[@]}"
 if [ -f "$reference" ]; then
   /usr/bin/python3 "$reference" features "$tmp" --threads 1
   /usr/bin/python3 "$reference" features "$tmp" --threads "$(nproc)"

@@ -3,9 +3,10 @@
 # against the same pipeline in PyTorch (bench/pytorch_predict_reference.py), in the same run.
 #   bench/run_predict.sh [MODEL.safetensors] [AUDIO_DIR]      (default AUDIO_DIR: ../shared/data/gtzan-sample)
 # Without a model, a paper-shaped one (ResNet-18, 128x1024) is trained for one epoch on synthetic clips: its
-# accuracy does not matter for speed. Prints: the whole `genrenet predict` command on N files and on 3N
+# accuracy does not matter for speed. Prints, for the default precision, bf16 and int8 (a copy calibrated by
+# `genrenet quantize` on 32 of the files): the whole `genrenet predict` command on N files and on 3N
 # (start-up, model load and first-batch set-up included), the steady state (the 2N files beyond the first
-# N), PyTorch's clips per second, and how many files the two give the same top genre.
+# N); then PyTorch's clips per second, and how many files give the same top genre.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/genrenet ] || scripts/build.sh
@@ -33,16 +34,29 @@ seconds() {  # wall time of a command, in seconds
   awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
-build/genrenet predict -m "$model" "$(head -1 "$work/list.txt")" > /dev/null  # page the libraries in once
-t1=$(seconds build/genrenet predict -m "$model" "@$work/list.txt" --format csv)
-t3=$(seconds build/genrenet predict -m "$model" "@$work/list3.txt" --format csv)
+# The same model calibrated for int8 on 32 of the files (genrenet quantize), for the int8 rows.
+build/genrenet quantize -m "$model" --data "@$work/list.txt" --clips 32 --out "$work/int8.safetensors" > /dev/null
+time_predict() {  # LABEL MODEL [predict options]
+  local label=$1 m=$2
+  shift 2
+  build/genrenet predict -m "$m" "$(head -1 "$work/list.txt")" "$@" > /dev/null  # page in; measure "auto" once
+  local t1 t3
+  t1=$(seconds build/genrenet predict -m "$m" "@$work/list.txt" --format csv "$@")
+  t3=$(seconds build/genrenet predict -m "$m" "@$work/list3.txt" --format csv "$@")
+  printf '%s: %d files %.2f s (%s clips/s), %d files %.2f s (%s clips/s), steady state %s clips/s\n' "$label" \
+    "$n" "$t1" "$(ratio "$n" "$t1")" "$((3 * n))" "$t3" "$(ratio "$((3 * n))" "$t3")" \
+    "$(ratio "$((2 * n))" "$(awk -v a="$t1" -v b="$t3" 'BEGIN { print b - a }')")"
+}
+time_predict "genrenet predict, default precision (auto), uncalibrated model" "$model"
+time_predict "genrenet predict, --precision bf16" "$model" --precision bf16
+time_predict "genrenet predict, --precision int8" "$work/int8.safetensors" --precision int8
+time_predict "genrenet predict, default precision (auto), int8-calibrated model" "$work/int8.safetensors"
 tv=$(seconds build/genrenet --version)
-printf 'genrenet predict, %d files, whole command: %.2f s, %s clips/s\n' "$n" "$t1" "$(ratio "$n" "$t1")"
-printf 'genrenet predict, %d files, whole command: %.2f s, %s clips/s\n' "$((3 * n))" "$t3" "$(ratio "$((3 * n))" "$t3")"
-printf 'genrenet predict, steady state (the %d files beyond the first %d): %s clips/s\n' "$((2 * n))" "$n" \
-  "$(ratio "$((2 * n))" "$(awk -v a="$t1" -v b="$t3" 'BEGIN { print b - a }')")"
 printf 'genrenet --version (loading LibTorch, no work): %.2f s\n' "$tv"
+build/genrenet predict -m "$work/int8.safetensors" "@$work/list.txt" --format csv --precision int8 | tail -n +2 | cut -d, -f1,5 > "$work/int8.csv"
 build/genrenet predict -m "$model" "@$work/list.txt" --format csv | tail -n +2 | cut -d, -f1,5 > "$work/genrenet.csv"
 /usr/bin/python3 bench/pytorch_predict_reference.py "$model" "$work/list.txt" --csv "$work/pytorch.csv"
 same=$(sort "$work/genrenet.csv" | join -t, - <(sort "$work/pytorch.csv") | awk -F, '$2 == $3' | wc -l)
 echo "same top genre from genrenet and PyTorch: $same of $n files"
+same=$(sort "$work/genrenet.csv" | join -t, - <(sort "$work/int8.csv") | awk -F, '$2 == $3' | wc -l)
+echo "same top genre from genrenet fp32 (auto) and int8: $same of $n files"

@@ -138,6 +138,19 @@ TEST_F(ClassifierTest, BadInputIsAClearErrorAndABatchGoesOn) {
     EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
   }
   EXPECT_THROW(clf.classify(std::vector<float>{}, 8000), Error);
+  // Less than one analysis window (this model's n_fft: 512 samples at 8 kHz) is not classified.
+  for (size_t n : {size_t{1}, size_t{511}}) {
+    try {
+      clf.classify(std::vector<float>(n, 0.1f), 8000);
+      ADD_FAILURE() << n << " samples were classified";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("too short"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(clf.classify(std::vector<float>(512, 0.1f), 8000));
+  write_wav(dir_ / "one-sample.wav", std::vector<float>{0.5f}, 8000);
+  auto one = clf.classify_files({dir_ / "one-sample.wav"});
+  EXPECT_NE(one[0].error.find("too short"), std::string::npos) << one[0].error;
   EXPECT_THROW(clf.classify(synthesize_example_clip(1.0, 8000, 2), 10), Error);
   const std::string junk = "this is not audio at all";
   try {

@@ -1,6 +1,12 @@
 // End to end: the genrenet program as a user runs it.
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
 #include <genrenet/model.h>
 
+#include "common/text.h"
+#include "small_model.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -128,6 +134,53 @@ TEST(Cli, WeightsConvertInspectAndImport) {
   r = test::run(kExe + " weights inspect " + (dir / "junk.pth").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("junk.pth"), std::string::npos) << r.output;
+}
+
+TEST(Text, BytesThatAreNotUtf8AndControlsAreEscapedNothingElse) {
+  EXPECT_EQ(utf8_safe("caf\xC3\xA9 \xE2\x99\xAA.wav"), "caf\xC3\xA9 \xE2\x99\xAA.wav");  // valid UTF-8 stays
+  EXPECT_EQ(utf8_safe("a\xFF" "b"), "a\\xFFb");
+  EXPECT_EQ(utf8_safe("\xC0\xAF"), "\\xC0\\xAF");          // an overlong '/'
+  EXPECT_EQ(utf8_safe("\xED\xA0\x80"), "\\xED\\xA0\\x80");  // a UTF-16 surrogate
+  EXPECT_EQ(utf8_safe("cut \xE2\x99"), "cut \\xE2\\x99");     // a sequence cut short
+  EXPECT_EQ(utf8_safe("a\\b", true), "a\\\\b");
+  EXPECT_EQ(printable("\x1B[31mred\x07"), "\\x1B[31mred\\x07");
+  EXPECT_EQ(printable("\xC2\x9B" "2J"), "\\xC2\\x9B2J");  // a C1 control (CSI) written in UTF-8
+  EXPECT_EQ(printable("ok name.wav"), "ok name.wav");
+}
+
+TEST(Cli, FileNamesOfAnyBytesArePrintedSafelyAndNeverStopABatch) {
+  test::TempDir dir;
+  const auto good = dir / "good.wav";
+  write_wav(good, test::sine(440, 1.0, 8000), 8000);
+  const auto odd = dir / std::string("bad\xFFname.wav");
+  const auto esc = dir / std::string("\x1B[31mred.wav");
+  std::filesystem::copy_file(good, odd);
+  std::filesystem::copy_file(good, esc);
+  const std::string files = "'" + odd.string() + "' '" + esc.string() + "' " + good.string();
+  const std::string model = test::make_small_model_file(dir.path()).string();
+  auto json_lines = [](const std::string& out) {
+    std::vector<nlohmann::json> v;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty() && line[0] == '{') v.push_back(nlohmann::json::parse(line));
+    return v;
+  };
+  for (const std::string cmd : {kExe + " features --no-write --json " + files,
+                                kExe + " predict --precision fp32 --format jsonl -m " + model + " " + files}) {
+    auto r = test::run(cmd);
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto lines = json_lines(r.output);
+    ASSERT_EQ(lines.size(), 3u) << r.output;
+    EXPECT_NE(lines[0]["file"].get<std::string>().find("bad\\xFFname.wav"), std::string::npos) << r.output;
+    EXPECT_FALSE(lines[1].contains("error")) << r.output;
+  }
+  for (const std::string cmd : {kExe + " features --no-write " + files,
+                                kExe + " predict --precision fp32 -m " + model + " " + files}) {
+    auto r = test::run(cmd);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output.find('\x1B'), std::string::npos) << r.output;  // no raw escape reaches the terminal
+    EXPECT_NE(r.output.find("\\x1B[31mred.wav"), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace

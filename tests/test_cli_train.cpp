@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +40,13 @@ TEST(CliTrain, SynthPrepareTrainEvaluatePredict) {
   EXPECT_EQ(saved["epochs"], 1);  // the flag overrode the file
   EXPECT_EQ(saved["features"]["frames"], 64);
   EXPECT_EQ(saved["specaugment"], true);
+  // The same command again would train over the finished run: refused, naming both ways on.
+  const auto best_before = test::read_bytes(dir / "run" / "best.safetensors");
+  r = test::run(kExe + " train --data " + data + " --out " + run + " --cache " + cache + " --epochs 1 --precision fp32");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_bytes(dir / "run" / "best.safetensors"), best_before);
 
   r = test::run(kExe + " evaluate --run " + run + " --split valid --json");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -57,6 +66,15 @@ TEST(CliTrain, SynthPrepareTrainEvaluatePredict) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("\"model\": \"last\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"epoch\": 2"), std::string::npos) << r.output;
+  // The precision the run trained in is recorded (a resume keeps it); evaluation says what it ran in.
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "last" / "last.json"))["precision"], "fp32");
+  EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["inference_precision"], "fp32");
+  r = test::run(kExe + " evaluate --run " + last_run + " --precision fp32-cl --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["inference_precision"], "fp32-cl");
+  r = test::run(kExe + " evaluate --run " + last_run + " --precision int8");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("genrenet quantize"), std::string::npos) << r.output;
   r = test::run(kExe + " evaluate --run " + last_run + " --model best --json");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("\"model\": \"best\""), std::string::npos) << r.output;
@@ -233,6 +251,40 @@ TEST(CliDemo, LearnsTheSyntheticGenres) {
   auto p = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(p["genre"], "jazz") << r.output;
   EXPECT_GE(p["windows"].get<int>(), 4) << r.output;
+
+  // The same model in int8: calibrated on 30 of its clips, it names the same genre as fp32 on (almost) every
+  // held-out test clip.
+  const std::string q = (dir / "int8.safetensors").string();
+  r = test::run(kExe + " quantize -m " + model + " --data " + (dir / "data").string() + " --clips 30 --out " + q);
+  ASSERT_EQ(r.status, 0) << r.output;
+  {
+    std::ofstream list(dir / "test.txt");
+    const auto split = nlohmann::json::parse(test::read_bytes(dir / "run" / "split.json"));
+    for (auto& id : split["test"])
+      list << (dir / "data" / (id.get<std::string>() + ".wav")).string() << "\n";
+  }
+  auto genres_of = [&](const std::string& m, const std::string& precision) {
+    auto out = test::run(kExe + " predict -m " + m + " @" + (dir / "test.txt").string() + " --format jsonl --precision " + precision);
+    EXPECT_EQ(out.status, 0) << out.output;
+    std::map<std::string, std::string> g;
+    std::istringstream lines(out.output);
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty() && line[0] == '{') {
+        auto j = nlohmann::json::parse(line);
+        g[j["file"].get<std::string>()] = j["genre"].get<std::string>();
+      }
+    return g;
+  };
+  const auto fp32 = genres_of(model, "fp32"), int8 = genres_of(q, "int8");
+  ASSERT_EQ(fp32.size(), 40u);
+  int same = 0;
+  for (auto& [file, genre] : fp32) same += int8.count(file) && int8.at(file) == genre;
+  std::printf("[ demo     ] int8 names the fp32 genre on %d of %zu test clips\n", same, fp32.size());
+  EXPECT_GE(same, 38);
+  // A model without calibration says what to do.
+  r = test::run(kExe + " predict -m " + model + " " + (dir / "long-jazz.wav").string() + " --precision int8");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("genrenet quantize"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <functional>
+#include <limits>
 #include <thread>
 
 #include <genrenet/model.h>
@@ -138,6 +140,17 @@ TEST(Freeze, ChildrenParamsAndRegex) {
   FreezeOptions bad_re;
   bad_re.regex = "([";
   EXPECT_THROW(freeze(m3, bad_re), Error);
+  // A pattern must match whole names: "bn" matches none, and is refused instead of freezing nothing.
+  FreezeOptions partial;
+  partial.regex = "bn";
+  try {
+    freeze(m3, partial);
+    FAIL() << "a pattern that matches nothing was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("matches no parameter name"), std::string::npos) << e.what();
+  }
+  partial.regex = ".*bn.*";
+  EXPECT_EQ(freeze(m3, partial).size(), 34u);  // bn1 and the blocks' 16 (downsample.1 is not named bn)
 }
 
 TEST(Freeze, FrozenLayersGetNoGradientAndKeepTheirStatistics) {
@@ -173,6 +186,44 @@ TEST(Weights, SafetensorsRoundTripWithMetadata) {
   ASSERT_EQ(w.tensors.size(), 3u);
   for (auto& [k, v] : t) EXPECT_TRUE(torch::equal(v, w.tensors.at(k))) << k;
   EXPECT_EQ(w.metadata.at("note"), "hello");
+}
+
+// A safetensors file written by hand: the header as given, then `data_bytes` zero bytes.
+void write_raw_safetensors(const std::filesystem::path& path, const std::string& header, size_t data_bytes) {
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  test::write_bytes(path, bytes + header + std::string(data_bytes, '\0'));
+}
+
+void expect_error_containing(const std::function<void()>& f, const std::string& words) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one saying: " << words;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+}
+
+TEST(Weights, OverlapsHolesNanAndWrongTypesAreRefusedByName) {
+  test::TempDir dir;
+  const std::string f32 = R"("dtype": "F32", "shape": [2], "data_offsets": )";
+  write_raw_safetensors(dir / "overlap.safetensors", "{\"a\": {" + f32 + "[0, 8]}, \"b\": {" + f32 + "[4, 12]}}", 12);
+  expect_error_containing([&] { read_safetensors(dir / "overlap.safetensors"); }, "overlap");
+  write_raw_safetensors(dir / "hole.safetensors", "{\"a\": {" + f32 + "[0, 8]}, \"b\": {" + f32 + "[12, 20]}}", 20);
+  expect_error_containing([&] { read_safetensors(dir / "hole.safetensors"); }, "hole");
+  write_raw_safetensors(dir / "tail.safetensors", "{\"a\": {" + f32 + "[0, 8]}}", 24);
+  expect_error_containing([&] { read_safetensors(dir / "tail.safetensors"); }, "belong to no tensor");
+  write_raw_safetensors(dir / "huge.safetensors",
+                        R"({"a": {"dtype": "F32", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 8]}})", 8);
+  expect_error_containing([&] { read_safetensors(dir / "huge.safetensors"); }, "a");
+
+  ResNet m = make_model(ModelOptions{});
+  TensorMap nan = state_dict(*m);
+  nan.at("layer2.0.conv1.weight")[0][0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  expect_error_containing([&] { load_weights(m, nan); }, "layer2.0.conv1.weight: holds NaN or infinite values");
+  TensorMap ints = state_dict(*m);
+  ints.at("fc.bias") = ints.at("fc.bias").to(torch::kInt32);
+  expect_error_containing([&] { load_weights(m, ints); }, "fc.bias: holds Int values");
 }
 
 TEST(Weights, DamagedFilesAreErrorsNotCrashes) {

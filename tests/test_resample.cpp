@@ -56,6 +56,50 @@ TEST(Resample, UpsamplingWorksToo) {
   EXPECT_GT(snr_db(y, 1000, 16000, 0.5), 90.0);
 }
 
+TEST(Resample, LibsoxrMeetsTheSameBounds) {
+  auto x = test::sine(1000, 5.0, 22050, 0.5);
+  auto y = resample(x, 22050, 16000, ResampleQuality::High, Resampler::Soxr);
+  EXPECT_EQ(y.size(), 80000u);
+  EXPECT_GT(snr_db(y, 1000, 16000, 0.5), 90.0);
+  auto x9 = test::sine(9000, 5.0, 22050, 0.5);
+  EXPECT_GT(20 * std::log10(rms(x9) / rms(resample(x9, 22050, 16000, ResampleQuality::High, Resampler::Soxr))), 80.0);
+}
+
+TEST(Resample, PolyphaseAndLibsoxrAgreeOnMusicRates) {
+  // Both are linear-phase and delay-compensated: on a tone well inside the passband they give the same
+  // signal, to the precision of their filters.
+  for (int rate : {22050, 44100, 48000, 11025, 32000}) {
+    auto x = test::sine(440, 2.0, rate, 0.5);
+    auto a = resample(x, rate, 16000, ResampleQuality::High, Resampler::Polyphase);
+    auto b = resample(x, rate, 16000, ResampleQuality::High, Resampler::Soxr);
+    ASSERT_NEAR(static_cast<double>(a.size()), static_cast<double>(b.size()), 1.0) << rate;
+    double err = 0;
+    for (size_t i = 2000; i + 2000 < std::min(a.size(), b.size()); ++i) err = std::max(err, double(std::abs(a[i] - b[i])));
+    EXPECT_LT(err, 1e-4) << rate;
+    EXPECT_GT(snr_db(a, 440, 16000, 0.5), 90.0) << rate;
+  }
+}
+
+TEST(Resample, ConstantStaysConstantAndEdgesStayBounded) {
+  std::vector<float> x(22050, 0.25f);
+  auto y = resample(x, 22050, 16000);
+  for (size_t i = 200; i + 200 < y.size(); ++i) ASSERT_NEAR(y[i], 0.25f, 1e-5) << i;
+  for (float v : y) ASSERT_LT(std::abs(v), 0.3f);
+}
+
+TEST(Resample, FeatureOptionsRecordTheResamplerAndOldOnesKeepLibsoxr) {
+  FeatureOptions fresh;
+  EXPECT_EQ(fresh.audio.resampler, Resampler::Polyphase);
+  EXPECT_NE(fresh.to_json().find("\"resampler\":\"polyphase\""), std::string::npos) << fresh.to_json();
+  EXPECT_EQ(FeatureOptions::from_json(fresh.to_json()).audio.resampler, Resampler::Polyphase);
+  // Options written before the choice existed (version 1, every model file of then) mean libsoxr.
+  EXPECT_EQ(FeatureOptions::from_json("{\"version\": 1, \"n_mels\": 64}").audio.resampler, Resampler::Soxr);
+  EXPECT_EQ(FeatureOptions::from_json("{\"n_mels\": 64}").audio.resampler, Resampler::Polyphase);
+  EXPECT_EQ(FeatureOptions::from_json("{\"resampler\": \"soxr\"}").audio.resampler, Resampler::Soxr);
+  EXPECT_THROW(FeatureOptions::from_json("{\"resampler\": \"linear\"}"), Error);
+  EXPECT_THROW(FeatureOptions::from_json("{\"version\": 3}"), Error);
+}
+
 TEST(Resample, SameRateIsACopy) {
   auto x = test::sine(1000, 0.1, 16000);
   EXPECT_EQ(resample(x, 16000, 16000), x);

@@ -136,6 +136,16 @@ TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   expect_error(c.Post("/v1/classify?windows=maybe", wav, kOctets), 400, "windows: must be 0 or 1");
   httplib::MultipartFormDataItems wrong_field = {{"a", "x", "a.wav", "audio/wav"}, {"b", "y", "b.wav", "audio/wav"}};
   expect_error(c.Post("/v1/classify", wrong_field), 400, "\"file\" field");
+  // Names and parameters that are not UTF-8 are answered as JSON with the bytes escaped (a 500 before).
+  expect_error(c.Post("/v1/classify?name=%FFnotes", "not audio", kOctets), 422, "\\xFFnotes: not a readable audio file");
+  expect_error(c.Post("/v1/classify?top=%FF", wav, kOctets), 400, "top: not a number");
+  httplib::MultipartFormDataItems odd_name = {{"file", "not audio", "caf\xE9.wav", "audio/wav"}};
+  expect_error(c.Post("/v1/classify", odd_name), 422, "caf\\xE9.wav");
+  // A huge top is all the genres, not none.
+  auto all = c.Post("/v1/classify?top=99999999999999999999", wav, kOctets);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->status, 200) << all->body;
+  EXPECT_EQ(nlohmann::json::parse(all->body)["ranked"].size(), 4u) << all->body;
   // Still healthy, and still right.
   auto r = c.Get("/healthz");
   ASSERT_TRUE(r);

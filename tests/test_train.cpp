@@ -1,5 +1,7 @@
 // Data, SpecAugment, training, evaluation and prediction, on small synthetic data.
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -108,6 +110,16 @@ TEST(Dataset, FindsTheCommonGtzanLayouts) {
   EXPECT_EQ(scan_dataset(dir / "c").clips.size(), 6u);
   std::filesystem::create_directories(dir / "empty" / "class");
   EXPECT_THROW(scan_dataset(dir / "empty"), Error);
+  // One empty class folder among others is an error naming it, not a model of one class fewer.
+  tiny_tree(dir / "d", {"x", "y"}, 1);
+  std::filesystem::create_directories(dir / "d" / "z");
+  try {
+    scan_dataset(dir / "d");
+    ADD_FAILURE() << "an empty class folder was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), (dir / "d" / "z").string());
+    EXPECT_NE(std::string(e.what()).find("without audio files"), std::string::npos) << e.what();
+  }
   try {
     scan_dataset(dir / "missing");
     ADD_FAILURE();
@@ -197,8 +209,13 @@ TEST(FeatureCache, ComputesOnceRecomputesOnChangeAndRepairsDamage) {
   // A changed file is a new key; a damaged entry is rebuilt.
   write_wav(d.clips[0].path, test::sine(999, 0.3, 8000), 8000);
   test::write_bytes(cache.dir() / (sha256_file(d.clips[1].path) + ".npy"), "garbage");
+  // A well-formed entry full of NaN is damaged too (a log-mel in dB is always finite).
+  write_npy(cache.dir() / (sha256_file(d.clips[2].path) + ".npy"),
+            std::vector<float>(128 * 10, std::numeric_limits<float>::quiet_NaN()), {128, 10});
   auto r3 = cache.load(files, 2);
-  EXPECT_EQ(r3.computed, 2);
+  EXPECT_EQ(r3.computed, 3);
+  for (auto& s : r3.spectrograms)
+    for (float v : s.data) ASSERT_TRUE(std::isfinite(v));
   // Options that do not shape the log-mel share the cache; others do not.
   o.frames = 77;
   EXPECT_EQ(FeatureCache(dir / "cache", o).dir(), cache.dir());

@@ -23,7 +23,8 @@ namespace genrenet {
 
 struct ClassifierOptions {
   int threads = 0;                 // threads for the model and for feature extraction (0: every core)
-  std::string precision = "auto";  // "fp32", "bf16" (autocast + channels_last) or "auto" (bf16 where fast)
+  std::string precision = "auto";  // "fp32", "fp32-cl", "bf16", "int8" (calibrated models) or "auto" (measured:
+                                   // the fastest on this CPU, cached; genrenet/compute.h)
   std::string device = "cpu";      // or "cuda" when LibTorch has CUDA
   int batch = 16;                  // windows per model call, [1, 1024]
   double max_seconds = 0;          // refuse longer audio; 0: the model's own limit (features.audio.max_seconds)

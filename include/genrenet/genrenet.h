@@ -48,9 +48,15 @@ void tune_allocator_for_batch_work();
 // Audio (src/audio)
 // ---------------------------------------------------------------------------------------------------------
 
-// libsoxr's quality recipes. High (soxr's HQ: 20-bit precision, passband to 91% of Nyquist) is the default:
-// it costs no more than Medium on a 22.05 -> 16 kHz conversion and keeps a 1 kHz tone at ~130 dB SNR.
+// Resampling quality. High is the default: passband to 91% of the lower Nyquist frequency, stopband from it,
+// ~100 dB stopband attenuation (a 1 kHz tone keeps > 110 dB SNR); soxr's recipes of the same names.
 enum class ResampleQuality { Low, Medium, High, VeryHigh };
+
+// Polyphase: genrenet's own single-pass polyphase FIR (src/audio/polyphase.h), several times faster than
+// libsoxr on music's rates, used where the rate ratio allows (otherwise soxr). Soxr: libsoxr throughout,
+// which is what features of genrenet before 0.2 used (model files whose feature options predate the choice
+// keep it).
+enum class Resampler { Polyphase, Soxr };
 
 struct AudioOptions {
   // Output sample rate in Hz, range [1000, 384000]. The paper's step 1: 16 kHz.
@@ -60,6 +66,7 @@ struct AudioOptions {
   // Longest accepted input in seconds, range (0, 86400]. Longer files are refused, not truncated.
   double max_seconds = 900.0;
   ResampleQuality resample_quality = ResampleQuality::High;
+  Resampler resampler = Resampler::Polyphase;
   bool operator==(const AudioOptions&) const = default;
 };
 
@@ -94,9 +101,11 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
 Audio audio_from_samples(std::span<const float> samples, int sample_rate, const std::string& name,
                          const AudioOptions& options = {});
 
-// Resamples mono audio with libsoxr (linear phase, delay compensated: output sample i is at time i/to_rate).
+// Resamples mono audio (linear phase, delay compensated: output sample i is at time i/to_rate) with the
+// polyphase resampler where it supports the ratio, else with libsoxr; Resampler::Soxr: libsoxr always.
 std::vector<float> resample(std::span<const float> samples, int from_rate, int to_rate,
-                            ResampleQuality quality = ResampleQuality::High);
+                            ResampleQuality quality = ResampleQuality::High,
+                            Resampler resampler = Resampler::Polyphase);
 
 // Rounds to the 16-bit grid (x * 32768, clipped to [-32768, 32767], / 32768), in place.
 void quantize_16bit(std::span<float> samples);

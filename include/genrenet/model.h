@@ -228,6 +228,18 @@ std::string sha256_file(const std::filesystem::path& path);
 // genrenet's model file (src/model/model_file.cpp)
 // ---------------------------------------------------------------------------------------------------------
 
+// The activation range of every quantisation point of a network (input, each convolution's output, each
+// block's sum), measured on calibration clips; stored in the model file (metadata "int8").
+struct Int8Calibration {
+  std::map<std::string, std::pair<float, float>> ranges;  // point -> [min, max]
+  int clips = 0;                                         // calibration inputs seen
+  std::string method = "minmax";
+  bool empty() const { return ranges.empty(); }
+  std::string to_json() const;
+  // Throws Error(subject, ...) on a malformed text.
+  static Int8Calibration from_json(const std::string& text, const std::string& subject = "int8 calibration");
+};
+
 // The weights as safetensors (readable from Python) with everything needed to use them in __metadata__:
 // the model options, class names, feature options, and free-form training information (JSON strings).
 struct ModelFile {
@@ -235,6 +247,7 @@ struct ModelFile {
   std::vector<std::string> classes;
   FeatureOptions features;
   std::string training_json = "{}";  // the training config, epoch, metrics, ...
+  Int8Calibration int8;               // empty until `genrenet quantize` (genrenet/inference.h)
   TensorMap weights;
 };
 

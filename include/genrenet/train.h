@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <genrenet/compute.h>
 #include <genrenet/model.h>
 
 namespace genrenet {
@@ -120,7 +121,7 @@ struct TrainConfig {
   SpecAugmentOptions augment;
   bool random_crop = true;          // random 1024-frame crops for training (centre crops always for eval)
   unsigned seed = 1;
-  std::string precision = "auto";   // "fp32", "bf16" (autocast + channels_last), "auto": bf16 where the CPU has it
+  std::string precision = "auto";   // "fp32", "fp32-cl", "bf16" (autocast + channels_last), "auto": measured (compute.h)
   std::string device = "cpu";       // or "cuda" when LibTorch has CUDA
   int threads = 0;                  // 0: every core (shared out among the processes of one machine)
   bool sync_bn = false;             // data-parallel runs: batch norms use the global batch's statistics
@@ -157,8 +158,9 @@ extern std::atomic<bool> g_stop_training;
 // Trains as configured, writing into config.out: config.json, split.json, metrics.csv, curves.png,
 // best.safetensors and last.safetensors (genrenet model files) and last.state (optimiser and progress).
 // With `resume`, continues the run in config.out from its last finished epoch, exactly, with the run's
-// saved config; config.epochs, when above 0, replaces its epoch count.
-TrainResult train(const TrainConfig& config, bool resume = false);
+// saved config; config.epochs, when above 0, replaces its epoch count. A folder that already holds a
+// finished epoch is refused (Error) unless `resume` or `overwrite`.
+TrainResult train(const TrainConfig& config, bool resume = false, bool overwrite = false);
 
 // ---------------------------------------------------------------------------------------------------------
 // Data-parallel training over processes and machines (src/train/distributed.cpp, launch.cpp;
@@ -191,10 +193,15 @@ bool is_main_process();
 // succeeded, else the exit status of the first that failed (128 + signal when killed).
 int launch_local_workers(int nproc, double grace_seconds = 30);
 
-// True when the CPU has AVX512-BF16 or AMX: where bf16 autocast pays off.
-bool cpu_has_fast_bf16();
-// Whether a TrainConfig::precision ("auto", "fp32", "bf16") means bf16 autocast on this device.
-bool use_bf16(const std::string& precision, bool cuda = false);
+
+// The precision a training run uses: config.precision as given, or for "auto" the fastest of fp32, fp32-cl
+// and bf16 for this model, freezing, batch and thread count on this CPU (a few training steps of each, once;
+// then cached: genrenet/compute.h). `force_measure` times again (`genrenet tune --train`).
+// `workload` receives what was measured (for printing).
+PrecisionChoice choose_training_precision(const TrainConfig& config, const ModelOptions& model, int threads,
+                                          bool force_measure = false, Workload* workload = nullptr);
+// Clips per second of a few training steps of `model` (config's freezing, batch, features) at precision `p`.
+double time_training_steps(const TrainConfig& config, const ModelOptions& model, Precision p);
 
 // ---------------------------------------------------------------------------------------------------------
 // Evaluation (src/eval/metrics.cpp)
@@ -214,6 +221,7 @@ struct Evaluation {
   std::vector<ClassMetrics> per_class;
   std::string model;  // which of a run's models was evaluated ("best" or "last"; "" when not from a run)
   int epoch = 0;      // the epoch that model was saved at (0: unknown)
+  std::string inference_precision;  // what the network ran in ("fp32", "bf16", "int8", ...)
   std::string to_json() const;
 };
 
@@ -226,8 +234,10 @@ void plot_training_curves(const std::filesystem::path& png, const std::vector<Ep
 
 // Evaluates a run's model ("best", "last", or "": the run's test_model) on a subset of its split
 // ("train", "valid" or "test"), writing eval-<subset>.json and confusion-<subset>.png into the run folder.
+// `precision` is an inference precision (genrenet/compute.h); "" takes the run's training precision, which
+// for "auto" means the fastest inference precision on this CPU (measured once, cached).
 Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset = "test",
-                        const std::string& which = "");
+                        const std::string& which = "", const std::string& precision = "");
 
 
 // ---------------------------------------------------------------------------------------------------------

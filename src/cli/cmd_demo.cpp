@@ -27,6 +27,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     const std::filesystem::path out = a->out, data = out / "data", run = out / "run";
     std::printf("1/4 synthesising %d clips of %.0f s in 10 genres into %s\n", 10 * a->per_class, a->seconds, data.c_str());
     std::filesystem::remove_all(data);
+    std::filesystem::remove_all(run);  // the demo's own run folder: each demo trains afresh
     write_synthetic_dataset(data, a->per_class, a->seconds, a->seed);
     TrainConfig c;
     c.data = data.string();

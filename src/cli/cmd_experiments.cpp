@@ -36,7 +36,7 @@ void add_experiments_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--cache", a->o.cache, "Feature cache folder");
   cmd->add_option("--epochs", a->o.epochs, "Replace every config's epoch count (quick runs)");
   cmd->add_option("--pretrained", a->o.pretrained, "none (from scratch), imagenet or a weight file (default: each config's)");
-  cmd->add_option("--precision", a->o.precision, "auto, fp32 or bf16 (default: each config's)");
+  cmd->add_option("--precision", a->o.precision, "auto, fp32, fp32-cl or bf16 (default: each config's)");
   cmd->add_option("--only", a->o.only, "Experiment names to run (default: all)")->delimiter(',');
   cmd->callback([a, &exit_code] {
     std::signal(SIGINT, on_interrupt);

@@ -9,6 +9,9 @@
 #include "cli/commands.h"
 #include "common/parallel.h"
 #include "common/progress.h"
+#include "common/text.h"
+#include "io/atomic_file.h"
+#include "io/npy.h"
 
 namespace genrenet::cli {
 namespace {
@@ -74,7 +77,8 @@ Result process(const std::string& file, const std::string& output, FeatureStage 
                                                : std::vector<std::int64_t>{s.n_mels, s.n_frames};
     r.stats = compute_stats(s);
     if (write) {
-      write_npy(output, s.data, r.shape);
+      // Renamed into place whole, flushed to disk once for all files at the end (see run()).
+      io::write_file_atomically(output, io::encode_npy(s.data, r.shape), /*synced=*/false);
       r.output = output;
     }
     r.ok = true;
@@ -84,26 +88,29 @@ Result process(const std::string& file, const std::string& output, FeatureStage 
   return r;
 }
 
-void print(const std::string& file, const Result& r, const std::string& stage, bool json) {
+void print(const std::string& raw_file, const Result& r, const std::string& stage, bool json) {
+  // File names may hold any byte: JSON gets valid UTF-8 (other bytes as \xHH), a terminal no control
+  // characters either; the messages of errors carry names too.
+  const std::string file = json ? utf8_safe(raw_file) : printable(raw_file);
   if (json) {
     nlohmann::json j = {{"file", file}};
     if (!r.ok) {
-      j["error"] = r.error;
+      j["error"] = utf8_safe(r.error);
     } else {
       j.update({{"stage", stage}, {"shape", r.shape}, {"duration_s", r.duration},
                 {"source_sample_rate", r.source_rate}, {"source_channels", r.source_channels},
                 {"min", r.stats.min}, {"max", r.stats.max}, {"mean", r.stats.mean}, {"std", r.stats.std}});
-      if (!r.output.empty()) j["output"] = r.output;
+      if (!r.output.empty()) j["output"] = utf8_safe(r.output);
     }
     std::printf("%s\n", j.dump().c_str());
   } else if (!r.ok) {
-    std::fprintf(stderr, "error: %s\n", r.error.c_str());
+    std::fprintf(stderr, "error: %s\n", printable(r.error).c_str());
   } else {
     std::string shape;
     for (auto d : r.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
     std::printf("%s  %.2f s  %s %s  min %.3f  max %.3f  mean %.4f  std %.4f%s%s\n", file.c_str(), r.duration,
                 stage.c_str(), shape.c_str(), r.stats.min, r.stats.max, r.stats.mean, r.stats.std,
-                r.output.empty() ? "" : "  -> ", r.output.c_str());
+                r.output.empty() ? "" : "  -> ", printable(r.output).c_str());
   }
   std::fflush(stdout);
 }
@@ -133,6 +140,7 @@ int run(const Args& a, const CLI::App* cmd) {
     }
   });
   bar.finish();
+  if (!a.no_write) io::sync_file_system(a.out);
   if (failures && !a.json)
     std::fprintf(stderr, "%d of %zu files failed\n", failures, a.files.size());
   return failures ? 1 : 0;

@@ -6,6 +6,7 @@
 #include <genrenet/classifier.h>
 
 #include "cli/commands.h"
+#include "common/text.h"
 #include "common/progress.h"
 
 namespace genrenet::cli {
@@ -57,12 +58,16 @@ class Printer {
   }
 
   void row(const FileClassification& f) const {
-    const std::string name = f.file.string();
+    // File names may hold any byte: JSON and CSV get valid UTF-8 (other bytes as \xHH), a table on a
+    // terminal no control characters either; the messages of errors carry names too.
+    const bool table = a_.format == "table";
+    const std::string name = table ? printable(f.file.string()) : utf8_safe(f.file.string());
+    const std::string error = table ? printable(f.error) : utf8_safe(f.error);
     const Classification& r = f.result;
     if (a_.format == "jsonl") {
       nlohmann::json j = {{"file", name}};
       if (!f.error.empty()) {
-        j["error"] = f.error;
+        j["error"] = error;
       } else {
         j["genre"] = r.ranked[0].genre;
         j["top"] = top_json(r.ranked, top());
@@ -83,7 +88,7 @@ class Printer {
       if (!f.error.empty()) {
         std::printf("%s,,,", csv_field(name).c_str());
         for (int i = 0; i < top(); ++i) std::printf(",,");
-        std::printf(",%s\n", csv_field(f.error).c_str());
+        std::printf(",%s\n", csv_field(error).c_str());
         return;
       }
       csv_row(name, "all", 0, r.duration_seconds, r.ranked);
@@ -91,7 +96,7 @@ class Printer {
         csv_row(name, std::to_string(i), r.windows[i].start_seconds, r.windows[i].end_seconds, r.windows[i].ranked);
     } else {
       if (!f.error.empty()) {
-        std::printf("%-*s  %8s  error: %s\n", width_, name.c_str(), "-", f.error.c_str());
+        std::printf("%-*s  %8s  error: %s\n", width_, name.c_str(), "-", error.c_str());
         return;
       }
       std::printf("%-*s  %8s  %s\n", width_, name.c_str(), clock_time(r.duration_seconds).c_str(), genres(r.ranked).c_str());
@@ -175,7 +180,7 @@ void add_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--per-window", a->w.per_window, "Also print each window's genres with its start and end");
   cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Windows per model call")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--precision", a->precision, "auto, fp32 or bf16")->capture_default_str();
+  cmd->add_option("--precision", a->precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->callback([a, &exit_code] { exit_code = run_predict(*a); });
 }

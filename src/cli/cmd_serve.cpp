@@ -60,7 +60,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-seconds", a->server.max_audio_seconds, "Longest audio accepted, in seconds")->capture_default_str();
   cmd->add_option("--timeout", a->server.read_timeout_s, "Socket read timeout in seconds")->capture_default_str();
   cmd->add_option("--threads", a->classifier.threads, "Model threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--precision", a->classifier.precision, "auto, fp32 or bf16")->capture_default_str();
+  cmd->add_option("--precision", a->classifier.precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->classifier.device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--quiet", a->quiet, "No line per request");
   cmd->callback([a, &exit_code] {

@@ -24,7 +24,7 @@ void on_interrupt(int) {
 struct TrainArgs {
   std::string config_file;
   TrainConfig c;
-  bool resume = false, no_random_crop = false;
+  bool resume = false, overwrite = false, no_random_crop = false;
   int nproc = 1;
   FeatureFlags features;
 };
@@ -74,8 +74,8 @@ TrainConfig resolve(const TrainArgs& a, const CLI::App* cmd) {
 }
 
 void print_evaluation(const Evaluation& e, const std::string& run, const std::string& subset) {
-  std::printf("%s: %d clips, accuracy %.4f, macro F1 %.4f (%s model, epoch %d)\n", subset.c_str(), e.count, e.accuracy,
-              e.macro_f1, e.model.c_str(), e.epoch);
+  std::printf("%s: %d clips, accuracy %.4f, macro F1 %.4f (%s model, epoch %d) in %s\n", subset.c_str(), e.count,
+              e.accuracy, e.macro_f1, e.model.c_str(), e.epoch, e.inference_precision.c_str());
   std::printf("%-12s %9s %7s %7s %8s\n", "class", "precision", "recall", "f1", "support");
   for (auto& m : e.per_class)
     std::printf("%-12s %9.3f %7.3f %7.3f %8d\n", m.name.c_str(), m.precision, m.recall, m.f1, m.support);
@@ -96,7 +96,7 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
   // In a data-parallel run every process trains; rank 0 alone evaluates and prints.
   const bool main = is_main_process();
   if (k == 0) {
-    TrainResult r = train(c, a.resume);
+    TrainResult r = train(c, a.resume, a.overwrite);
     if (r.interrupted) return 130;
     if (main && !r.history.empty()) {
       Split split = Split::from_json(io::read_text_file(std::filesystem::path(c.out) / "split.json"));
@@ -113,7 +113,7 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
     fc.out = (base / ("fold-" + std::to_string(f))).string();
     const bool resume_fold = a.resume && std::filesystem::exists(std::filesystem::path(fc.out) / "last.json");
     if (main) std::printf("== fold %d of %d ==\n", f + 1, k);
-    TrainResult r = train(fc, resume_fold);  // rank 0's resume_fold holds for all processes
+    TrainResult r = train(fc, resume_fold, a.overwrite);  // rank 0's resume_fold holds for all processes
     if (r.interrupted) return 130;
     if (!main) continue;
     Evaluation e = evaluate_run(fc.out, "test");
@@ -162,12 +162,13 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--time-warp", c.augment.time_warp, "SpecAugment W (frames; 0: off)")->capture_default_str();
   cmd->add_flag("--no-random-crop", a->no_random_crop, "Centre crops in training too");
   cmd->add_option("--seed", c.seed, "Random seed (split, order, crops, augmentation)")->capture_default_str();
-  cmd->add_option("--precision", c.precision, "auto, fp32 or bf16")->capture_default_str();
+  cmd->add_option("--precision", c.precision, "auto (measured once per CPU and workload, cached), fp32, fp32-cl or bf16")->capture_default_str();
   cmd->add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
   cmd->add_option("--test-model", c.test_model,
                   "Model to test: best (best validation accuracy) or last (final epoch)")->capture_default_str();
   cmd->add_flag("--resume", a->resume, "Continue the run in --out from its last finished epoch");
+  cmd->add_flag("--overwrite", a->overwrite, "Train afresh into an --out that holds a run already (its files are replaced)");
   cmd->add_option("--nproc", a->nproc,
                   "Data-parallel: start N worker processes on this machine, each with --batch clips a step "
                   "(docs/DISTRIBUTED.md; torchrun-style variables start workers on several machines)")
@@ -180,7 +181,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
 
 void add_evaluate_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string run, split = "test", model;
+    std::string run, split = "test", model, precision;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -188,9 +189,10 @@ void add_evaluate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--run", a->run, "Run folder")->required();
   cmd->add_option("--split", a->split, "train, valid or test")->capture_default_str();
   cmd->add_option("--model", a->model, "best or last (default: the run's test_model)");
+  cmd->add_option("--precision", a->precision, "Inference precision: auto, fp32, fp32-cl, bf16 or int8 (default: the run's)");
   cmd->add_flag("--json", a->json, "Print the evaluation as JSON");
   cmd->callback([a, &exit_code] {
-    Evaluation e = evaluate_run(a->run, a->split, a->model);
+    Evaluation e = evaluate_run(a->run, a->split, a->model, a->precision);
     if (a->json) std::printf("%s\n", e.to_json().c_str());
     else print_evaluation(e, a->run, a->split);
     exit_code = 0;

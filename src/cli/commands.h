@@ -20,12 +20,14 @@ void add_predict_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_experiments_command(CLI::App& app, int& exit_code);
+void add_compute_commands(CLI::App& app, int& exit_code);  // quantize, tune
 
 // The feature flags shared by every command that turns audio into spectrograms.
 struct FeatureFlags {
   std::string config_file;  // a JSON FeatureOptions, applied first; flags given explicitly override it
   FeatureOptions opts;
-  std::string mel_scale = "htk", mel_norm = "none", quality = "high", crop = "center", pad = "zero";
+  std::string mel_scale = "htk", mel_norm = "none", quality = "high", resampler = "polyphase", crop = "center",
+              pad = "zero";
   double top_db = 0;
   bool no_quantize = false;
   void add_to(CLI::App* cmd);

@@ -1,14 +1,15 @@
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
+
+#include <genrenet/compute.h>
 
 #include "cli/commands.h"
 
 namespace genrenet::cli {
 
-int default_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+int default_threads() { return resolve_threads(0); }
 
 void FeatureFlags::add_to(CLI::App* cmd) {
   auto* g = cmd->add_option_group("Features", "The feature definition (defaults: the paper's)");
@@ -27,6 +28,7 @@ void FeatureFlags::add_to(CLI::App* cmd) {
   g->add_option("--crop", crop, "center, random or start, for longer inputs")->capture_default_str();
   g->add_option("--pad", pad, "zero or repeat, for shorter inputs")->capture_default_str();
   g->add_option("--resample-quality", quality, "low, medium, high or very-high")->capture_default_str();
+  g->add_option("--resampler", resampler, "polyphase (fast; libsoxr for unusual rate ratios) or soxr")->capture_default_str();
   g->add_option("--max-seconds", opts.audio.max_seconds, "Refuse longer files")->capture_default_str();
   g->add_flag("--no-quantize", no_quantize, "Skip the 16-bit quantisation step");
 }
@@ -59,6 +61,7 @@ FeatureOptions FeatureFlags::resolve(const CLI::App* cmd, const FeatureOptions& 
   if (given("--crop")) j["crop"] = crop;
   if (given("--pad")) j["pad"] = pad;
   if (given("--resample-quality")) j["resample_quality"] = quality;
+  if (given("--resampler")) j["resampler"] = resampler;
   if (given("--max-seconds")) j["max_seconds"] = opts.audio.max_seconds;
   if (no_quantize) j["quantize_16bit"] = false;
   return FeatureOptions::from_json(j.dump());

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   genrenet::cli::add_predict_command(app, exit_code);
   genrenet::cli::add_serve_command(app, exit_code);
   genrenet::cli::add_experiments_command(app, exit_code);
+  genrenet::cli::add_compute_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,10 +5,12 @@
 #include <thread>
 #include <vector>
 
+#include <genrenet/compute.h>
+
 namespace genrenet {
 
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& fn) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = resolve_threads(threads);
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i; (i = next++) < n;) fn(i);

@@ -25,7 +25,9 @@ Dataset scan_dataset(const std::filesystem::path& dir) {
     std::vector<std::filesystem::path> files;
     for (auto& f : std::filesystem::recursive_directory_iterator(cd, ec))
       if (f.is_regular_file() && has_audio_extension(f.path())) files.push_back(f.path());
-    if (files.empty()) continue;
+    // An empty class folder would silently make a model of one class fewer.
+    if (files.empty())
+      throw Error(cd.string(), "a class folder without audio files: add its clips or remove the folder");
     std::sort(files.begin(), files.end());
     const int label = static_cast<int>(d.classes.size());
     d.classes.push_back(cd.filename().string());

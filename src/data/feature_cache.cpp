@@ -5,8 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -71,7 +73,9 @@ std::optional<Spectrogram> FeatureCache::read_entry(const std::filesystem::path&
   if (!std::filesystem::exists(entry)) return std::nullopt;
   try {
     NpyArray a = read_npy(entry);
-    if (a.shape.size() == 2 && a.shape[0] == extractor_.options().n_mels && a.shape[1] > 0)
+    // A log-mel in dB is always finite (the floor is amin): a NaN or infinity means the entry is damaged.
+    const bool finite = std::all_of(a.data.begin(), a.data.end(), [](float v) { return std::isfinite(v); });
+    if (a.shape.size() == 2 && a.shape[0] == extractor_.options().n_mels && a.shape[1] > 0 && finite)
       return Spectrogram{static_cast<int>(a.shape[0]), static_cast<int>(a.shape[1]), std::move(a.data)};
   } catch (const Error&) {
     // A damaged entry (a crash of another writer cannot cause one: writes are atomic; a disk error can).

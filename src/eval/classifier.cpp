@@ -3,13 +3,11 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include <genrenet/classifier.h>
 #include <genrenet/model.h>
-#include <genrenet/train.h>
 
 #include "common/parallel.h"
 #include "eval/inference.h"
@@ -40,15 +38,15 @@ struct Windows {
 
 struct Classifier::Impl {
   ModelFile meta;  // classes, options, training summary; the weights are dropped once loaded
-  mutable ResNet model{nullptr};  // forward() is not const in LibTorch, though it only reads in eval mode
+  InferenceNet net;
   FeatureExtractor fx;
   ClassifierOptions options;
-  bool bf16 = false;
   torch::Device device{torch::kCPU};
 
   AudioOptions decode;  // the model's audio options, with ClassifierOptions::max_seconds
 
-  Impl(ModelFile mf, const ClassifierOptions& o) : meta(std::move(mf)), fx(meta.features), options(o) {
+  Impl(ModelFile mf, InferenceNet n, const ClassifierOptions& o)
+      : meta(std::move(mf)), net(std::move(n)), fx(meta.features), options(o) {
     decode = meta.features.audio;
     if (o.max_seconds > 0) decode.max_seconds = o.max_seconds;
   }
@@ -77,11 +75,18 @@ struct Classifier::Impl {
   }
 
   Windows windows_of_samples(std::span<const float> samples, const WindowOptions& w) const {
+    // Less than one analysis window is not audio to classify: its spectrogram would be mostly the STFT's
+    // padding, and the model would still name a genre for it.
+    const int n_fft = meta.features.n_fft;
+    if (samples.size() < static_cast<size_t>(n_fft))
+      throw Error("audio", "too short to classify: " + std::to_string(samples.size()) + " samples at " +
+                               std::to_string(meta.features.audio.sample_rate) + " Hz; at least one analysis window (n_fft = " +
+                               std::to_string(n_fft) + " samples) is needed");
     return cut(fx.log_mel(samples), samples.size(), w);
   }
 
   torch::Tensor probabilities(const std::vector<Spectrogram>& inputs) const {
-    return class_probabilities(model, inputs, meta.model.input_channels, bf16, device, options.batch);
+    return class_probabilities(net, inputs, device, options.batch);
   }
 
   std::vector<GenreScore> rank(const float* p) const {
@@ -116,24 +121,11 @@ struct Classifier::Impl {
 Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o) {
   if (o.batch < 1 || o.batch > 1024) throw Error("batch", "must be in [1, 1024]");
   if (o.max_seconds < 0) throw Error("max_seconds", "must not be negative");
-  if (o.device != "cpu" && o.device != "cuda") throw Error("device", "must be cpu or cuda, got " + o.device);
-  if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16")
-    throw Error("precision", "must be auto, fp32 or bf16, got " + o.precision);
   ModelFile mf = read_model_file(model_file);
-  ResNet model = load_model(mf);
+  InferenceNet net = make_inference_net(mf, {o.device, o.precision, o.threads}, o.batch);
   mf.weights.clear();
-  impl_ = std::make_unique<Impl>(std::move(mf), o);
-  const bool cuda = o.device == "cuda";
-  if (cuda && !torch::cuda::is_available())
-    throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
-  impl_->device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  impl_->bf16 = use_bf16(o.precision, cuda);
-  if (impl_->bf16 && !cuda) to_channels_last(*model);
-  model->to(impl_->device);
-  model->eval();
-  impl_->model = model;
-  if (o.threads > 0) at::set_num_threads(o.threads);
-  else at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o);
+  impl_->device = o.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
 Classifier::~Classifier() = default;
@@ -155,7 +147,8 @@ std::string Classifier::describe_json() const {
                          {"input", {{"channels", m.model.input_channels}, {"n_mels", m.features.n_mels},
                                     {"frames", m.features.frames}}},
                          {"features", nlohmann::json::parse(m.features.to_json())},
-                         {"precision", impl_->bf16 ? "bf16" : "fp32"},
+                         {"precision", precision_name(impl_->net.precision())},
+                         {"int8_calibrated", !m.int8.empty()},
                          {"device", impl_->device.is_cuda() ? "cuda" : "cpu"},
                          {"training", training}})
       .dump();
@@ -194,8 +187,7 @@ std::vector<FileClassification> Classifier::classify_files(const std::vector<std
                                                            const std::function<void(std::size_t)>& done) const {
   w.validate();
   std::vector<FileClassification> out(files.size());
-  const int threads = impl_->options.threads > 0 ? impl_->options.threads
-                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = resolve_threads(impl_->options.threads);
   // Files go through in chunks: features of a chunk on every thread, then its windows through the model in
   // full batches. A chunk bounds memory on long lists of long files.
   const size_t chunk = std::max<size_t>(static_cast<size_t>(impl_->options.batch) * 2, 4 * threads);

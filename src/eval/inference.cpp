@@ -1,21 +1,77 @@
 #include "eval/inference.h"
 
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 namespace genrenet {
 
-torch::Tensor class_probabilities(ResNet& model, std::span<const Spectrogram> inputs, int channels, bool bf16,
-                                  torch::Device device, int batch) {
-  torch::NoGradGuard no_grad;
+std::vector<Precision> inference_candidates(bool calibrated, bool cuda) {
+  if (cuda) return {Precision::Fp32, Precision::Bf16};
+  std::vector<Precision> c = {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16};
+  if (calibrated) c.push_back(Precision::Int8);
+  return c;
+}
+
+double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
+                      torch::Device device) {
+  net.set_precision(p, cal);
+  torch::manual_seed(0);
+  const torch::Tensor x =
+      torch::randn({batch, model.model.input_channels, model.features.n_mels, model.features.frames}).to(device);
+  net.forward(x);  // warm-up: kernel selection, first-touch memory
+  double best = 1e30, spent = 0;
+  // At least two timed passes; more while they are short, so that a fast candidate is timed as steadily.
+  for (int i = 0; i < 5 && (i < 2 || spent < 1.0); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    net.forward(x);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::min(best, s);
+    spent += s;
+  }
+  return batch / best;
+}
+
+InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compute, int batch, PrecisionChoice* choice,
+                                bool force_measure, Workload* workload) {
+  compute.validate();
+  const bool cuda = compute.device == "cuda";
+  if (cuda && !torch::cuda::is_available())
+    throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
+  const int threads = resolve_threads(compute.threads);
+  at::set_num_threads(threads);
+  ResNet model = load_model(mf);
+  InferenceNet net(model);
+  const bool calibrated = !mf.int8.empty();
+  Workload w;
+  w.kind = "inference";
+  w.arch = mf.model.arch;
+  w.input_channels = mf.model.input_channels;
+  w.n_mels = mf.features.n_mels;
+  w.frames = mf.features.frames;
+  w.batch = batch;
+  w.threads = threads;
+  w.detail = std::string(calibrated ? "int8 calibrated" : "not calibrated") + (cuda ? " | cuda" : "");
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  net.to(device);
+  if (workload) *workload = w;
+  PrecisionChoice c = choose_precision(
+      compute.precision, w, inference_candidates(calibrated, cuda),
+      [&](Precision p) { return time_inference(net, mf, p, batch, &mf.int8, device); }, force_measure);
+  net.set_precision(c.precision, &mf.int8);
+  if (choice) *choice = c;
+  return net;
+}
+
+torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs, torch::Device device,
+                                  int batch) {
   std::vector<torch::Tensor> outs;
+  const int channels = net.options().input_channels;
   for (size_t i = 0; i < inputs.size(); i += batch) {
     const size_t n = std::min<size_t>(batch, inputs.size() - i);
-    torch::Tensor x = stack_spectrograms(inputs.subspan(i, n), channels);
-    if (bf16) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    x = x.to(device);
-    Bf16Autocast ac(bf16, device.is_cuda());
-    outs.push_back(torch::softmax(model->forward(x).to(torch::kFloat32), 1).cpu());
+    torch::Tensor x = stack_spectrograms(inputs.subspan(i, n), channels).to(device);
+    outs.push_back(torch::softmax(net.forward(x), 1).cpu());
   }
   return torch::cat(outs).contiguous();
 }

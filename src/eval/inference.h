@@ -1,16 +1,32 @@
-// The one batched forward pass of evaluation and prediction: softmax probabilities of model inputs.
+// The one batched forward pass of evaluation, prediction and serving, and the compute policy applied to it.
 #pragma once
 
 #include <span>
 
-#include <genrenet/model.h>
+#include <genrenet/compute.h>
+#include <genrenet/inference.h>
 
 namespace genrenet {
 
-// Softmax probabilities [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time,
-// in bf16 autocast with channels_last when `bf16`. Only reads the model (eval mode, no gradients): safe to
-// call from several threads at once, since autocast state is per thread.
-torch::Tensor class_probabilities(ResNet& model, std::span<const Spectrogram> inputs, int channels, bool bf16,
+// A model file's inference network, ready to run as `compute` says: threads set, the precision chosen
+// ("auto": measured once per CPU and workload at this `batch`, then cached; int8 is a candidate when the
+// model is calibrated), the network on its device. `choice` receives what was chosen and measured, `workload`
+// what was measured; `force_measure` times the candidates even when the choice is cached (`genrenet tune`).
+InferenceNet make_inference_net(const ModelFile& model, const ComputeOptions& compute, int batch,
+                                PrecisionChoice* choice = nullptr, bool force_measure = false,
+                                Workload* workload = nullptr);
+
+// The inference candidates for a model: fp32, fp32-cl, bf16, and int8 when `calibrated` (CPU only).
+std::vector<Precision> inference_candidates(bool calibrated, bool cuda);
+
+// Clips per second of `net` on `batch` random inputs of the model's shape at precision `p` (a warm-up pass,
+// then the fastest of a few timed ones). The network is left at precision `p`.
+double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
+                      torch::Device device = torch::kCPU);
+
+// Softmax probabilities [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time.
+// Only reads the network: safe to call from several threads at once.
+torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs,
                                   torch::Device device = torch::kCPU, int batch = 16);
 
 }  // namespace genrenet

@@ -1,5 +1,4 @@
 // Accuracy, per-class precision/recall/F1 and the confusion matrix; evaluating a run.
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -46,11 +45,13 @@ std::string Evaluation::to_json() const {
   for (auto& m : per_class)
     pc.push_back({{"class", m.name}, {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}});
   return nlohmann::json({{"accuracy", accuracy}, {"macro_f1", macro_f1}, {"loss", loss}, {"count", count},
-                         {"model", model}, {"epoch", epoch}, {"classes", classes}, {"confusion", confusion}, {"per_class", pc}})
+                         {"model", model}, {"epoch", epoch},
+                         {"inference_precision", inference_precision}, {"classes", classes}, {"confusion", confusion}, {"per_class", pc}})
       .dump(1);
 }
 
-Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& model_choice) {
+Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& model_choice,
+                        const std::string& precision) {
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run / "config.json"));
   const std::string which = model_choice.empty() ? config.test_model : model_choice;
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
@@ -60,10 +61,9 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
   if (!ids) throw Error("--split", "must be train, valid or test");
   if (ids->empty()) throw Error(run.string(), "the " + subset + " subset of this run's split is empty");
   ModelFile mf = read_model_file(run / (which + ".safetensors"));
-  ResNet model = load_model(mf);
-  const bool bf16 = use_bf16(config.precision);
-  if (bf16) to_channels_last(*model);
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const int batch = 16;
+  const InferenceNet net =
+      make_inference_net(mf, {config.device, precision.empty() ? config.precision : precision, config.threads}, batch);
 
   Dataset data = scan_dataset(config.data);
   if (data.classes != mf.classes) throw Error(config.data, "its classes differ from the model's");
@@ -93,7 +93,8 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
     first.push_back(static_cast<int64_t>(inputs.size()));
     kept_truth.push_back(truth[i]);
   }
-  torch::Tensor window_probs = class_probabilities(model, inputs, mf.model.input_channels, bf16);
+  torch::Tensor window_probs = class_probabilities(
+      net, inputs, config.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU), batch);
   std::vector<torch::Tensor> per_clip;
   for (size_t k = 0; k + 1 < first.size(); ++k) per_clip.push_back(window_probs.narrow(0, first[k], first[k + 1] - first[k]).mean(0));
   torch::Tensor probs = torch::stack(per_clip);
@@ -102,6 +103,7 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
   for (int64_t i = 0; i < pred.size(0); ++i) predicted[i] = static_cast<int>(pred[i].item<int64_t>());
   Evaluation e = evaluate_predictions(kept_truth, predicted, mf.classes);
   e.model = which;
+  e.inference_precision = precision_name(net.precision());
   try {
     e.epoch = nlohmann::json::parse(mf.training_json).value("epoch", 0);
   } catch (const nlohmann::json::exception&) {

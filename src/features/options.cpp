@@ -21,6 +21,7 @@ constexpr EnumNames<ResampleQuality> kQualities[] = {{ResampleQuality::Low, "low
                                                      {ResampleQuality::Medium, "medium"},
                                                      {ResampleQuality::High, "high"},
                                                      {ResampleQuality::VeryHigh, "very-high"}};
+constexpr EnumNames<Resampler> kResamplers[] = {{Resampler::Polyphase, "polyphase"}, {Resampler::Soxr, "soxr"}};
 constexpr EnumNames<MelScale> kScales[] = {{MelScale::Htk, "htk"}, {MelScale::Slaney, "slaney"}};
 constexpr EnumNames<MelNorm> kNorms[] = {{MelNorm::None, "none"}, {MelNorm::Slaney, "slaney"}};
 constexpr EnumNames<CropMode> kCrops[] = {
@@ -73,11 +74,12 @@ void FeatureOptions::validate() const {
 
 std::string FeatureOptions::to_json() const {
   json j = {
-      {"version", 1},
+      {"version", 2},
       {"sample_rate", audio.sample_rate},
       {"quantize_16bit", audio.quantize_16bit},
       {"max_seconds", audio.max_seconds},
       {"resample_quality", to_name(kQualities, audio.resample_quality)},
+      {"resampler", to_name(kResamplers, audio.resampler)},
       {"n_fft", n_fft},
       {"hop_length", hop_length},
       {"n_mels", n_mels},
@@ -104,14 +106,18 @@ FeatureOptions FeatureOptions::from_json(const std::string& text) {
   }
   if (!j.is_object()) throw Error("feature options", "expected a JSON object");
   FeatureOptions o;
+  // Version 1 (genrenet before the polyphase resampler) always resampled with libsoxr: features stored
+  // with a model of then must be made the same way now.
+  if (j.contains("version") && j["version"] == 1) o.audio.resampler = Resampler::Soxr;
   for (auto& [key, v] : j.items()) {
     try {
       if (key == "version") {
-        if (v.get<int>() != 1) throw Error("feature options", "unsupported version " + v.dump());
+        if (v != 1 && v != 2) throw Error("feature options", "unsupported version " + v.dump());
       } else if (key == "sample_rate") o.audio.sample_rate = v.get<int>();
       else if (key == "quantize_16bit") o.audio.quantize_16bit = v.get<bool>();
       else if (key == "max_seconds") o.audio.max_seconds = v.get<double>();
       else if (key == "resample_quality") o.audio.resample_quality = from_name(kQualities, key, v.get<std::string>());
+      else if (key == "resampler") o.audio.resampler = from_name(kResamplers, key, v.get<std::string>());
       else if (key == "n_fft") o.n_fft = v.get<int>();
       else if (key == "hop_length") o.hop_length = v.get<int>();
       else if (key == "n_mels") o.n_mels = v.get<int>();

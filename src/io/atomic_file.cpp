@@ -20,10 +20,10 @@ void fsync_path(const std::filesystem::path& p, bool directory) {
   ::close(fd);
 }
 
-}  // namespace
-
-void write_atomically(const std::filesystem::path& target,
-                      const std::function<void(const std::filesystem::path& tmp)>& write) {
+// Writes `target` through a temporary file renamed over it; with `synced`, both the file and its folder are
+// flushed to disk (fsync) so that the new content survives a crash as well as a kill.
+void write_into_place(const std::filesystem::path& target,
+                      const std::function<void(const std::filesystem::path& tmp)>& write, bool synced) {
   static std::atomic<unsigned> counter{0};
   auto dir = target.parent_path();
   if (!dir.empty()) {
@@ -35,11 +35,11 @@ void write_atomically(const std::filesystem::path& target,
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   try {
     write(tmp);
-    fsync_path(tmp, false);
+    if (synced) fsync_path(tmp, false);
     std::error_code ec;
     std::filesystem::rename(tmp, target, ec);
     if (ec) throw Error(target.string(), "cannot move the new file into place (" + ec.message() + ")");
-    fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
+    if (synced) fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);
@@ -47,14 +47,28 @@ void write_atomically(const std::filesystem::path& target,
   }
 }
 
-void write_file_atomically(const std::filesystem::path& target, std::string_view bytes) {
-  write_atomically(target, [&](const std::filesystem::path& tmp) {
+}  // namespace
+
+void write_atomically(const std::filesystem::path& target,
+                      const std::function<void(const std::filesystem::path& tmp)>& write) {
+  write_into_place(target, write, true);
+}
+
+void sync_file_system(const std::filesystem::path& path) {
+  int fd = ::open(path.empty() ? "." : path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::syncfs(fd);
+  ::close(fd);
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool synced) {
+  write_into_place(target, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(target.string(), std::string("cannot write (") + std::strerror(errno) + ")");
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) throw Error(target.string(), "write failed (disk full?)");
-  });
+  }, synced);
 }
 
 std::string read_text_file(const std::filesystem::path& path) {

@@ -13,8 +13,13 @@ namespace genrenet::io {
 void write_atomically(const std::filesystem::path& target,
                       const std::function<void(const std::filesystem::path& tmp)>& write);
 
-// Convenience for bytes already in memory.
-void write_file_atomically(const std::filesystem::path& target, std::string_view bytes);
+// Convenience for bytes already in memory. With `synced` false the file is still renamed into place whole
+// (never seen half-written) but not flushed to disk one by one: for many files at once, followed by one
+// sync_file_system() (a file per 0.5 MB .npy cost 3.5 ms of fsyncs here, more than computing it).
+void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool synced = true);
+
+// Flushes the file system that holds `path` to disk (syncfs): one call after many unsynced writes.
+void sync_file_system(const std::filesystem::path& path);
 
 // A whole (small) text file; an Error naming it if it cannot be read.
 std::string read_text_file(const std::filesystem::path& path);

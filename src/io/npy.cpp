@@ -7,15 +7,14 @@
 #include <genrenet/genrenet.h>
 
 #include "io/atomic_file.h"
+#include "io/npy.h"
 
 namespace genrenet {
 
-void write_npy(const std::filesystem::path& path, std::span<const float> data,
-               const std::vector<std::int64_t>& shape) {
+std::string io::encode_npy(std::span<const float> data, const std::vector<std::int64_t>& shape) {
   std::int64_t count = 1;
   for (auto d : shape) count *= d;
-  if (count != static_cast<std::int64_t>(data.size()))
-    throw Error(path.string(), "shape does not match the number of values");
+  if (count != static_cast<std::int64_t>(data.size())) throw Error("npy", "shape does not match the number of values");
   std::string dims;
   for (auto d : shape) dims += std::to_string(d) + ",";
   if (shape.size() > 1) dims.pop_back();  // (n,) for one axis, (a,b) for more
@@ -32,6 +31,17 @@ void write_npy(const std::filesystem::path& path, std::span<const float> data,
   bytes += static_cast<char>(len >> 8);
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
+  return bytes;
+}
+
+void write_npy(const std::filesystem::path& path, std::span<const float> data,
+               const std::vector<std::int64_t>& shape) {
+  std::string bytes;
+  try {
+    bytes = io::encode_npy(data, shape);
+  } catch (const Error& e) {
+    throw Error(path.string(), e.reason());
+  }
   io::write_file_atomically(path, bytes);
 }
 

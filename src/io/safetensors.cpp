@@ -3,6 +3,7 @@
 // is checked against the file's size before a byte of data is trusted.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -51,6 +52,7 @@ WeightFile read_safetensors(const std::filesystem::path& path) {
   if (!in.read(data.data(), static_cast<std::streamsize>(data_len))) throw Error(name, "truncated");
 
   WeightFile out;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // every tensor's bytes, for the overlap check
   for (auto& [key, v] : j.items()) {
     try {
       if (key == "__metadata__") {
@@ -62,15 +64,19 @@ WeightFile read_safetensors(const std::filesystem::path& path) {
       if (it == std::end(kDtypes)) throw Error(name, "tensor " + key + ": unsupported dtype " + dt);
       std::vector<int64_t> shape = v.at("shape").get<std::vector<int64_t>>();
       auto offsets = v.at("data_offsets").get<std::vector<std::uint64_t>>();
-      int64_t numel = 1;
+      // The element count is bounded by the file's data before any product can overflow.
+      std::uint64_t numel = 1;
       for (auto d : shape) {
-        if (d < 0 || d > (int64_t(1) << 40)) throw Error(name, "tensor " + key + ": bad shape");
-        numel *= d;
+        if (d < 0) throw Error(name, "tensor " + key + ": bad shape");
+        if (d != 0 && numel > data_len / static_cast<std::uint64_t>(d) + 1)
+          throw Error(name, "tensor " + key + ": its shape needs more bytes than the file holds");
+        numel *= static_cast<std::uint64_t>(d);
       }
       const std::uint64_t elem = torch::elementSize(it->dtype);
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_len ||
-          offsets[1] - offsets[0] != static_cast<std::uint64_t>(numel) * elem)
+          offsets[1] - offsets[0] != numel * elem)
         throw Error(name, "tensor " + key + ": data offsets do not match its shape or lie outside the file");
+      ranges.emplace_back(offsets[0], offsets[1]);
       torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(it->dtype));
       if (numel) std::memcpy(t.data_ptr(), data.data() + offsets[0], offsets[1] - offsets[0]);
       out.tensors[key] = t;
@@ -78,6 +84,16 @@ WeightFile read_safetensors(const std::filesystem::path& path) {
       throw Error(name, "tensor " + key + ": malformed entry (" + e.what() + ")");
     }
   }
+  // The format's rule: the tensors' byte ranges tile the data exactly, with neither overlaps nor holes.
+  std::sort(ranges.begin(), ranges.end());
+  std::uint64_t end = 0;
+  for (auto& [a, b] : ranges) {
+    if (a < end) throw Error(name, "two tensors' data overlap (bytes " + std::to_string(a) + " to " + std::to_string(end) + ")");
+    if (a > end) throw Error(name, "a hole in the data (bytes " + std::to_string(end) + " to " + std::to_string(a) + " belong to no tensor)");
+    end = b;
+  }
+  if (end != data_len)
+    throw Error(name, std::to_string(data_len - end) + " bytes after the last tensor's data belong to no tensor");
   return out;
 }
 

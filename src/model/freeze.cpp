@@ -35,8 +35,17 @@ std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
     } catch (const std::regex_error& e) {
       throw Error("--freeze", "bad regular expression \"" + o.regex + "\" (" + e.what() + ")");
     }
+    size_t matched = 0;
     for (size_t i = 0; i < params.size(); ++i)
-      if (std::regex_match(params[i].key(), re)) selected[i] = true;
+      if (std::regex_match(params[i].key(), re)) {
+        selected[i] = true;
+        ++matched;
+      }
+    // The pattern must match a whole name ("bn" matches none; "layer1\\..*bn.*" does): say so rather
+    // than train everything the user meant to freeze.
+    if (!matched)
+      throw Error("--freeze", "\"" + o.regex + "\" matches no parameter name (it must match a whole name, e.g. "
+                              "\"layer1\\..*\" or \".*bn.*\"; names as in `genrenet weights inspect`)");
   }
   std::vector<std::string> frozen;
   for (size_t i = 0; i < params.size(); ++i)

@@ -27,6 +27,7 @@ void save_model_file(const std::filesystem::path& path, const ModelFile& f) {
                                              {"classes", nlohmann::json(f.classes).dump()},
                                              {"features", f.features.to_json()},
                                              {"training", f.training_json}};
+  if (!f.int8.empty()) meta["int8"] = f.int8.to_json();
   write_safetensors(path, f.weights, meta);
 }
 
@@ -70,6 +71,7 @@ ModelFile read_model_file(const std::filesystem::path& path) {
     throw Error(name, e.what());
   }
   f.training_json = w.metadata.count("training") ? w.metadata["training"] : "{}";
+  if (w.metadata.count("int8")) f.int8 = Int8Calibration::from_json(w.metadata["int8"], name);
   f.weights = std::move(w.tensors);
   return f;
 }

@@ -71,6 +71,11 @@ LoadReport load_weights(ResNet& model, const TensorMap& tensors, bool strict) {
       if (src.size(1) == 3 && dst.size(1) == 1) src = src.sum(1, /*keepdim=*/true);
       else if (src.size(1) == 1 && dst.size(1) == 3) src = src.repeat({1, 3, 1, 1}) / 3.0;
     }
+    if (dst.is_floating_point() && !src.is_floating_point())
+      throw Error(key, std::string("holds ") + c10::toString(src.scalar_type()) + " values where the model has " +
+                           c10::toString(dst.scalar_type()) + " weights: not a weight file of this model");
+    if (src.is_floating_point() && !torch::isfinite(src).all().item<bool>())
+      throw Error(key, "holds NaN or infinite values");
     if (src.sizes() != dst.sizes()) {
       if (key.rfind("fc.", 0) == 0) {  // a head for another number of classes: start this one afresh
         report.skipped.push_back(key);

@@ -10,6 +10,8 @@
 
 #include <genrenet/serve.h>
 
+#include "common/text.h"
+
 namespace genrenet {
 
 extern const char* const kIndexHtml;  // src/serve/web/index.html, compiled in
@@ -45,9 +47,14 @@ std::string base64(const std::string& in) {
   return out;
 }
 
+// Answers carry what clients sent (file names, parameters), which need not be UTF-8: such bytes are written
+// as \xHH where they enter (utf8_safe), and serialising replaces any left over, so that no answer fails to
+// serialise (a non-UTF-8 name was a 500 "type_error.316" before).
+std::string json_text(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
 void json_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
-  res.set_content(nlohmann::json({{"error", message}, {"status", status}}).dump(), "application/json");
+  res.set_content(json_text({{"error", utf8_safe(message)}, {"status", status}}), "application/json");
 }
 
 nlohmann::json ranked_json(const std::vector<GenreScore>& ranked, size_t top) {
@@ -150,6 +157,7 @@ struct HttpServer::Impl {
     } else if (req.has_param("name")) {
       name = req.get_param_value("name");
     }
+    name = utf8_safe(name);
     if (body->empty()) return json_error(res, 400, "empty upload: send an audio file as the body");
 
     WindowOptions w;
@@ -163,7 +171,7 @@ struct HttpServer::Impl {
       want_spectrogram = flag_param(req, "spectrogram", false);
       const double t = number_param(req, "top", static_cast<double>(top));
       if (!(t >= 1)) throw Error("top", "must be at least 1");
-      top = std::min(top, static_cast<size_t>(t));
+      if (t < static_cast<double>(top)) top = static_cast<size_t>(t);  // (a huge t cast to size_t is undefined)
       w.validate();
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
@@ -210,7 +218,7 @@ struct HttpServer::Impl {
         fig.title = "Log-mel spectrogram of " + name;
         j["spectrogram_png"] = base64(spectrogram_png(s, classifier.features(), false, fig));
       }
-      res.set_content(j.dump(), "application/json");
+      res.set_content(json_text(j), "application/json");
     } catch (const Error& e) {
       // Bad audio is the client's: too long is 413, anything else it sent that cannot be read is 422.
       const std::string what = e.what();

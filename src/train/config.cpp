@@ -22,9 +22,11 @@ void TrainConfig::validate() const {
   if (!(weight_decay >= 0 && weight_decay < 1)) bad("weight_decay", "must be in [0, 1)");
   if (!(label_smoothing >= 0 && label_smoothing < 1)) bad("label_smoothing", "must be in [0, 1)");
   if (schedule != "constant" && schedule != "cosine") bad("schedule", "must be constant or cosine");
-  if (precision != "auto" && precision != "fp32" && precision != "bf16") bad("precision", "must be auto, fp32 or bf16");
-  if (device != "cpu" && device != "cuda") bad("device", "must be cpu or cuda");
-  if (threads < 0 || threads > 1024) bad("threads", "must be in [0, 1024]");
+  try {
+    ComputeOptions{device, precision, threads}.validate(/*allow_int8=*/false);
+  } catch (const Error& e) {
+    bad(e.subject(), e.reason());
+  }
   if (dist_timeout < 10 || dist_timeout > 86400) bad("dist_timeout", "must be in [10, 86400] seconds");
   if (test_model != "best" && test_model != "last") bad("test_model", "must be best or last");
   model.validate();

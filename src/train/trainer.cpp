@@ -1,5 +1,5 @@
-// The training loop: the paper's Adam fine-tuning with per-epoch SpecAugment, bf16 autocast with
-// channels_last on CPUs that have fast bf16, batch preparation overlapped with the step, an epoch table
+// The training loop: the paper's Adam fine-tuning with per-epoch SpecAugment in the precision the compute
+// policy chooses (genrenet/compute.h), batch preparation overlapped with the step, an epoch table
 // as the paper's Table VI, atomic checkpoints every epoch and exact resume; data-parallel over processes
 // (src/train/distributed.cpp) with rank 0 alone printing and writing the run folder.
 #include <chrono>
@@ -22,19 +22,6 @@
 namespace genrenet {
 
 std::atomic<bool> g_stop_training{false};
-
-bool cpu_has_fast_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("flags", 0) == 0)
-      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-  return false;
-}
-
-bool use_bf16(const std::string& precision, bool cuda) {
-  return precision == "bf16" || (precision == "auto" && (cuda || cpu_has_fast_bf16()));
-}
 
 namespace {
 
@@ -146,7 +133,7 @@ std::vector<EpochMetrics> history_from_json(const nlohmann::json& a) {
 
 namespace {
 
-TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* group) {
+TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite, ProcessGroup* group) {
   const std::filesystem::path out = given.out;
   const bool main = !group || group->rank() == 0;
   const int world = group ? group->size() : 1, rank = group ? group->rank() : 0;
@@ -158,6 +145,8 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
   // the run folder at all (another machine).
   if (group) resume = group->share(resume ? "1" : "0") == "1";
   TrainConfig config = given;
+  if (main && !resume && !overwrite && std::filesystem::exists(out / "last.json"))
+    throw Error(out.string(), "holds a trained run already: continue it with --resume, or train over it with --overwrite");
   if (main && resume) {
     if (!std::filesystem::exists(out / "last.json"))
       throw Error(out.string(), "nothing to resume: no finished epoch (last.json) in this run folder");
@@ -175,11 +164,9 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
     throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
   const int local_rank = group ? group->env().local_rank : 0;
   const torch::Device device = cuda ? torch::Device(torch::kCUDA, local_rank) : torch::Device(torch::kCPU);
-  const bool bf16 = use_bf16(config.precision, cuda);
   // The processes of one machine share its cores.
   const int local_world = group ? group->env().local_world_size : 1;
-  const int threads = config.threads > 0 ? config.threads
-                                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_world);
+  const int threads = resolve_threads(config.threads, local_world);
   at::set_num_threads(threads);
   if (main) std::filesystem::create_directories(out);
 
@@ -226,10 +213,20 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
   if (main && resume) load_weights(model, read_model_file(out / "last.safetensors").weights, /*strict=*/true);
   // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
   if (group) group->broadcast(module_state(*model, true));
+  // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
+  // resumed run keeps the precision it started in, so that it computes what the uninterrupted run would.
+  std::string precision_text;
+  if (main && resume && config.precision == "auto")
+    precision_text = nlohmann::json::parse(read_text_file(out / "last.json")).value("precision", "");
+  if (main && precision_text.empty())
+    precision_text = precision_name(choose_training_precision(config, mo, threads).precision);
+  if (group) precision_text = group->share(precision_text);
+  const Precision precision = parse_precision(precision_text);
+  const bool bf16 = precision == Precision::Bf16, channels_last = uses_channels_last(precision);
   auto frozen = freeze(model, config.freeze);
   if (!frozen.empty()) say("frozen: %zu parameter tensors (%s ... %s)\n", frozen.size(), frozen.front().c_str(), frozen.back().c_str());
   model->to(device);
-  if (bf16) to_channels_last(*model);
+  if (channels_last) to_channels_last(*model);
   if (group && config.sync_bn) set_batch_norm_sync(*model, [group](torch::Tensor& t) { group->all_reduce_sum(t); });
 
   std::vector<torch::Tensor> trainable;
@@ -276,7 +273,8 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
   const int channels = mo.input_channels;
   const SpecAugmentOptions* aug = config.specaugment ? &config.augment : nullptr;
   say("%s: %zu training and %zu validation clips, %zu classes, %s, %s, %d threads\n", mo.arch.c_str(),
-      train_set.ids.size(), valid_set.ids.size(), data.classes.size(), bf16 ? "bf16 autocast + channels_last" : "fp32",
+      train_set.ids.size(), valid_set.ids.size(), data.classes.size(),
+      bf16 ? "bf16 autocast + channels_last" : channels_last ? "fp32 channels_last" : "fp32",
       device.str().c_str(), threads);
   if (group)
     say("data-parallel: %d processes x batch %d = global batch %d, %s, batch norm %s\n", world, config.batch,
@@ -287,7 +285,7 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
 
   auto to_device = [&](torch::Tensor x) {
     x = x.to(device);
-    return bf16 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+    return channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
   };
   auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config.label_smoothing);
   // A Ctrl-C in one process stops them all after the same step.
@@ -419,13 +417,15 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
     // Checkpoints: the model files first, then the optimiser, then last.json, which says the epoch is done.
     mf.weights = state_dict(*model);
     mf.training_json = nlohmann::json({{"config", nlohmann::json::parse(config.to_json())}, {"epoch", epoch},
-                                       {"metrics", history_json({m})[0]}, {"split", split.spec}})
+                                       {"metrics", history_json({m})[0]}, {"split", split.spec},
+                                       {"precision", precision_text}})
                            .dump();
     if (best) save_model_file(out / "best.safetensors", mf);
     save_model_file(out / "last.safetensors", mf);
     io::write_atomically(out / "last.optimizer.pt", [&](const std::filesystem::path& tmp) { torch::save(opt, tmp.string()); });
     io::write_file_atomically(out / "last.json", nlohmann::json({{"epoch", epoch}, {"best_epoch", result.best_epoch},
                                                                  {"best_val_acc", result.best_val_acc},
+                                                                 {"precision", precision_text},
                                                                  {"history", history_json(result.history)}})
                                                      .dump(1));
     plot_training_curves(out / "curves.png", result.history);
@@ -443,11 +443,11 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, ProcessGroup* 
 
 }  // namespace
 
-TrainResult train(const TrainConfig& config, bool resume) {
+TrainResult train(const TrainConfig& config, bool resume, bool overwrite) {
   ProcessGroup* group = ProcessGroup::get(config.dist_timeout, config.device == "cuda");
-  if (!group) return train_in_group(config, resume, nullptr);
+  if (!group) return train_in_group(config, resume, overwrite, nullptr);
   try {
-    return train_in_group(config, resume, group);
+    return train_in_group(config, resume, overwrite, group);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

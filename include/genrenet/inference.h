@@ -1,0 +1,72 @@
+// genrenet's inference network: a trained ResNet with its batch norms folded into the convolutions, run in
+// fp32 (contiguous or channels_last), bf16 autocast, or int8 through LibTorch's quantized CPU operators.
+//
+//   InferenceNet net(model);                          // folds batch norm (eval mode)
+//   Int8Calibration cal = net.calibrate(inputs);      // activation ranges on a few training clips
+//   net.set_precision(Precision::Int8, &cal);         // per-channel int8 weights, fused ReLU
+//   torch::Tensor logits = net.forward(x);
+//
+// Post-training static quantisation as PyTorch's eager mode does it (fold, fuse, observe, convert), written
+// against the quantized operators that every LibTorch build registers (quantized::conv2d_relu,
+// quantized::add_relu, ...), because eager-mode prepare/convert exists only in Python.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <genrenet/compute.h>
+#include <genrenet/model.h>
+
+namespace genrenet {
+
+// The quantized engines this LibTorch build has, best first for x86 ("x86", "fbgemm", "onednn", "qnnpack").
+std::vector<std::string> quantized_engines();
+
+class InferenceNet {
+ public:
+  // Folds `model`'s batch norms (their running statistics) into its convolutions; the model is only read.
+  explicit InferenceNet(ResNet& model);
+  ~InferenceNet();
+  InferenceNet(InferenceNet&&) noexcept;
+  InferenceNet& operator=(InferenceNet&&) noexcept;
+
+  // Fp32, Fp32ChannelsLast, Bf16 (autocast, channels_last) or Int8 (needs a calibration of this network;
+  // throws Error naming the missing point or the engines available when none fits).
+  void set_precision(Precision p, const Int8Calibration* calibration = nullptr);
+  Precision precision() const;
+  // Moves the float weights to `device` (int8 runs on the CPU only).
+  void to(torch::Device device);
+
+  // Logits [n, classes] (fp32) of inputs [n, channels, n_mels, frames]. Only reads the network: safe to
+  // call from several threads at once.
+  torch::Tensor forward(const torch::Tensor& x) const;
+  // Runs inputs through the float network and widens `into`'s ranges to cover every point's activations.
+  void observe(const torch::Tensor& x, Int8Calibration& into) const;
+
+  const ModelOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct QuantizeReport {
+  int files = 0, files_skipped = 0;  // calibration files used, and unreadable ones (warned about)
+  int windows = 0;                   // model inputs observed
+  double seconds = 0;
+};
+
+// Calibrates a model file for int8: the activation ranges of its inference network over every window of
+// `clips` audio files (files, folders searched recursively, @lists; 0: all of them), chosen evenly over the
+// sorted list so that each class folder of a dataset contributes; writes the model file with its calibration
+// to `out` (default: in place, atomically). Use files from the model's training data.
+QuantizeReport quantize_model_file(const std::filesystem::path& model, const std::vector<std::string>& audio,
+                                   int clips = 32, const std::filesystem::path& out = {}, int threads = 0);
+
+// `count` files evenly spaced over `files` (all of them when count <= 0 or >= their number).
+std::vector<std::filesystem::path> spread_selection(const std::vector<std::filesystem::path>& files, int count);
+
+}  // namespace genrenet

@@ -1,0 +1,170 @@
+#include "audio/polyphase.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "common/simd.h"
+
+namespace genrenet {
+namespace {
+
+constexpr int kLanes = 16;  // taps per SIMD step (one AVX-512 register of floats)
+constexpr std::int64_t kMaxTable = 1 << 20;  // 4 MB of coefficients; every common rate needs < 150 k
+
+struct QualitySpec {
+  double passband;       // passband end, as a fraction of the lower Nyquist frequency
+  double attenuation_db; // stopband attenuation (and passband ripple) of the Kaiser design
+};
+
+QualitySpec spec_of(ResampleQuality q) {
+  switch (q) {
+    case ResampleQuality::Low: return {0.85, 70};
+    case ResampleQuality::Medium: return {0.89, 85};
+    case ResampleQuality::High: return {0.91, 100};
+    case ResampleQuality::VeryHigh: return {0.95, 125};
+  }
+  return {0.91, 100};
+}
+
+// The modified Bessel function of the first kind, order 0 (its series converges fast for Kaiser's betas).
+double bessel_i0(double x) {
+  double sum = 1, term = 1;
+  for (int k = 1; k < 64; ++k) {
+    term *= (x / (2 * k)) * (x / (2 * k));
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  return sum;
+}
+
+int taps_for(int from_rate, double transition_hz, double attenuation_db) {
+  const double dw = 2 * std::numbers::pi * transition_hz / from_rate;
+  const int n = static_cast<int>(std::ceil((attenuation_db - 7.95) / (2.285 * dw))) + 1;
+  return (n + kLanes - 1) / kLanes * kLanes;
+}
+
+// y[n] = <table[phase(n)], x[index(n) ...]> with phase(n) = n·M mod L and index(n) = n·M div L. Outputs L
+// apart share their phase, their inputs M apart: so the loop runs over the L phases, and for each over
+// eight outputs at once (r, r + 1, ..., r + 7 periods later), loading each vector of taps once for eight
+// products. That nearly halves the loads per multiply-add, which is what bounds a direct dot product here
+// (two loads per FMA): 1.5x faster, measured. Time is cut into chunks of periods, so that a chunk's input
+// stays in cache while every phase passes over it.
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+// Always inlined: called from the SIMD clones, whose vector registers the default ABI cannot pass.
+[[gnu::always_inline]] inline Lanes load(const float* p) {
+  Lanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// A tree of halving sums (depth 4): summing the lanes in order would be a chain of 16 dependent additions
+// per output, which measured slower than all of its multiply-adds.
+using Lanes8 = float __attribute__((vector_size(8 * sizeof(float))));
+using Lanes4 = float __attribute__((vector_size(4 * sizeof(float))));
+[[gnu::always_inline]] inline float sum_lanes(Lanes v) {
+  const Lanes8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const Lanes4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+GENRENET_SIMD_CLONES
+void run_phases(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out, float* y) {
+  constexpr std::int64_t kChunk = 16;  // periods per chunk: 16 x M input samples (28 KB at 22.05 kHz)
+  constexpr int kGroup = 8;            // outputs sharing each load of taps
+  const std::int64_t periods = (n_out + up - 1) / up;
+  for (std::int64_t first = 0; first < periods; first += kChunk) {
+    const std::int64_t last = std::min(periods, first + kChunk);
+    for (int slot = 0; slot < up; ++slot) {
+      const std::int64_t pos = static_cast<std::int64_t>(slot) * down;
+      const float* h = table + (pos % up) * taps;
+      const std::int64_t start = pos / up;
+      std::int64_t r = first;
+      for (; r + kGroup <= last && slot + (r + kGroup - 1) * up < n_out; r += kGroup) {
+        const float* xs = x + start + r * down;
+        Lanes a[kGroup] = {};
+        for (int k = 0; k < taps; k += kLanes) {
+          const Lanes hv = load(h + k);
+#pragma GCC unroll 8
+          for (int g = 0; g < kGroup; ++g) a[g] += hv * load(xs + g * down + k);
+        }
+        const std::int64_t n = slot + r * up;
+#pragma GCC unroll 8
+        for (int g = 0; g < kGroup; ++g) y[n + g * up] = sum_lanes(a[g]);
+      }
+      for (; r < last && slot + r * up < n_out; ++r) {
+        const float* xs = x + start + r * down;
+        Lanes a{};
+        for (int k = 0; k < taps; k += kLanes) a += load(h + k) * load(xs + k);
+        y[slot + r * up] = sum_lanes(a);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool polyphase_supported(int from_rate, int to_rate, ResampleQuality quality) {
+  if (from_rate <= 0 || to_rate <= 0) return false;
+  const int g = std::gcd(from_rate, to_rate);
+  const QualitySpec q = spec_of(quality);
+  const double nyquist = std::min(from_rate, to_rate) / 2.0;
+  return static_cast<std::int64_t>(to_rate / g) * taps_for(from_rate, nyquist * (1 - q.passband), q.attenuation_db) <= kMaxTable;
+}
+
+PolyphaseDesign design_polyphase(int from_rate, int to_rate, ResampleQuality quality) {
+  if (!polyphase_supported(from_rate, to_rate, quality))
+    throw Error("resample", "no polyphase design for " + std::to_string(from_rate) + " -> " + std::to_string(to_rate) + " Hz");
+  const int g = std::gcd(from_rate, to_rate);
+  const QualitySpec q = spec_of(quality);
+  PolyphaseDesign d;
+  d.up = to_rate / g;
+  d.down = from_rate / g;
+  const double nyquist = std::min(from_rate, to_rate) / 2.0;
+  d.passband_hz = nyquist * q.passband;
+  d.stopband_hz = nyquist;
+  d.attenuation_db = q.attenuation_db;
+  d.taps = taps_for(from_rate, d.stopband_hz - d.passband_hz, q.attenuation_db);
+  const double cutoff = (d.passband_hz + d.stopband_hz) / 2 / from_rate;  // cycles per input sample
+  const double beta = q.attenuation_db > 50 ? 0.1102 * (q.attenuation_db - 8.7)
+                                            : 0.5842 * std::pow(q.attenuation_db - 21, 0.4) + 0.07886 * (q.attenuation_db - 21);
+  const double half = d.taps / 2.0, i0_beta = bessel_i0(beta);
+  d.table.resize(static_cast<size_t>(d.up) * d.taps);
+  std::vector<double> phase(d.taps);
+  for (int p = 0; p < d.up; ++p) {
+    // Tap k meets input sample floor(t) - (taps/2 - 1) + k; u is its distance from t in input samples.
+    const double frac = static_cast<double>(p) / d.up;
+    double sum = 0;
+    for (int k = 0; k < d.taps; ++k) {
+      const double u = frac + half - 1 - k;
+      const double r = u / half;
+      const double window = std::abs(r) <= 1 ? bessel_i0(beta * std::sqrt(1 - r * r)) / i0_beta : 0;
+      const double a = 2 * cutoff * u;
+      const double sinc = a == 0 ? 1 : std::sin(std::numbers::pi * a) / (std::numbers::pi * a);
+      phase[k] = 2 * cutoff * sinc * window;
+      sum += phase[k];
+    }
+    // Each phase sums to exactly 1: a constant input stays that constant, whatever the phase.
+    for (int k = 0; k < d.taps; ++k) d.table[static_cast<size_t>(p) * d.taps + k] = static_cast<float>(phase[k] / sum);
+  }
+  return d;
+}
+
+std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& d) {
+  const std::int64_t n_out = (static_cast<std::int64_t>(in.size()) * d.up + d.down / 2) / d.down;
+  // Zeros before and after, so that every output's taps read inside the buffer.
+  const std::int64_t front = d.taps / 2 - 1;
+  std::vector<float> x(static_cast<size_t>(front) + in.size() + d.taps + kLanes, 0.0f);
+  std::copy(in.begin(), in.end(), x.begin() + front);
+  std::vector<float> y(static_cast<size_t>(n_out));
+  run_phases(x.data(), d.table.data(), d.taps, d.up, d.down, n_out, y.data());
+  return y;
+}
+
+}  // namespace genrenet

@@ -1,0 +1,205 @@
+// The compute policy: precision names, thread counts, and "auto" chosen by measurement with a cache keyed by
+// everything that changes the answer (see genrenet/compute.h for why flags are not enough).
+#include <genrenet/compute.h>
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/genrenet.h>
+
+#include "io/atomic_file.h"
+
+namespace genrenet {
+namespace {
+
+constexpr const char* kChoicesFile = "compute-choices.json";
+
+struct NamedPrecision {
+  Precision precision;
+  const char* name;
+};
+constexpr NamedPrecision kPrecisions[] = {
+    {Precision::Fp32, "fp32"}, {Precision::Fp32ChannelsLast, "fp32-cl"}, {Precision::Bf16, "bf16"}, {Precision::Int8, "int8"}};
+
+std::string cpuinfo_field(const std::string& text, const std::string& field) {
+  const size_t at = text.find("\n" + field);
+  if (at == std::string::npos) return "";
+  const size_t colon = text.find(':', at), end = text.find('\n', at + 1);
+  if (colon == std::string::npos || colon > end) return "";
+  std::string v = text.substr(colon + 1, end - colon - 1);
+  v.erase(0, v.find_first_not_of(" \t"));
+  return v;
+}
+
+bool measuring_disabled() {
+  const char* v = std::getenv("GENRENET_TUNE");
+  return v && (std::string(v) == "0" || std::string(v) == "off" || std::string(v) == "false");
+}
+
+// The cache is one small JSON object {key: {"choice": name, "clips_per_second": {name: n}}}; concurrent
+// writers (several processes measuring different workloads) each rewrite it whole, atomically, re-reading
+// it first, so at worst one measurement is lost and taken again later, never a damaged file.
+nlohmann::json read_choices(const std::filesystem::path& file, bool warn) {
+  std::ifstream in(file);
+  if (!in) return nlohmann::json::object();
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    if (j.is_object()) return j;
+  } catch (const nlohmann::json::exception&) {
+  }
+  if (warn) std::fprintf(stderr, "warning: %s: unreadable, measuring again\n", file.string().c_str());
+  return nlohmann::json::object();
+}
+
+std::mutex g_cache_mutex;  // one measurement at a time within a process
+
+}  // namespace
+
+std::string precision_name(Precision p) {
+  for (auto& n : kPrecisions)
+    if (n.precision == p) return n.name;
+  return "fp32";
+}
+
+Precision parse_precision(const std::string& name) {
+  for (auto& n : kPrecisions)
+    if (name == n.name) return n.precision;
+  throw Error("precision", "must be auto, fp32, fp32-cl, bf16 or int8, got \"" + name + "\"");
+}
+
+bool uses_channels_last(Precision p) { return p != Precision::Fp32; }
+
+void ComputeOptions::validate(bool allow_int8) const {
+  if (device != "cpu" && device != "cuda") throw Error("device", "must be cpu or cuda, got \"" + device + "\"");
+  if (precision != "auto") {
+    const Precision p = parse_precision(precision);
+    if (p == Precision::Int8 && !allow_int8)
+      throw Error("precision", "int8 is for inference only; train in fp32, fp32-cl or bf16");
+    if (device == "cuda" && (p == Precision::Int8 || p == Precision::Fp32ChannelsLast))
+      throw Error("precision", precision + " runs on the CPU only; use fp32 or bf16 with --device cuda");
+  }
+  if (threads < 0 || threads > 1024) throw Error("threads", "must be in [0, 1024], got " + std::to_string(threads));
+}
+
+int resolve_threads(int requested, int processes_per_machine) {
+  if (requested > 0) return requested;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, processes_per_machine));
+}
+
+std::string cpu_model_name() {
+  static const std::string name = [] {
+    std::ifstream in("/proc/cpuinfo");
+    if (!in) return std::string("unknown CPU");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text = "\n" + text.substr(0, text.find("\n\n"));  // the first processor's block
+    std::string model = cpuinfo_field(text, "model name");
+    if (model.empty()) return std::string("unknown CPU");
+    const std::string family = cpuinfo_field(text, "cpu family"), number = cpuinfo_field(text, "model\t");
+    if (!family.empty()) model += " (family " + family + " model " + number + ")";
+    return model;
+  }();
+  return name;
+}
+
+std::string libtorch_version() { return TORCH_VERSION; }
+
+std::string Workload::key() const {
+  return kind + " | " + arch + " " + std::to_string(input_channels) + "x" + std::to_string(n_mels) + "x" +
+         std::to_string(frames) + " | batch " + std::to_string(batch) + " | " + std::to_string(threads) +
+         " threads" + (detail.empty() ? "" : " | " + detail) + " | " + cpu_model_name() + " | LibTorch " +
+         libtorch_version();
+}
+
+std::filesystem::path compute_cache_dir() {
+  if (const char* d = std::getenv("GENRENET_CACHE_DIR"); d && *d) return d;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "genrenet";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::filesystem::path(home) / ".cache" / "genrenet";
+  return ".genrenet-cache";
+}
+
+PrecisionChoice choose_precision(const std::string& requested, const Workload& w,
+                                 const std::vector<Precision>& candidates, const CandidateTimer& timer,
+                                 bool force_measure) {
+  PrecisionChoice choice;
+  if (requested != "auto") {
+    choice.precision = parse_precision(requested);
+    return choice;
+  }
+  if (candidates.empty()) throw Error("precision", "no candidate precision to choose from");
+  if (candidates.size() == 1 || (measuring_disabled() && !force_measure)) {
+    choice.precision = std::find(candidates.begin(), candidates.end(), Precision::Fp32) != candidates.end()
+                           ? Precision::Fp32
+                           : candidates.front();
+    return choice;
+  }
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  const std::filesystem::path file = compute_cache_dir() / kChoicesFile;
+  const std::string key = w.key();
+  if (!force_measure) {
+    nlohmann::json all = read_choices(file, /*warn=*/true);
+    if (all.contains(key) && all[key].is_object() && all[key].contains("choice") && all[key]["choice"].is_string()) {
+      try {
+        const Precision p = parse_precision(all[key]["choice"].get<std::string>());
+        if (std::find(candidates.begin(), candidates.end(), p) != candidates.end()) {
+          choice.precision = p;
+          choice.from_cache = true;
+          return choice;
+        }
+      } catch (const Error&) {
+      }
+    }
+  }
+  // One line on stderr, written as the candidates finish: what is measured, each speed, the choice.
+  std::fprintf(stderr, "precision auto: %s %s, batch %d, %d threads (measured once for this CPU; cached in %s): ",
+               w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
+  double best = -1;
+  nlohmann::json speeds = nlohmann::json::object();
+  for (Precision p : candidates) {
+    CandidateTiming t;
+    t.precision = p;
+    try {
+      t.clips_per_second = timer(p);
+    } catch (const std::exception& e) {
+      t.error = e.what();
+    }
+    const char* separator = choice.timings.empty() ? "" : ", ";
+    if (t.error.empty()) {
+      speeds[precision_name(p)] = t.clips_per_second;
+      std::fprintf(stderr, "%s%s %.1f", separator, precision_name(p).c_str(), t.clips_per_second);
+    } else {
+      std::fprintf(stderr, "%s%s failed", separator, precision_name(p).c_str());
+    }
+    if (t.error.empty() && t.clips_per_second > best) {
+      best = t.clips_per_second;
+      choice.precision = p;
+    }
+    choice.timings.push_back(t);
+  }
+  if (best <= 0) {
+    std::fprintf(stderr, ": no candidate worked\n");
+    throw Error("precision auto", "every candidate failed: " + choice.timings.front().error);
+  }
+  choice.measured = true;
+  std::fprintf(stderr, " clips/s -> %s\n", precision_name(choice.precision).c_str());
+  try {
+    std::filesystem::create_directories(file.parent_path());
+    nlohmann::json all = read_choices(file, /*warn=*/false);  // (re-read: another process may have written)
+    all[key] = {{"choice", precision_name(choice.precision)}, {"clips_per_second", speeds}};
+    io::write_file_atomically(file, all.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    // A read-only home must not stop the work: the next run measures again.
+    std::fprintf(stderr, "warning: %s: cannot keep the measurement (%s)\n", file.string().c_str(), e.what());
+  }
+  return choice;
+}
+
+}  // namespace genrenet

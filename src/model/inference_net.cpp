@@ -1,0 +1,364 @@
+// The inference network: batch norm folded into the convolutions (eval mode), then fp32, bf16 autocast or
+// int8. The int8 path is PyTorch's post-training static quantisation done by hand: per-channel symmetric int8
+// weights, per-tensor asymmetric uint8 activations whose ranges come from calibration clips, ReLU fused into
+// the convolutions and into the residual sums (quantized::conv2d_relu, quantized::add_relu), max-pool on
+// uint8, and the global pool, SE gates and fc in float (a few thousand values, where int8 would only lose
+// accuracy). The operators are called through the dispatcher, boxed, because their packed-weight types are
+// TorchScript classes without a public C++ header.
+#include <genrenet/inference.h>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <mutex>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+namespace genrenet {
+namespace {
+
+// A convolution with its batch norm folded in, and what the int8 path needs of it.
+struct ConvUnit {
+  std::string point;           // the quantisation point of its output
+  torch::Tensor weight, bias;  // folded, fp32
+  int64_t stride = 1, padding = 0;
+  bool relu = false;
+  c10::IValue packed;          // the engine's prepacked int8 weight
+  double scale = 1;
+  int64_t zero_point = 0;
+};
+
+struct SqueezeUnit {
+  std::string point;  // its output, re-quantised for the residual sum
+  torch::Tensor w1, b1, w2, b2;
+  double scale = 1;
+  int64_t zero_point = 0;
+};
+
+struct Block {
+  std::string point;  // the block's output (after the residual sum and ReLU)
+  std::vector<ConvUnit> convs;  // conv1, conv2 (, conv3): the last one without ReLU
+  std::optional<ConvUnit> downsample;
+  std::optional<SqueezeUnit> se;
+  double scale = 1;
+  int64_t zero_point = 0;
+};
+
+torch::Tensor nchw_or_nhwc(const torch::Tensor& t, bool channels_last) {
+  return channels_last ? t.contiguous(torch::MemoryFormat::ChannelsLast) : t.contiguous();
+}
+
+ConvUnit fold(const std::string& point, const torch::nn::Conv2dImpl& conv, const SyncBatchNorm2dImpl& bn, bool relu) {
+  torch::NoGradGuard no_grad;
+  const auto& o = conv.options;
+  ConvUnit u;
+  u.point = point;
+  const torch::Tensor scale = bn.weight / torch::sqrt(bn.running_var + bn.eps);
+  u.weight = (conv.weight * scale.view({-1, 1, 1, 1})).contiguous();
+  torch::Tensor shift = bn.bias - bn.running_mean * scale;
+  if (conv.bias.defined()) shift = shift + conv.bias * scale;
+  u.bias = shift.contiguous();
+  u.stride = o.stride()->at(0);
+  // Every convolution of these networks pads by half its (odd, square) kernel: 7x7 by 3, 3x3 by 1, 1x1 by 0.
+  u.padding = conv.weight.size(2) / 2;
+  u.relu = relu;
+  return u;
+}
+
+// uint8 scale and zero point for an activation range (which always includes 0, as PyTorch's observers do).
+std::pair<double, int64_t> activation_qparams(std::pair<float, float> range) {
+  const double lo = std::min(0.0f, range.first), hi = std::max(0.0f, range.second);
+  const double scale = hi > lo ? (hi - lo) / 255.0 : 1.0;
+  const int64_t zero_point = std::clamp<int64_t>(std::llround(-lo / scale), 0, 255);
+  return {scale, zero_point};
+}
+
+const c10::OperatorHandle& quantized_op(const char* name, const char* overload) {
+  // Looked up once per operator; the handles live as long as the process.
+  static std::mutex mutex;
+  static std::map<std::string, c10::OperatorHandle> ops;
+  std::lock_guard<std::mutex> lock(mutex);
+  const std::string key = std::string(name) + "." + overload;
+  auto it = ops.find(key);
+  if (it == ops.end()) {
+    auto h = c10::Dispatcher::singleton().findSchema({name, overload});
+    if (!h) throw Error("int8", std::string("this LibTorch build has no ") + name + " operator");
+    it = ops.emplace(key, *h).first;
+  }
+  return it->second;
+}
+
+c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
+  op.callBoxed(&stack);
+  return stack.at(0);
+}
+
+}  // namespace
+
+std::vector<std::string> quantized_engines() {
+  std::vector<std::string> have;
+  for (at::QEngine e : at::globalContext().supportedQEngines())
+    if (e != at::QEngine::NoQEngine) have.push_back(c10::toString(e));
+  std::vector<std::string> ordered;
+  for (const char* best : {"X86", "FBGEMM", "ONEDNN", "QNNPACK"})
+    if (std::find(have.begin(), have.end(), best) != have.end()) ordered.push_back(best);
+  for (auto& s : ordered) std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ordered;
+}
+
+std::string Int8Calibration::to_json() const {
+  nlohmann::json r = nlohmann::json::object();
+  for (auto& [point, range] : ranges) r[point] = {range.first, range.second};
+  return nlohmann::json({{"method", method}, {"clips", clips}, {"ranges", r}}).dump();
+}
+
+Int8Calibration Int8Calibration::from_json(const std::string& text, const std::string& subject) {
+  Int8Calibration c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    c.method = j.at("method").get<std::string>();
+    c.clips = j.at("clips").get<int>();
+    for (auto& [point, range] : j.at("ranges").items()) {
+      const float lo = range.at(0).get<float>(), hi = range.at(1).get<float>();
+      if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
+        throw Error(subject, "the range of \"" + point + "\" is not a finite [min, max]");
+      c.ranges[point] = {lo, hi};
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(subject, std::string("damaged int8 calibration (") + e.what() + ")");
+  }
+  return c;
+}
+
+struct InferenceNet::Impl {
+  ModelOptions options;
+  ConvUnit stem;
+  std::vector<Block> blocks;
+  torch::Tensor fc_weight, fc_bias;
+  Precision precision = Precision::Fp32;
+  double input_scale = 1;
+  int64_t input_zero_point = 0;
+
+  // ---- float (fp32, fp32 channels_last, bf16 autocast), optionally observing activation ranges ----
+
+  static void see(Int8Calibration* obs, const std::string& point, const torch::Tensor& t) {
+    if (!obs) return;
+    auto [lo, hi] = torch::aminmax(t.to(torch::kFloat32));
+    const float l = lo.item<float>(), h = hi.item<float>();
+    auto it = obs->ranges.find(point);
+    if (it == obs->ranges.end()) obs->ranges[point] = {l, h};
+    else it->second = {std::min(it->second.first, l), std::max(it->second.second, h)};
+  }
+
+  static torch::Tensor conv_float(const ConvUnit& u, const torch::Tensor& x, Int8Calibration* obs) {
+    torch::Tensor y = torch::conv2d(x, u.weight, u.bias, u.stride, u.padding);
+    if (u.relu) y.relu_();
+    see(obs, u.point, y);
+    return y;
+  }
+
+  static torch::Tensor squeeze_float(const SqueezeUnit& se, const torch::Tensor& x) {
+    torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);
+    s = torch::conv2d(torch::relu(torch::conv2d(s, se.w1, se.b1)), se.w2, se.b2);
+    return x * torch::sigmoid(s);
+  }
+
+  torch::Tensor forward_float(torch::Tensor x, Int8Calibration* obs) const {
+    see(obs, "input", x);
+    x = torch::max_pool2d(conv_float(stem, x, obs), 3, 2, 1);
+    for (const Block& b : blocks) {
+      torch::Tensor out = x;
+      for (const ConvUnit& c : b.convs) out = conv_float(c, out, obs);
+      if (b.se) {
+        out = squeeze_float(*b.se, out);
+        see(obs, b.se->point, out);
+      }
+      out += b.downsample ? conv_float(*b.downsample, x, obs) : x;
+      x = out.relu_();
+      see(obs, b.point, x);
+    }
+    x = x.mean({2, 3});
+    return torch::linear(x, fc_weight, fc_bias);
+  }
+
+  // ---- int8 ----
+
+  torch::Tensor conv_int8(const ConvUnit& u, const torch::Tensor& q) const {
+    static const auto& conv = quantized_op("quantized::conv2d", "new");
+    static const auto& conv_relu = quantized_op("quantized::conv2d_relu", "new");
+    return call_boxed(u.relu ? conv_relu : conv, {q, u.packed, u.scale, u.zero_point}).toTensor();
+  }
+
+  torch::Tensor forward_int8(const torch::Tensor& x) const {
+    static const auto& add_relu = quantized_op("quantized::add_relu", "");
+    torch::Tensor q = torch::quantize_per_tensor(x.contiguous(torch::MemoryFormat::ChannelsLast), input_scale,
+                                                 input_zero_point, torch::kQUInt8);
+    q = torch::max_pool2d(conv_int8(stem, q), {3, 3}, {2, 2}, {1, 1}, {1, 1});
+    for (const Block& b : blocks) {
+      torch::Tensor out = q;
+      for (const ConvUnit& c : b.convs) out = conv_int8(c, out);
+      if (b.se)
+        out = torch::quantize_per_tensor(squeeze_float(*b.se, out.dequantize()), b.se->scale, b.se->zero_point,
+                                         torch::kQUInt8);
+      torch::Tensor identity = b.downsample ? conv_int8(*b.downsample, q) : q;
+      q = call_boxed(add_relu, {out, identity, b.scale, b.zero_point}).toTensor();
+    }
+    return torch::linear(q.dequantize().mean({2, 3}), fc_weight, fc_bias);
+  }
+
+  void prepare_int8(const Int8Calibration& cal) {
+    const std::vector<std::string> engines = quantized_engines();
+    if (engines.empty())
+      throw Error("int8", "this LibTorch build has no quantized engine (it needs x86, fbgemm, onednn or qnnpack)");
+    const std::string engine = engines.front();
+    for (at::QEngine e : at::globalContext().supportedQEngines()) {
+      std::string n = c10::toString(e);
+      std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (n == engine) at::globalContext().setQEngine(e);
+    }
+    auto range = [&](const std::string& point) {
+      auto it = cal.ranges.find(point);
+      if (it == cal.ranges.end())
+        throw Error("int8", "the calibration has no range for \"" + point + "\": it was made for another network; run `genrenet quantize` again");
+      return activation_qparams(it->second);
+    };
+    const auto& prepack = quantized_op("quantized::conv2d_prepack", "");
+    auto pack = [&](ConvUnit& u) {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor max_abs = u.weight.abs().amax({1, 2, 3}).clamp_min(1e-12);
+      const torch::Tensor scales = (max_abs / 127.0).to(torch::kDouble);
+      const torch::Tensor zero_points = torch::zeros({u.weight.size(0)}, torch::kLong);
+      const torch::Tensor qw = torch::quantize_per_channel(u.weight.contiguous(), scales, zero_points, 0, torch::kQInt8);
+      const c10::List<int64_t> stride({u.stride, u.stride}), padding({u.padding, u.padding}), dilation({1, 1});
+      u.packed = call_boxed(prepack, {qw, c10::optional<torch::Tensor>(u.bias), stride, padding, dilation, int64_t{1}});
+      std::tie(u.scale, u.zero_point) = range(u.point);
+    };
+    std::tie(input_scale, input_zero_point) = range("input");
+    pack(stem);
+    for (Block& b : blocks) {
+      for (ConvUnit& c : b.convs) pack(c);
+      if (b.downsample) pack(*b.downsample);
+      if (b.se) std::tie(b.se->scale, b.se->zero_point) = range(b.se->point);
+      std::tie(b.scale, b.zero_point) = range(b.point);
+    }
+  }
+
+  void for_each_tensor(const std::function<void(torch::Tensor&)>& fn) {
+    auto conv = [&](ConvUnit& u) {
+      fn(u.weight);
+      fn(u.bias);
+    };
+    conv(stem);
+    for (Block& b : blocks) {
+      for (ConvUnit& c : b.convs) conv(c);
+      if (b.downsample) conv(*b.downsample);
+      if (b.se)
+        for (torch::Tensor* t : {&b.se->w1, &b.se->b1, &b.se->w2, &b.se->b2}) fn(*t);
+    }
+    fn(fc_weight);
+    fn(fc_bias);
+  }
+
+  void lay_out_float(bool channels_last) {
+    auto relayout = [&](ConvUnit& u) { u.weight = nchw_or_nhwc(u.weight, channels_last); };
+    relayout(stem);
+    for (Block& b : blocks) {
+      for (ConvUnit& c : b.convs) relayout(c);
+      if (b.downsample) relayout(*b.downsample);
+    }
+  }
+};
+
+InferenceNet::InferenceNet(ResNet& model) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.options = model->options();
+  m.stem = fold("conv1", *model->conv1, *model->bn1, true);
+  torch::nn::Sequential layers[4] = {model->layer1, model->layer2, model->layer3, model->layer4};
+  for (int l = 0; l < 4; ++l) {
+    int index = 0;
+    for (const auto& child : layers[l]->children()) {
+      const std::string name = "layer" + std::to_string(l + 1) + "." + std::to_string(index++);
+      Block b;
+      b.point = name;
+      std::shared_ptr<SqueezeExcitationImpl> se;
+      torch::nn::Sequential down{nullptr};
+      if (auto basic = std::dynamic_pointer_cast<BasicBlockImpl>(child)) {
+        b.convs.push_back(fold(name + ".conv1", *basic->conv1, *basic->bn1, true));
+        b.convs.push_back(fold(name + ".conv2", *basic->conv2, *basic->bn2, false));
+        if (basic->se) se = basic->se.ptr();
+        down = basic->downsample;
+      } else if (auto neck = std::dynamic_pointer_cast<BottleneckImpl>(child)) {
+        b.convs.push_back(fold(name + ".conv1", *neck->conv1, *neck->bn1, true));
+        b.convs.push_back(fold(name + ".conv2", *neck->conv2, *neck->bn2, true));
+        b.convs.push_back(fold(name + ".conv3", *neck->conv3, *neck->bn3, false));
+        if (neck->se) se = neck->se.ptr();
+        down = neck->downsample;
+      } else {
+        throw Error("inference network", name + " is neither a basic nor a bottleneck block");
+      }
+      if (down)
+        b.downsample = fold(name + ".downsample", *down->ptr<torch::nn::Conv2dImpl>(0),
+                            *down->ptr<SyncBatchNorm2dImpl>(1), false);
+      if (se) {
+        torch::NoGradGuard no_grad;
+        b.se = SqueezeUnit{name + ".se", se->fc1->weight.contiguous(), se->fc1->bias.contiguous(),
+                           se->fc2->weight.contiguous(), se->fc2->bias.contiguous()};
+      }
+      m.blocks.push_back(std::move(b));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  m.fc_weight = model->fc->weight.detach().contiguous().clone();
+  m.fc_bias = model->fc->bias.detach().contiguous().clone();
+}
+
+InferenceNet::~InferenceNet() = default;
+InferenceNet::InferenceNet(InferenceNet&&) noexcept = default;
+InferenceNet& InferenceNet::operator=(InferenceNet&&) noexcept = default;
+
+const ModelOptions& InferenceNet::options() const { return impl_->options; }
+Precision InferenceNet::precision() const { return impl_->precision; }
+
+void InferenceNet::to(torch::Device device) {
+  impl_->for_each_tensor([&](torch::Tensor& t) { t = t.to(device); });
+}
+
+void InferenceNet::set_precision(Precision p, const Int8Calibration* calibration) {
+  if (p == Precision::Int8) {
+    if (!calibration || calibration->empty())
+      throw Error("precision int8", "the model has no int8 calibration: make one with `genrenet quantize --model M --data DIR`");
+    impl_->prepare_int8(*calibration);
+  } else {
+    impl_->lay_out_float(uses_channels_last(p));
+  }
+  impl_->precision = p;
+}
+
+torch::Tensor InferenceNet::forward(const torch::Tensor& x) const {
+  const ModelOptions& o = impl_->options;
+  if (x.dim() != 4 || x.size(1) != o.input_channels)
+    throw Error("model input", "expected [batch, " + std::to_string(o.input_channels) + ", height, width], got " +
+                                   c10::str(x.sizes()));
+  torch::NoGradGuard no_grad;
+  switch (impl_->precision) {
+    case Precision::Int8: return impl_->forward_int8(x);
+    case Precision::Bf16: {
+      Bf16Autocast autocast(true, x.is_cuda());
+      return impl_->forward_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr).to(torch::kFloat32);
+    }
+    case Precision::Fp32ChannelsLast: return impl_->forward_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr);
+    case Precision::Fp32: break;
+  }
+  return impl_->forward_float(x.contiguous(), nullptr);
+}
+
+void InferenceNet::observe(const torch::Tensor& x, Int8Calibration& into) const {
+  torch::NoGradGuard no_grad;
+  impl_->forward_float(x.to(torch::kFloat32).contiguous(), &into);
+  into.clips += static_cast<int>(x.size(0));
+}
+
+}  // namespace genrenet

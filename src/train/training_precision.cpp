@@ -1,0 +1,81 @@
+// Training's precision: fp32, fp32 channels_last or bf16 autocast + channels_last, "auto" chosen by timing a
+// few real training steps (forward, cross-entropy, backward, Adam) of the run's own model, freezing, batch and
+// thread count, on random inputs, so that the choice reflects this CPU and this workload.
+#include <algorithm>
+#include <chrono>
+
+#include <genrenet/train.h>
+
+namespace genrenet {
+
+double time_training_steps(const TrainConfig& config, const ModelOptions& mo, Precision p) {
+  const bool cuda = config.device == "cuda";
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::manual_seed(0);
+  ResNet model = make_model(mo);
+  freeze(model, config.freeze);
+  set_training_mode(model, true, config.freeze);
+  model->to(device);
+  const bool channels_last = uses_channels_last(p), bf16 = p == Precision::Bf16;
+  if (channels_last) to_channels_last(*model);
+  std::vector<torch::Tensor> trainable;
+  for (auto& t : model->parameters())
+    if (t.requires_grad()) trainable.push_back(t);
+  torch::optim::Adam opt(trainable, torch::optim::AdamOptions(config.lr));
+  const int batch = config.batch;
+  torch::Tensor x = torch::randn({batch, mo.input_channels, config.features.n_mels, config.features.frames}).to(device);
+  if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  const torch::Tensor y = torch::randint(mo.num_classes, {batch}, torch::kInt64).to(device);
+  auto step = [&] {
+    opt.zero_grad();
+    torch::Tensor logits;
+    {
+      Bf16Autocast ac(bf16, cuda);
+      logits = model->forward(x);
+    }
+    torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y).backward();
+    opt.step();
+    if (cuda) torch::cuda::synchronize();
+  };
+  step();  // warm-up: kernel selection, Adam's state, first-touch memory
+  double best = 1e30;
+  for (int i = 0; i < 2; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return batch / best;
+}
+
+PrecisionChoice choose_training_precision(const TrainConfig& config, const ModelOptions& mo, int threads,
+                                          bool force_measure, Workload* workload) {
+  const bool cuda = config.device == "cuda";
+  Workload w;
+  w.kind = "training";
+  w.arch = mo.arch;
+  w.input_channels = mo.input_channels;
+  w.n_mels = config.features.n_mels;
+  w.frames = config.features.frames;
+  w.batch = config.batch;
+  w.threads = threads;
+  {
+    // How much trains changes the answer (a frozen network is mostly a forward pass).
+    ResNet probe = make_model(mo);
+    freeze(probe, config.freeze);
+    size_t trainable = 0, total = 0;
+    for (auto& t : probe->parameters()) {
+      ++total;
+      if (t.requires_grad()) ++trainable;
+    }
+    w.detail = std::to_string(trainable) + "/" + std::to_string(total) + " parameter tensors trainable" +
+               (cuda ? " | cuda" : "");
+  }
+  if (workload) *workload = w;
+  const std::vector<Precision> candidates =
+      cuda ? std::vector<Precision>{Precision::Fp32, Precision::Bf16}
+           : std::vector<Precision>{Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16};
+  return choose_precision(config.precision, w, candidates,
+                          [&](Precision p) { return time_training_steps(config, mo, p); }, force_measure);
+}
+
+}  // namespace genrenet

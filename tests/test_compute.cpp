@@ -1,0 +1,282 @@
+// The compute layer: precision names and options, the measured "auto" choice and its cache, the inference
+// network (batch norm folded: equal to the model; int8: close to it), int8 calibration in model files.
+#include <cstdlib>
+
+#include <genrenet/compute.h>
+#include <genrenet/inference.h>
+
+#include "small_model.h"
+#include "test_util.h"
+
+namespace genrenet {
+namespace {
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(Precision, NamesRoundTripAndBadOnesAreErrors) {
+  for (Precision p : {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16, Precision::Int8})
+    EXPECT_EQ(parse_precision(precision_name(p)), p);
+  EXPECT_THROW(parse_precision("fp16"), Error);
+  EXPECT_THROW(parse_precision("auto"), Error);
+  EXPECT_FALSE(uses_channels_last(Precision::Fp32));
+  EXPECT_TRUE(uses_channels_last(Precision::Bf16));
+}
+
+TEST(ComputeOptions, ValidateNamesTheField) {
+  ComputeOptions c;
+  EXPECT_NO_THROW(c.validate());
+  c.precision = "int8";
+  EXPECT_NO_THROW(c.validate());
+  try {
+    c.validate(/*allow_int8=*/false);
+    FAIL() << "int8 accepted for training";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "precision");
+  }
+  c.precision = "half";
+  EXPECT_THROW(c.validate(), Error);
+  c = {};
+  c.device = "tpu";
+  EXPECT_THROW(c.validate(), Error);
+  c = {};
+  c.threads = -1;
+  EXPECT_THROW(c.validate(), Error);
+  EXPECT_EQ(resolve_threads(3), 3);
+  EXPECT_GE(resolve_threads(0), 1);
+  EXPECT_GE(resolve_threads(0, 1000), 1);
+}
+
+TEST(ComputeCache, KeyNamesTheCpuTheLibraryAndTheWorkload) {
+  Workload w;
+  const std::string k = w.key();
+  EXPECT_NE(k.find(cpu_model_name()), std::string::npos) << k;
+  EXPECT_NE(k.find(libtorch_version()), std::string::npos) << k;
+  Workload other = w;
+  other.batch = 8;
+  EXPECT_NE(other.key(), k);
+  other = w;
+  other.kind = "training";
+  EXPECT_NE(other.key(), k);
+}
+
+TEST(ComputeCache, AutoMeasuresOnceThenUsesTheCache) {
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
+  ScopedEnv tune("GENRENET_TUNE", "1");
+  const std::vector<Precision> candidates = {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16};
+  int calls = 0;
+  auto timer = [&](Precision p) {
+    ++calls;
+    if (p == Precision::Fp32ChannelsLast) throw Error("fp32-cl", "not on this machine");  // a failing candidate
+    return p == Precision::Bf16 ? 30.0 : 10.0;
+  };
+  Workload w;
+  w.detail = "test";
+  PrecisionChoice c = choose_precision("auto", w, candidates, timer);
+  EXPECT_EQ(c.precision, Precision::Bf16);
+  EXPECT_TRUE(c.measured);
+  EXPECT_EQ(calls, 3);
+  ASSERT_EQ(c.timings.size(), 3u);
+  EXPECT_FALSE(c.timings[1].error.empty());
+  EXPECT_TRUE(std::filesystem::exists(dir / "compute-choices.json"));
+  // Cached: no timing at all.
+  c = choose_precision("auto", w, candidates, timer);
+  EXPECT_EQ(c.precision, Precision::Bf16);
+  EXPECT_TRUE(c.from_cache);
+  EXPECT_EQ(calls, 3);
+  // An explicit precision always wins, untimed.
+  EXPECT_EQ(choose_precision("fp32", w, candidates, timer).precision, Precision::Fp32);
+  EXPECT_EQ(calls, 3);
+  // Another workload is measured afresh; force_measure measures again.
+  Workload w2 = w;
+  w2.threads = 7;
+  choose_precision("auto", w2, candidates, timer);
+  EXPECT_EQ(calls, 6);
+  choose_precision("auto", w, candidates, timer, /*force_measure=*/true);
+  EXPECT_EQ(calls, 9);
+  // A damaged cache file is measured over, not trusted.
+  test::write_bytes(dir / "compute-choices.json", "{not json");
+  c = choose_precision("auto", w, candidates, timer);
+  EXPECT_TRUE(c.measured);
+  EXPECT_EQ(calls, 12);
+}
+
+TEST(ComputeCache, TuneOffMeansFp32WithoutMeasuring) {
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
+  ScopedEnv tune("GENRENET_TUNE", "0");
+  int calls = 0;
+  PrecisionChoice c = choose_precision("auto", Workload{}, {Precision::Fp32, Precision::Bf16}, [&](Precision) {
+    ++calls;
+    return 1.0;
+  });
+  EXPECT_EQ(c.precision, Precision::Fp32);
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "compute-choices.json"));
+}
+
+// A model whose batch norms hold non-trivial statistics and affine parameters, as a trained one does.
+ResNet model_with_statistics(const std::string& arch, int channels = 3) {
+  torch::manual_seed(11);
+  ModelOptions o;
+  o.arch = arch;
+  o.num_classes = 7;
+  o.input_channels = channels;
+  ResNet m = make_model(o);
+  torch::NoGradGuard no_grad;
+  for (auto& mod : m->modules(false))
+    if (auto* bn = mod->as<SyncBatchNorm2d>()) {
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.2, 0.2);
+      bn->running_mean.uniform_(-0.3, 0.3);
+      bn->running_var.uniform_(0.5, 2.0);
+    }
+  m->eval();
+  return m;
+}
+
+double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max()).item<double>();
+}
+
+TEST(InferenceNet, FoldedBatchNormEqualsTheModel) {
+  for (const char* arch : {"resnet18", "resnet50", "seresnet50"}) {
+    ResNet m = model_with_statistics(arch);
+    torch::manual_seed(5);
+    const torch::Tensor x = torch::randn({2, 3, 64, 96});
+    torch::Tensor expected;
+    {
+      torch::NoGradGuard ng;
+      expected = m->forward(x);
+    }
+    InferenceNet net(m);
+    for (Precision p : {Precision::Fp32, Precision::Fp32ChannelsLast}) {
+      net.set_precision(p);
+      const double d = relative_difference(net.forward(x), expected);
+      std::printf("[ folded   ] %s %s: max |difference| / max |logit| = %.2e\n", arch, precision_name(p).c_str(), d);
+      EXPECT_LT(d, 1e-5) << arch << " " << precision_name(p);
+    }
+    net.set_precision(Precision::Bf16);
+    EXPECT_LT(relative_difference(net.forward(x), expected), 0.1) << arch;
+  }
+}
+
+TEST(InferenceNet, OneChannelModelsAndBadInput) {
+  ResNet m = model_with_statistics("resnet18", 1);
+  InferenceNet net(m);
+  const torch::Tensor x = torch::randn({1, 1, 32, 64});
+  torch::NoGradGuard ng;
+  EXPECT_LT(relative_difference(net.forward(x), m->forward(x)), 1e-5);
+  EXPECT_THROW(net.forward(torch::randn({1, 3, 32, 64})), Error);
+  EXPECT_THROW(net.forward(torch::randn({32, 64})), Error);
+}
+
+TEST(InferenceNet, Int8IsCloseToFp32) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  for (const char* arch : {"resnet18", "seresnet50"}) {
+    ResNet m = model_with_statistics(arch);
+    InferenceNet net(m);
+    torch::manual_seed(6);
+    // Calibrated on some inputs, judged on others of the same kind.
+    Int8Calibration cal;
+    for (int i = 0; i < 4; ++i) net.observe(torch::randn({4, 3, 64, 96}), cal);
+    EXPECT_EQ(cal.clips, 16);
+    EXPECT_TRUE(cal.ranges.count("input") && cal.ranges.count("conv1") && cal.ranges.count("layer1.0"));
+    const torch::Tensor x = torch::randn({8, 3, 64, 96});
+    net.set_precision(Precision::Fp32);
+    const torch::Tensor expected = net.forward(x);
+    net.set_precision(Precision::Int8, &cal);
+    const torch::Tensor got = net.forward(x);
+    const double d = relative_difference(got, expected);
+    const double cosine = torch::cosine_similarity(got.flatten(), expected.flatten(), 0).item<double>();
+    std::printf("[ int8     ] %s on %s: max |difference| / max |logit| = %.3f, cosine %.4f\n", arch,
+                quantized_engines().front().c_str(), d, cosine);
+    EXPECT_LT(d, 0.15) << arch;
+    EXPECT_GT(cosine, 0.99) << arch;
+    // Back to float works, and int8 is refused without a calibration.
+    net.set_precision(Precision::Fp32);
+    EXPECT_LT(relative_difference(net.forward(x), expected), 1e-6);
+    EXPECT_THROW(net.set_precision(Precision::Int8), Error);
+    Int8Calibration partial = cal;
+    partial.ranges.erase("layer2.0");
+    EXPECT_THROW(net.set_precision(Precision::Int8, &partial), Error);
+  }
+}
+
+TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  ResNet m = model_with_statistics("resnet18");
+  InferenceNet net(m);
+  Int8Calibration cal;
+  torch::manual_seed(8);
+  net.observe(torch::randn({4, 3, 32, 64}), cal);
+  net.set_precision(Precision::Int8, &cal);
+  const torch::Tensor x = torch::randn({2, 3, 32, 64});
+  const torch::Tensor serial = net.forward(x);
+  std::vector<torch::Tensor> out(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { out[t] = net.forward(x); });
+  for (auto& t : threads) t.join();
+  for (auto& o : out) EXPECT_TRUE(torch::equal(o, serial));
+}
+
+TEST(Int8Calibration, JsonAndModelFilesKeepIt) {
+  Int8Calibration c;
+  c.ranges = {{"input", {-3.5f, 4.25f}}, {"conv1", {0.0f, 7.0f}}};
+  c.clips = 12;
+  Int8Calibration back = Int8Calibration::from_json(c.to_json());
+  EXPECT_EQ(back.ranges, c.ranges);
+  EXPECT_EQ(back.clips, 12);
+  EXPECT_THROW(Int8Calibration::from_json("{\"method\":\"minmax\",\"clips\":1,\"ranges\":{\"a\":[2,1]}}"), Error);
+  EXPECT_THROW(Int8Calibration::from_json("{\"ranges\":3}"), Error);
+
+  test::TempDir dir;
+  ModelFile mf;
+  mf.model.num_classes = 2;
+  mf.classes = {"a", "b"};
+  mf.weights = state_dict(*make_model(mf.model));
+  save_model_file(dir / "plain.safetensors", mf);
+  EXPECT_TRUE(read_model_file(dir / "plain.safetensors").int8.empty());
+  mf.int8 = c;
+  save_model_file(dir / "int8.safetensors", mf);
+  EXPECT_EQ(read_model_file(dir / "int8.safetensors").int8.ranges, c.ranges);
+}
+
+TEST(CliTune, PrintsEveryCandidateAndCachesTheChoice) {
+  test::TempDir dir;
+  const std::string exe = GENRENET_EXE, model = test::make_small_model_file(dir.path()).string();
+  const std::string env = "GENRENET_CACHE_DIR=" + (dir / "cache").string() + " ";
+  auto r = test::run(env + exe + " tune --model " + model + " --batch 2 --threads 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* p : {"fp32 ", "fp32-cl ", "bf16 ", "int8 ", "<- chosen", "inference | resnet18 3x48x320 | batch 2"})
+    EXPECT_NE(r.output.find(p), std::string::npos) << p << "\n" << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "cache" / "compute-choices.json"));
+  r = test::run(env + exe + " tune --train --model " + model + " --batch 2 --threads 1 --freeze-children 8");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("training | resnet18"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2/62 parameter tensors trainable"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("int8 "), std::string::npos) << r.output;  // not a training precision
+  // Quantize refuses a folder without audio, by name.
+  std::filesystem::create_directories(dir / "empty");
+  r = test::run(exe + " quantize -m " + model + " --data " + (dir / "empty").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("no audio files"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace genrenet
