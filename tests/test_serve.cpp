@@ -136,6 +136,12 @@ TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   expect_error(c.Post("/v1/classify?windows=maybe", wav, kOctets), 400, "windows: must be 0 or 1");
   httplib::MultipartFormDataItems wrong_field = {{"a", "x", "a.wav", "audio/wav"}, {"b", "y", "b.wav", "audio/wav"}};
   expect_error(c.Post("/v1/classify", wrong_field), 400, "\"file\" field");
+  httplib::MultipartFormDataItems text_only = {{"note", "just a text field", "", ""}};
+  expect_error(c.Post("/v1/classify", text_only), 400, "\"file\" field");
+  auto get = c.Get("/v1/classify");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 405);
+  EXPECT_EQ(get->get_header_value("Allow"), "POST");
   // Names and parameters that are not UTF-8 are answered as JSON with the bytes escaped (a 500 before).
   expect_error(c.Post("/v1/classify?name=%FFnotes", "not audio", kOctets), 422, "\\xFFnotes: not a readable audio file");
   expect_error(c.Post("/v1/classify?top=%FF", wav, kOctets), 400, "top: not a number");

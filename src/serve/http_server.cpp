@@ -148,7 +148,8 @@ struct HttpServer::Impl {
         const auto& f = req.files.find("file")->second;
         body = &f.content;
         if (!f.filename.empty()) name = f.filename;
-      } else if (req.files.size() == 1) {
+      } else if (req.files.size() == 1 && !req.files.begin()->second.filename.empty()) {
+        // The only part, when it is a file (a text field alone is no upload: 400, as for no "file" field).
         body = &req.files.begin()->second.content;
         if (!req.files.begin()->second.filename.empty()) name = req.files.begin()->second.filename;
       } else {
@@ -248,6 +249,11 @@ struct HttpServer::Impl {
     });
     server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndexHtml, "text/html; charset=utf-8"); });
     server.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res) { classify(req, res); });
+    // The resource exists; only POST classifies (a GET was a 404 before, which says it does not).
+    server.Get("/v1/classify", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Allow", "POST");
+      json_error(res, 405, "method not allowed: POST the audio to /v1/classify");
+    });
     // httplib's own refusals (413 for a large body, 404, 400 for a broken request) become JSON too.
     server.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
