@@ -2,8 +2,10 @@
 // network (batch norm folded: equal to the model; int8: close to it), int8 calibration in model files.
 #include <cstdlib>
 
+#include <genrenet/classifier.h>
 #include <genrenet/compute.h>
 #include <genrenet/inference.h>
+#include <genrenet/train.h>
 
 #include "small_model.h"
 #include "test_util.h"
@@ -255,6 +257,30 @@ TEST(Int8Calibration, JsonAndModelFilesKeepIt) {
   mf.int8 = c;
   save_model_file(dir / "int8.safetensors", mf);
   EXPECT_EQ(read_model_file(dir / "int8.safetensors").int8.ranges, c.ranges);
+}
+
+TEST(ComputeCache, MeasuringLeavesTheRandomSequenceAsItWas) {
+  // "auto" draws random numbers while it measures; a program's own sequence must not depend on whether it
+  // measured or found its choice in the cache.
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", (dir / "cache").string());
+  ScopedEnv tune("GENRENET_TUNE", "1");
+  const auto model = test::make_small_model_file(dir.path());
+  torch::manual_seed(42);
+  const torch::Tensor expected = torch::rand({8});
+  torch::manual_seed(42);
+  { Classifier measured(model, ClassifierOptions{.threads = 1}); }  // measures: the cache is empty
+  EXPECT_TRUE(torch::equal(torch::rand({8}), expected));
+  torch::manual_seed(42);
+  { Classifier cached(model, ClassifierOptions{.threads = 1}); }  // finds its choice in the cache
+  EXPECT_TRUE(torch::equal(torch::rand({8}), expected));
+  TrainConfig config;
+  config.data = "(test)";
+  config.batch = 2;
+  config.features = test::small_features();
+  torch::manual_seed(42);
+  choose_training_precision(config, ModelOptions{}, 1);
+  EXPECT_TRUE(torch::equal(torch::rand({8}), expected));
 }
 
 TEST(CliTune, PrintsEveryCandidateAndCachesTheChoice) {

@@ -37,8 +37,9 @@ class InferenceNet {
   // throws Error naming the missing point or the engines available when none fits).
   void set_precision(Precision p, const Int8Calibration* calibration = nullptr);
   Precision precision() const;
-  // Moves the float weights to `device` (int8 runs on the CPU only).
+  // Moves the float weights to `device` (int8 runs on the CPU only); device() is where they are.
   void to(torch::Device device);
+  torch::Device device() const;
 
   // Logits [n, classes] (fp32) of inputs [n, channels, n_mels, frames]. Only reads the network: safe to
   // call from several threads at once.

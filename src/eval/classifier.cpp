@@ -41,7 +41,6 @@ struct Classifier::Impl {
   InferenceNet net;
   FeatureExtractor fx;
   ClassifierOptions options;
-  torch::Device device{torch::kCPU};
 
   AudioOptions decode;  // the model's audio options, with ClassifierOptions::max_seconds
 
@@ -86,7 +85,7 @@ struct Classifier::Impl {
   }
 
   torch::Tensor probabilities(const std::vector<Spectrogram>& inputs) const {
-    return class_probabilities(net, inputs, device, options.batch);
+    return class_probabilities(net, inputs, options.batch);
   }
 
   std::vector<GenreScore> rank(const float* p) const {
@@ -125,7 +124,6 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
   InferenceNet net = make_inference_net(mf, {o.device, o.precision, o.threads}, o.batch);
   mf.weights.clear();
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o);
-  impl_->device = o.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
 Classifier::~Classifier() = default;
@@ -149,7 +147,7 @@ std::string Classifier::describe_json() const {
                          {"features", nlohmann::json::parse(m.features.to_json())},
                          {"precision", precision_name(impl_->net.precision())},
                          {"int8_calibrated", !m.int8.empty()},
-                         {"device", impl_->device.is_cuda() ? "cuda" : "cpu"},
+                         {"device", impl_->net.device().is_cuda() ? "cuda" : "cpu"},
                          {"training", training}})
       .dump();
 }

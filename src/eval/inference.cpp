@@ -1,5 +1,7 @@
 #include "eval/inference.h"
 
+#include "compute/random_state.h"
+
 #include <algorithm>
 #include <chrono>
 #include <vector>
@@ -13,9 +15,9 @@ std::vector<Precision> inference_candidates(bool calibrated, bool cuda) {
   return c;
 }
 
-double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
-                      torch::Device device) {
+double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal) {
   net.set_precision(p, cal);
+  const torch::Device device = net.device();
   torch::manual_seed(0);
   const torch::Tensor x =
       torch::randn({batch, model.model.input_channels, model.features.n_mels, model.features.frames}).to(device);
@@ -53,20 +55,23 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
   w.batch = batch;
   w.threads = threads;
   w.detail = std::string(calibrated ? "int8 calibrated" : "not calibrated") + (cuda ? " | cuda" : "");
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  net.to(device);
+  if (cuda) net.to(torch::Device(torch::kCUDA));
   if (workload) *workload = w;
-  PrecisionChoice c = choose_precision(
-      compute.precision, w, inference_candidates(calibrated, cuda),
-      [&](Precision p) { return time_inference(net, mf, p, batch, &mf.int8, device); }, force_measure);
+  PrecisionChoice c;
+  {
+    ScopedRandomState keep_random_sequence;  // the timed passes draw random inputs
+    c = choose_precision(compute.precision, w, inference_candidates(calibrated, cuda),
+                         [&](Precision p) { return time_inference(net, mf, p, batch, &mf.int8); },
+                         force_measure);
+  }
   net.set_precision(c.precision, &mf.int8);
   if (choice) *choice = c;
   return net;
 }
 
-torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs, torch::Device device,
-                                  int batch) {
+torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch) {
   std::vector<torch::Tensor> outs;
+  const torch::Device device = net.device();
   const int channels = net.options().input_channels;
   for (size_t i = 0; i < inputs.size(); i += batch) {
     const size_t n = std::min<size_t>(batch, inputs.size() - i);

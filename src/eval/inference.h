@@ -19,14 +19,12 @@ InferenceNet make_inference_net(const ModelFile& model, const ComputeOptions& co
 // The inference candidates for a model: fp32, fp32-cl, bf16, and int8 when `calibrated` (CPU only).
 std::vector<Precision> inference_candidates(bool calibrated, bool cuda);
 
-// Clips per second of `net` on `batch` random inputs of the model's shape at precision `p` (a warm-up pass,
-// then the fastest of a few timed ones). The network is left at precision `p`.
-double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
-                      torch::Device device = torch::kCPU);
+// Clips per second of `net` on `batch` random inputs of the model's shape at precision `p`, on the network's
+// device (a warm-up pass, then the fastest of a few timed ones). The network is left at precision `p`.
+double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal);
 
-// Softmax probabilities [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time.
-// Only reads the network: safe to call from several threads at once.
-torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs,
-                                  torch::Device device = torch::kCPU, int batch = 16);
+// Softmax probabilities [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time,
+// computed on the network's device. Only reads the network: safe to call from several threads at once.
+torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch = 16);
 
 }  // namespace genrenet

@@ -93,8 +93,7 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
     first.push_back(static_cast<int64_t>(inputs.size()));
     kept_truth.push_back(truth[i]);
   }
-  torch::Tensor window_probs = class_probabilities(
-      net, inputs, config.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU), batch);
+  torch::Tensor window_probs = class_probabilities(net, inputs, batch);
   std::vector<torch::Tensor> per_clip;
   for (size_t k = 0; k + 1 < first.size(); ++k) per_clip.push_back(window_probs.narrow(0, first[k], first[k + 1] - first[k]).mean(0));
   torch::Tensor probs = torch::stack(per_clip);

@@ -96,17 +96,25 @@ c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> s
   return stack.at(0);
 }
 
+// The quantized engines this build has, best first for x86, with their lower-case names.
+std::vector<std::pair<std::string, at::QEngine>> engines_best_first() {
+  std::vector<std::pair<std::string, at::QEngine>> ordered;
+  for (const char* best : {"X86", "FBGEMM", "ONEDNN", "QNNPACK"})
+    for (at::QEngine e : at::globalContext().supportedQEngines())
+      if (c10::toString(e) == std::string(best)) {
+        std::string name = best;
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        ordered.emplace_back(name, e);
+      }
+  return ordered;
+}
+
 }  // namespace
 
 std::vector<std::string> quantized_engines() {
-  std::vector<std::string> have;
-  for (at::QEngine e : at::globalContext().supportedQEngines())
-    if (e != at::QEngine::NoQEngine) have.push_back(c10::toString(e));
-  std::vector<std::string> ordered;
-  for (const char* best : {"X86", "FBGEMM", "ONEDNN", "QNNPACK"})
-    if (std::find(have.begin(), have.end(), best) != have.end()) ordered.push_back(best);
-  for (auto& s : ordered) std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ordered;
+  std::vector<std::string> names;
+  for (auto& [name, engine] : engines_best_first()) names.push_back(name);
+  return names;
 }
 
 std::string Int8Calibration::to_json() const {
@@ -210,15 +218,10 @@ struct InferenceNet::Impl {
   }
 
   void prepare_int8(const Int8Calibration& cal) {
-    const std::vector<std::string> engines = quantized_engines();
+    const auto engines = engines_best_first();
     if (engines.empty())
       throw Error("int8", "this LibTorch build has no quantized engine (it needs x86, fbgemm, onednn or qnnpack)");
-    const std::string engine = engines.front();
-    for (at::QEngine e : at::globalContext().supportedQEngines()) {
-      std::string n = c10::toString(e);
-      std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (n == engine) at::globalContext().setQEngine(e);
-    }
+    at::globalContext().setQEngine(engines.front().second);
     auto range = [&](const std::string& point) {
       auto it = cal.ranges.find(point);
       if (it == cal.ranges.end())
@@ -237,38 +240,36 @@ struct InferenceNet::Impl {
       std::tie(u.scale, u.zero_point) = range(u.point);
     };
     std::tie(input_scale, input_zero_point) = range("input");
-    pack(stem);
+    for_each_conv(pack);
     for (Block& b : blocks) {
-      for (ConvUnit& c : b.convs) pack(c);
-      if (b.downsample) pack(*b.downsample);
       if (b.se) std::tie(b.se->scale, b.se->zero_point) = range(b.se->point);
       std::tie(b.scale, b.zero_point) = range(b.point);
     }
   }
 
+  // Every convolution: the stem, then each block's in order, its downsampling one last.
+  void for_each_conv(const std::function<void(ConvUnit&)>& fn) {
+    fn(stem);
+    for (Block& b : blocks) {
+      for (ConvUnit& c : b.convs) fn(c);
+      if (b.downsample) fn(*b.downsample);
+    }
+  }
+
   void for_each_tensor(const std::function<void(torch::Tensor&)>& fn) {
-    auto conv = [&](ConvUnit& u) {
+    for_each_conv([&](ConvUnit& u) {
       fn(u.weight);
       fn(u.bias);
-    };
-    conv(stem);
-    for (Block& b : blocks) {
-      for (ConvUnit& c : b.convs) conv(c);
-      if (b.downsample) conv(*b.downsample);
+    });
+    for (Block& b : blocks)
       if (b.se)
         for (torch::Tensor* t : {&b.se->w1, &b.se->b1, &b.se->w2, &b.se->b2}) fn(*t);
-    }
     fn(fc_weight);
     fn(fc_bias);
   }
 
   void lay_out_float(bool channels_last) {
-    auto relayout = [&](ConvUnit& u) { u.weight = nchw_or_nhwc(u.weight, channels_last); };
-    relayout(stem);
-    for (Block& b : blocks) {
-      for (ConvUnit& c : b.convs) relayout(c);
-      if (b.downsample) relayout(*b.downsample);
-    }
+    for_each_conv([&](ConvUnit& u) { u.weight = nchw_or_nhwc(u.weight, channels_last); });
   }
 };
 
@@ -325,6 +326,8 @@ Precision InferenceNet::precision() const { return impl_->precision; }
 void InferenceNet::to(torch::Device device) {
   impl_->for_each_tensor([&](torch::Tensor& t) { t = t.to(device); });
 }
+
+torch::Device InferenceNet::device() const { return impl_->fc_weight.device(); }
 
 void InferenceNet::set_precision(Precision p, const Int8Calibration* calibration) {
   if (p == Precision::Int8) {

@@ -5,6 +5,8 @@
 
 #include <genrenet/model.h>
 
+#include "compute/random_state.h"
+
 namespace genrenet {
 namespace {
 
@@ -77,7 +79,13 @@ ModelFile read_model_file(const std::filesystem::path& path) {
 }
 
 ResNet load_model(const ModelFile& f) {
-  ResNet model = make_model(f.model);
+  // The network's random initialisation is overwritten at once: it must not move the caller's random
+  // sequence (a Classifier made in the middle of a program would otherwise change what comes after).
+  ResNet model{nullptr};
+  {
+    ScopedRandomState keep_random_sequence;
+    model = make_model(f.model);
+  }
   load_weights(model, f.weights, /*strict=*/true);
   model->eval();
   return model;

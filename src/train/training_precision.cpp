@@ -6,6 +6,8 @@
 
 #include <genrenet/train.h>
 
+#include "compute/random_state.h"
+
 namespace genrenet {
 
 double time_training_steps(const TrainConfig& config, const ModelOptions& mo, Precision p) {
@@ -49,6 +51,9 @@ double time_training_steps(const TrainConfig& config, const ModelOptions& mo, Pr
 
 PrecisionChoice choose_training_precision(const TrainConfig& config, const ModelOptions& mo, int threads,
                                           bool force_measure, Workload* workload) {
+  // An explicit precision needs neither the workload's key nor a measurement.
+  if (config.precision != "auto" && !force_measure) return {parse_precision(config.precision)};
+  ScopedRandomState keep_random_sequence;  // the probe network and the timed steps draw random numbers
   const bool cuda = config.device == "cuda";
   Workload w;
   w.kind = "training";
