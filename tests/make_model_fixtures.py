@@ -48,6 +48,30 @@ class Evil:
         return (os.system, ("echo this must never run",))
 
 
+def rezip_deflated(out, name, state, inflated_bytes):
+    """torch.save(state) with each storage record rewritten deflated, of `inflated_bytes` zeros if given."""
+    import io
+    import zipfile
+    plain = io.BytesIO()
+    torch.save(state, plain)
+    plain.seek(0)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(os.path.join(out, name), "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if "/data/" not in info.filename:
+                dst.writestr(info, data)
+                continue
+            deflated = zipfile.ZipInfo(info.filename)
+            deflated.compress_type = zipfile.ZIP_DEFLATED
+            with dst.open(deflated, "w", force_zip64=True) as f:
+                if inflated_bytes is None:
+                    f.write(data)
+                else:
+                    chunk = bytes(1 << 20)
+                    for _ in range(inflated_bytes >> 20):
+                        f.write(chunk)
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -80,6 +104,10 @@ def main():
             opt.step()
             save_safetensors(os.path.join(out, "resnet18_adam.safetensors"), ma.state_dict())
     torch.save({"conv1.weight": torch.zeros(1), "payload": Evil()}, os.path.join(out, "evil.pth"))
+    # Zip bombs: a record that inflates to far more than its storage declares, and one that declares its
+    # size honestly but inflates 1000 times (8 MiB of zeros).
+    rezip_deflated(out, "bomb.pth", {"a": torch.zeros(262144)}, inflated_bytes=1 << 30)
+    rezip_deflated(out, "inflating.pth", {"a": torch.zeros(1 << 21)}, inflated_bytes=None)
     print("torchvision %s fixtures written to %s" % (torchvision.__version__, out))
 
 

@@ -162,6 +162,21 @@ TEST_F(ClassifierTest, BadInputIsAClearErrorAndABatchGoesOn) {
   WindowOptions bad;
   bad.hop_seconds = 0;
   EXPECT_THROW(clf.classify(synthesize_example_clip(1.0, 8000, 2), 8000, bad), Error);
+  // A tiny hop would make one request cost thousands of inferences: at most 64 windows overlap, in seconds
+  // (refused by name) and in frames (a hop rounded down to one frame is widened).
+  bad.hop_seconds = 1e-300;
+  try {
+    bad.validate();
+    FAIL() << "hop 1e-300 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 64 windows overlap"), std::string::npos) << e.what();
+  }
+  WindowOptions fine_hop;
+  fine_hop.window_seconds = 1;
+  fine_hop.hop_seconds = 1.0 / 64;  // rounds to zero frames of 16 ms
+  const auto clip = synthesize_example_clip(11.0, 8000, 3);  // 344 frames of 32 ms, longer than the input
+  const int windows = clf.classify(clip, 8000, fine_hop).window_count;
+  EXPECT_EQ(windows, 344 - 32 + 1);  // windows of 32 frames, one frame apart
 
   write_wav(dir_ / "good.wav", synthesize_example_clip(4.0, 16000, 4), 16000);
   test::write_bytes(dir_ / "bad.wav", "RIFF....WAVEjunk");

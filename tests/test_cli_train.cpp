@@ -140,6 +140,103 @@ TEST(CliTrain, CtrlCStopsCleanlyAndResumeContinues) {
   EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir / "run" / "last.json"))["epoch"].get<int>(), done + 1);
 }
 
+// kill -9 inside every step of a checkpoint commit, and at arbitrary moments: each time the run folder holds a
+// loadable checkpoint, and `--resume` ends with the weights of an uninterrupted run (fp32, one thread),
+// metrics.csv lists each epoch once and no temporary file is left behind.
+class KilledTraining : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir;
+    ASSERT_EQ(test::run(kExe + " synth --out " + (*dir_ / "data").string() + " --per-class 4 --seconds 1").status, 0);
+    auto r = test::run(train_command("full") + " --epochs 3");
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string train_command(const std::string& run) {
+    return kExe + " train --data " + (*dir_ / "data").string() + " --out " + (*dir_ / run).string() + " --cache " +
+           (*dir_ / "cache").string() + " --frames 32 --n-mels 32 --batch 8 --precision fp32 --threads 1";
+  }
+  // The run ends exactly as the uninterrupted one; its folder has nothing left over.
+  static void expect_as_uninterrupted(const std::string& run) {
+    const auto folder = *dir_ / run;
+    for (const char* model : {"last.safetensors", "best.safetensors"}) {
+      TensorMap a = read_model_file(*dir_ / "full" / model).weights;
+      TensorMap b = read_model_file(folder / model).weights;
+      ASSERT_EQ(a.size(), b.size());
+      for (auto& [k, t] : a) EXPECT_TRUE(torch::equal(t, b.at(k))) << run << " " << model << ": " << k;
+    }
+    std::istringstream csv(test::read_bytes(folder / "metrics.csv"));
+    std::vector<std::string> epochs;
+    for (std::string line; std::getline(csv, line);) epochs.push_back(line.substr(0, line.find(',')));
+    EXPECT_EQ(epochs, (std::vector<std::string>{"epoch", "1", "2", "3"})) << test::read_bytes(folder / "metrics.csv");
+    for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+      const std::string name = entry.path().filename().string();
+      EXPECT_TRUE(name.find(".tmp.") == std::string::npos && name.find(".checkpoint") == std::string::npos) << name;
+    }
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* KilledTraining::dir_ = nullptr;
+
+TEST_F(KilledTraining, InsideEveryStepOfTheCommitResumesExactly) {
+  // Epoch 1 stages and publishes 5 files (it is the best so far); each point is reached again in epoch 2.
+  for (const std::string point : {"checkpoint-staged:7", "checkpoint-committed:2", "checkpoint-published:7"}) {
+    const std::string run = point.substr(0, point.find(':'));
+    auto r = test::run("GENRENET_TEST_CRASH_AT=" + point + " " + train_command(run) + " --epochs 3");
+    ASSERT_NE(r.status, 0) << point << " did not stop the run:\n" << r.output;
+    EXPECT_NO_THROW(read_model_file(*dir_ / run / "last.safetensors")) << point;
+    r = test::run(train_command(run) + " --resume --epochs 3");
+    ASSERT_EQ(r.status, 0) << point << "\n" << r.output;
+    // Staged but not committed: epoch 2 is trained again from epoch 1; committed: it is completed and kept.
+    const bool committed = point.rfind("checkpoint-staged", 0) != 0;
+    EXPECT_NE(r.output.find(committed ? "resuming " + (*dir_ / run).string() + " at epoch 3"
+                                      : "resuming " + (*dir_ / run).string() + " at epoch 2"),
+              std::string::npos)
+        << point << "\n" << r.output;
+    EXPECT_NE(r.output.find(committed ? "completed the checkpoint" : "discarded the half-written checkpoint"),
+              std::string::npos) << r.output;
+    expect_as_uninterrupted(run);
+  }
+}
+
+TEST_F(KilledTraining, AtArbitraryMomentsResumesExactly) {
+  const std::string run = "random";
+  const auto folder = *dir_ / run;
+  // kill -9 after these delays (ms), starting afresh until a first epoch is done, resuming after.
+  int kills = 0;
+  for (int delay : {700, 2300, 1100, 3100, 1900, 2700, 1500, 3500}) {
+    const bool resume = std::filesystem::exists(folder / "last.json");
+    auto started = test::run(train_command(run) + (resume ? " --resume" : " --overwrite") + " --epochs 3 > " +
+                             (*dir_ / "random.log").string() + " 2>&1 & echo $!");
+    const int pid = std::stoi(started.output);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (kill(pid, SIGKILL) == 0) ++kills;
+    while (kill(pid, 0) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (std::filesystem::exists(folder / "last.json")) {
+      EXPECT_NO_THROW(read_model_file(folder / "last.safetensors")) << "after a kill at " << delay << " ms";
+    }
+  }
+  EXPECT_GT(kills, 0);
+  auto r = test::run(train_command(run) + (std::filesystem::exists(folder / "last.json") ? " --resume" : " --overwrite") +
+                     " --epochs 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  expect_as_uninterrupted(run);
+}
+
+TEST_F(KilledTraining, ASecondTrainingOnTheSameFolderIsRefused) {
+  const std::string run = "locked";
+  auto started = test::run(train_command(run) + " --epochs 50 > /dev/null 2>&1 & echo $!");
+  const int pid = std::stoi(started.output);
+  for (int i = 0; i < 300 && !std::filesystem::exists(*dir_ / run / ".lock"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto r = test::run(train_command(run) + " --overwrite --epochs 1");
+  kill(pid, SIGKILL);
+  while (kill(pid, 0) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("another process is training into this run folder"), std::string::npos) << r.output;
+}
+
 // `genrenet experiments`: a folder of configs, several seeds, a table; a second call resumes (skips what
 // finished) and the same seeds give the same numbers.
 TEST(CliExperiments, TableOverSeedsResumesAndRepeats) {

@@ -7,6 +7,8 @@
 #include <limits>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include <genrenet/model.h>
 
 #include "test_util.h"
@@ -298,6 +300,15 @@ TEST(ModelFile, RoundTripsEverything) {
   EXPECT_THROW(save_model_file(dir / "bad.safetensors", f), Error);
   write_safetensors(dir / "plain.safetensors", f.weights);
   EXPECT_THROW(read_model_file(dir / "plain.safetensors"), Error);
+
+  // A model file that declares a huge input (a million frames made a 3-s clip cost 12.5 GB) is refused by
+  // name when it is read, before anything is allocated for it.
+  WeightFile w = read_safetensors(dir / "m.safetensors");
+  auto features = nlohmann::json::parse(w.metadata.at("features"));
+  features["frames"] = 1 << 20;
+  w.metadata["features"] = features.dump();
+  write_safetensors(dir / "huge-input.safetensors", w.tensors, w.metadata);
+  expect_error_containing([&] { read_model_file(dir / "huge-input.safetensors"); }, "frames: must be in [1, 21845]");
 }
 
 TEST(Pretrained, CacheFolderFollowsTorchHome) {

@@ -86,6 +86,24 @@ TEST(CheckpointFormats, APickleNamingOsSystemIsRefused) {
   }
 }
 
+// A record that inflates beyond what its storage declares, or more than 64 times, is refused before
+// anything is inflated (the 1-GiB bomb used to cost 2.26 GB of memory).
+TEST(CheckpointFormats, ZipBombsAreRefusedBeforeInflating) {
+  try {
+    read_pth(fixtures() / "bomb.pth");
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("record data/0 declares 1073741824 bytes where 1048576 are expected"),
+              std::string::npos) << e.what();
+  }
+  try {
+    read_pth(fixtures() / "inflating.pth");
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a zip bomb?"), std::string::npos) << e.what();
+  }
+}
+
 TEST(AdamParity, OneStepGivesTorchsWeights) {
   ModelOptions o;
   o.input_channels = 3;

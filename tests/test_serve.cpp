@@ -2,6 +2,11 @@
 // upload as a JSON 4xx, the busy answer (503 + Retry-After), and a server that keeps serving after all that.
 #include <httplib.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -36,6 +41,7 @@ class Serving {
     server_->stop();
     thread_.join();
   }
+  int port() const { return port_; }
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(60, 0);
@@ -130,7 +136,11 @@ TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   expect_error(c.Post("/v1/classify", wav.substr(0, wav.size() / 2), kOctets), 422, "truncated");
   expect_error(c.Post("/v1/classify", wav_bytes(dir_.path(), 14.0, 8000, 2), kOctets), 413, "too long");
   expect_error(c.Post("/v1/classify", std::string(300 * 1024, 'x'), kOctets), 413, "upload too large");
-  expect_error(c.Post("/v1/classify", wav, "application/x-www-form-urlencoded"), 413, "Content-Type: application/octet-stream");
+  // curl --data-binary sends a form Content-Type: the body is the audio all the same.
+  auto form = c.Post("/v1/classify", wav, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 200) << form->body;
+  expect_error(c.Post("/v1/classify?hop=0.1", wav, kOctets), 400, "at most 64 windows overlap");
   expect_error(c.Post("/v1/classify?top=zero", wav, kOctets), 400, "top: not a number");
   expect_error(c.Post("/v1/classify?hop=-1", wav, kOctets), 400, "hop: must be in (0, 900]");
   expect_error(c.Post("/v1/classify?windows=maybe", wav, kOctets), 400, "windows: must be 0 or 1");
@@ -159,6 +169,103 @@ TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   r = c.Post("/v1/classify", wav, kOctets);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// A raw connection, for what no well-behaved client sends: chunked floods, lying lengths, a byte at a time.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{20, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  // False once the server has closed its side.
+  bool send(const std::string& bytes) { return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()); }
+  // The status of the answer (0 if none came) and its body.
+  // The status of the answer (0 if none came) and its body, read up to its Content-Length.
+  std::pair<int, std::string> answer() {
+    std::string in;
+    char buf[4096];
+    auto complete = [&] {
+      const size_t end = in.find("\r\n\r\n"), length = in.find("Content-Length: ");
+      return end != std::string::npos && length != std::string::npos && length < end &&
+             in.size() >= end + 4 + std::stoul(in.substr(length + 16));
+    };
+    for (ssize_t n; !complete() && (n = ::recv(fd_, buf, sizeof buf, 0)) > 0;) in.append(buf, n);
+    if (in.rfind("HTTP/1.1 ", 0) != 0) return {0, in};
+    return {std::stoi(in.substr(9, 3)), in.substr(in.find("\r\n\r\n") + 4)};
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST_F(ServeTest, LimitsHoldForEveryWayOfSending) {
+  ServerOptions so;
+  so.max_body_bytes = 256 * 1024;
+  so.read_timeout_s = 3;
+  Serving s(model_, so);
+  const std::string head = "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n";
+  {
+    // A chunked body is held to the limit as it arrives (8 MiB used to be read whole, then refused as 422).
+    RawConnection chunked(s.port());
+    ASSERT_TRUE(chunked.connected());
+    chunked.send(head + "Transfer-Encoding: chunked\r\n\r\n");
+    const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+    for (int i = 0; i < 128 && chunked.send(chunk); ++i) {
+    }
+    auto [status, body] = chunked.answer();
+    EXPECT_EQ(status, 413) << body;
+    EXPECT_NE(body.find("upload too large"), std::string::npos) << body;
+  }
+  for (const std::string& length : {"209715200", "99999999999999999999999", "-1"}) {
+    // A length over the limit is refused at once, before any body; a malformed one is a 400.
+    RawConnection lying(s.port());
+    const auto t0 = std::chrono::steady_clock::now();
+    lying.send(head + "Content-Length: " + length + "\r\n\r\n");
+    auto [status, body] = lying.answer();
+    EXPECT_EQ(status, length == "209715200" ? 413 : 400) << length << ": " << body;
+    EXPECT_LT(seconds_since(t0), 2.0) << length << ": waited for a body";
+  }
+  {
+    // A byte at a time: the whole body has --timeout seconds (each byte used to restart the clock).
+    RawConnection slow(s.port());
+    const auto t0 = std::chrono::steady_clock::now();
+    slow.send(head + "Content-Length: 1000\r\n\r\n");
+    std::future<std::pair<int, std::string>> answer = std::async(std::launch::async, [&] { return slow.answer(); });
+    for (int i = 0; i < 40 && answer.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready; ++i)
+      slow.send("x");
+    auto [status, body] = answer.get();
+    EXPECT_EQ(status, 408) << body;
+    EXPECT_LT(seconds_since(t0), 6.0);
+  }
+  {
+    // Slow clients, more than workers + queue + 4 of them, do not keep /healthz waiting.
+    std::vector<std::unique_ptr<RawConnection>> stalled;
+    for (int i = 0; i < 16; ++i) {
+      stalled.push_back(std::make_unique<RawConnection>(s.port()));
+      stalled.back()->send(head + "Content-Length: 1000\r\n\r\nx");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto c = s.client();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = c.Get("/healthz");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(seconds_since(t0), 1.0);
+  }
 }
 
 TEST_F(ServeTest, BusyServerAnswers503WithRetryAfter) {

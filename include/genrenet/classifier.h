@@ -36,9 +36,10 @@ struct ClassifierOptions {
 // with `windows` false it is one centre crop instead. A window is at most the model input long, and the hop at
 // most a window, so that every part of the audio is heard.
 struct WindowOptions {
+  static constexpr int kMaxOverlap = 64;  // windows covering one instant at most: bounds a request's cost
   bool windows = true;
-  double window_seconds = 30.0;  // (0, 900]; at most the model input length is used
-  double hop_seconds = 15.0;     // (0, 900]
+  double window_seconds = 30.0;  // [1, 900]; at most the model input length is used
+  double hop_seconds = 15.0;     // [window_seconds / kMaxOverlap, 900]
   bool per_window = false;       // also report each window's probabilities
   void validate() const;
 };

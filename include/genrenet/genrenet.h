@@ -26,15 +26,21 @@ namespace genrenet {
 
 // Every failure the library reports about an input names that input (a file path, or a setting's name)
 // and says what is wrong with it. what() is "<subject>: <reason>".
+// What kind of failure an Error is, for callers that answer others (the HTTP server maps it to a status):
+// input that cannot be used, input over a limit, something missing, no capacity now, or a fault of genrenet.
+enum class ErrorKind { BadInput, TooLarge, NotFound, Busy, Internal };
+
 class Error : public std::runtime_error {
  public:
-  Error(std::string subject, std::string reason);
+  Error(std::string subject, std::string reason, ErrorKind kind = ErrorKind::BadInput);
   const std::string& subject() const noexcept { return subject_; }
   const std::string& reason() const noexcept { return reason_; }
+  ErrorKind kind() const noexcept { return kind_; }
 
  private:
   std::string subject_;
   std::string reason_;
+  ErrorKind kind_;
 };
 
 // Process set-up for programs that process many files or train (the genrenet program calls it first):
@@ -127,6 +133,10 @@ enum class CropMode { Center, Random, Start };
 enum class PadMode { Zero, Repeat };       // Zero pads the standardised input with its mean (0)
 enum class FeatureStage { Resampled, Mel, Db, Input };
 
+// The most values one model input (n_mels x frames) may hold: 16 times the paper's 128 x 1024. It bounds the
+// memory of an inference by what the model file declares.
+inline constexpr std::int64_t kMaxInputValues = std::int64_t(1) << 21;
+
 // Everything that defines a model input, in one place, serialisable to JSON. Defaults are the paper's.
 // validate() checks every field against the range documented here and throws Error naming the field.
 struct FeatureOptions {
@@ -141,7 +151,7 @@ struct FeatureOptions {
   double amin = 1e-10;                // dB floor: 10 log10(max(x, amin)); (0, 1)
   std::optional<double> top_db;       // if set, clamp to (max dB - top_db); > 0
   bool standardize = true;            // (x - mean) / (std + 1e-6) over the whole spectrogram
-  int frames = 1024;                  // fixed model input length in frames, [1, 1 << 20]
+  int frames = 1024;                  // fixed model input length in frames, [1, kMaxInputValues / n_mels]
   CropMode crop = CropMode::Center;   // for inputs longer than `frames`
   PadMode pad = PadMode::Zero;        // for inputs shorter than `frames`
 

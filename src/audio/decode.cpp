@@ -69,7 +69,7 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   const double max_frames = max_seconds * info.samplerate;
   if (frames_known && static_cast<double>(info.frames) > max_frames)
     throw Error(name, "too long: " + fmt_seconds(static_cast<double>(info.frames) / info.samplerate) +
-                          " (the limit is " + fmt_seconds(max_seconds) + ")");
+                          " (the limit is " + fmt_seconds(max_seconds) + ")", ErrorKind::TooLarge);
   if (major != SF_FORMAT_MPEG && header_says_truncated(sf))
     throw Error(name, "truncated: the header promises more audio than the file holds");
 
@@ -88,7 +88,7 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   size_t total = 0;
   for (;;) {
     if (static_cast<double>(total) > max_frames)
-      throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)");
+      throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
     if (audio.samples.size() < total + chunk_frames) audio.samples.resize(total + chunk_frames);
     float* dst = audio.samples.data() + total;
     sf_count_t got;
@@ -121,7 +121,7 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   }
   audio.samples.resize(total);
   if (static_cast<double>(total) > max_frames)
-    throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)");
+    throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
   if (int err = sf_error(sf); err != SF_ERR_NO_ERROR)
     throw Error(name, std::string("corrupt audio data (") + sf_strerror(sf) + ")");
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
@@ -249,7 +249,7 @@ Audio audio_from_samples(std::span<const float> samples, int sample_rate, const 
   }
   if (static_cast<double>(samples.size()) / sample_rate > options.max_seconds)
     throw Error(name, "too long: " + fmt_seconds(static_cast<double>(samples.size()) / sample_rate) +
-                          " (the limit is " + fmt_seconds(options.max_seconds) + ")");
+                          " (the limit is " + fmt_seconds(options.max_seconds) + ")", ErrorKind::TooLarge);
   Audio audio;
   audio.samples.assign(samples.begin(), samples.end());
   audio.sample_rate = audio.source_sample_rate = sample_rate;

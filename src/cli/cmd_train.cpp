@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "io/atomic_file.h"
+#include "io/run_folder.h"
 
 namespace genrenet::cli {
 namespace {
@@ -79,7 +80,8 @@ void print_evaluation(const Evaluation& e, const std::string& run, const std::st
   std::printf("%-12s %9s %7s %7s %8s\n", "class", "precision", "recall", "f1", "support");
   for (auto& m : e.per_class)
     std::printf("%-12s %9.3f %7.3f %7.3f %8d\n", m.name.c_str(), m.precision, m.recall, m.f1, m.support);
-  std::printf("wrote %s/eval-%s.json and %s/confusion-%s.png\n", run.c_str(), subset.c_str(), run.c_str(), subset.c_str());
+  const io::RunFolder folder(run);
+  std::printf("wrote %s and %s\n", folder.evaluation(subset).c_str(), folder.confusion(subset).c_str());
 }
 
 int run_train(TrainArgs& a, const CLI::App* cmd) {
@@ -99,19 +101,19 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
     TrainResult r = train(c, a.resume, a.overwrite);
     if (r.interrupted) return 130;
     if (main && !r.history.empty()) {
-      Split split = Split::from_json(io::read_text_file(std::filesystem::path(c.out) / "split.json"));
+      Split split = Split::from_json(io::read_text_file(io::RunFolder(c.out).split()));
       if (!split.test.empty()) print_evaluation(evaluate_run(c.out, "test"), c.out, "test");
     }
     return 0;
   }
   // k-fold: one run per fold under <out>/fold-<f>, each tested on its own fold.
-  const std::filesystem::path base = c.out;
+  const io::RunFolder base(c.out);
   std::vector<double> acc;
   for (int f = 0; f < k && !g_stop_training; ++f) {
     TrainConfig fc = c;
     fc.fold = f;
-    fc.out = (base / ("fold-" + std::to_string(f))).string();
-    const bool resume_fold = a.resume && std::filesystem::exists(std::filesystem::path(fc.out) / "last.json");
+    fc.out = base.fold(f).string();
+    const bool resume_fold = a.resume && io::RunFolder(fc.out).has_finished_epoch();
     if (main) std::printf("== fold %d of %d ==\n", f + 1, k);
     TrainResult r = train(fc, resume_fold, a.overwrite);  // rank 0's resume_fold holds for all processes
     if (r.interrupted) return 130;
@@ -123,7 +125,7 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
   if (!main) return 0;
   const MeanStd m = mean_and_std(acc);
   std::printf("%d-fold test accuracy: %.4f +- %.4f (mean +- standard deviation over folds)\n", k, m.mean, m.std);
-  io::write_file_atomically(base / "kfold.json",
+  io::write_file_atomically(base.kfold_summary(),
                             nlohmann::json({{"folds", k}, {"accuracy", acc}, {"mean", m.mean}, {"std", m.std}}).dump(1));
   return 0;
 }

@@ -15,10 +15,16 @@
 namespace genrenet {
 
 void WindowOptions::validate() const {
-  if (!(window_seconds > 0 && window_seconds <= 900))
-    throw Error("window", "must be in (0, 900] seconds, got " + std::to_string(window_seconds));
+  if (!(window_seconds >= 1 && window_seconds <= 900))
+    throw Error("window", "must be in [1, 900] seconds, got " + std::to_string(window_seconds));
   if (!(hop_seconds > 0 && hop_seconds <= 900))
     throw Error("hop", "must be in (0, 900] seconds, got " + std::to_string(hop_seconds));
+  // The cost of a classification grows with the windows' overlap: bounded, so that a tiny hop cannot
+  // make one request cost thousands of inferences (hop=1e-300 made a 30-s clip take 18 s).
+  if (hop_seconds < window_seconds / kMaxOverlap)
+    throw Error("hop", "must be at least window/" + std::to_string(kMaxOverlap) + " = " +
+                           std::to_string(window_seconds / kMaxOverlap) + " seconds (at most " +
+                           std::to_string(kMaxOverlap) + " windows overlap), got " + std::to_string(hop_seconds));
 }
 
 namespace {
@@ -66,8 +72,11 @@ struct Classifier::Impl {
       return out;
     }
     const bool whole = log_mel.n_frames <= fo.frames;
-    out.inputs = window_inputs(log_mel, fo, window_frames, static_cast<int>(std::lround(w.hop_seconds / frame_seconds)), &starts);
     const int length = std::min(window_frames, fo.frames);
+    // In frames, as in seconds (WindowOptions::validate): at most kMaxOverlap windows cover one frame.
+    const int hop_frames = std::max(static_cast<int>(std::lround(w.hop_seconds / frame_seconds)),
+                                    (length + WindowOptions::kMaxOverlap - 1) / WindowOptions::kMaxOverlap);
+    out.inputs = window_inputs(log_mel, fo, window_frames, hop_frames, &starts);
     for (int s : starts)
       out.spans.emplace_back(s * frame_seconds, whole ? out.duration_seconds : std::min(out.duration_seconds, (s + length) * frame_seconds));
     return out;

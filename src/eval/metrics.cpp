@@ -6,6 +6,7 @@
 
 #include "eval/inference.h"
 #include "io/atomic_file.h"
+#include "io/run_folder.h"
 
 namespace genrenet {
 
@@ -50,17 +51,18 @@ std::string Evaluation::to_json() const {
       .dump(1);
 }
 
-Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset, const std::string& model_choice,
+Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string& subset, const std::string& model_choice,
                         const std::string& precision) {
-  TrainConfig config = TrainConfig::from_json(io::read_text_file(run / "config.json"));
+  const io::RunFolder run(run_path);
+  TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
   const std::string which = model_choice.empty() ? config.test_model : model_choice;
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
-  Split split = Split::from_json(io::read_text_file(run / "split.json"));
+  Split split = Split::from_json(io::read_text_file(run.split()));
   const std::vector<std::string>* ids = subset == "test" ? &split.test : subset == "valid" ? &split.valid
                                         : subset == "train" ? &split.train : nullptr;
   if (!ids) throw Error("--split", "must be train, valid or test");
-  if (ids->empty()) throw Error(run.string(), "the " + subset + " subset of this run's split is empty");
-  ModelFile mf = read_model_file(run / (which + ".safetensors"));
+  if (ids->empty()) throw Error(run_path.string(), "the " + subset + " subset of this run's split is empty");
+  ModelFile mf = read_model_file(which == "best" ? run.best_model() : run.last_model());
   const int batch = 16;
   const InferenceNet net =
       make_inference_net(mf, {config.device, precision.empty() ? config.precision : precision, config.threads}, batch);
@@ -110,11 +112,11 @@ Evaluation evaluate_run(const std::filesystem::path& run, const std::string& sub
   }
   torch::Tensor t = torch::tensor(std::vector<int64_t>(kept_truth.begin(), kept_truth.end()));
   e.loss = -probs.gather(1, t.unsqueeze(1)).clamp_min(1e-12).log().mean().item<double>();
-  io::write_file_atomically(run / ("eval-" + subset + ".json"), e.to_json());
+  io::write_file_atomically(run.evaluation(subset), e.to_json());
   char title[160];
   std::snprintf(title, sizeof title, "Confusion matrix, %s (%d clips, accuracy %.1f%%)", subset.c_str(), e.count,
                 100 * e.accuracy);
-  plot_confusion(run / ("confusion-" + subset + ".png"), e, title);
+  plot_confusion(run.confusion(subset), e, title);
   return e;
 }
 

@@ -130,7 +130,7 @@ Spectrogram FeatureExtractor::mel_power(std::span<const float> x) const {
   const int n_fft = o.n_fft, half = n_fft / 2, hop = o.hop_length;
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
   const int T = frame_count(x.size(), hop);
-  if (T > (1 << 26) / std::max(1, o.n_mels)) throw Error("features", "input too long for one spectrogram");
+  if (T > (1 << 26) / std::max(1, o.n_mels)) throw Error("features", "input too long for one spectrogram", ErrorKind::TooLarge);
 
   // Scratch buffers live per thread and grow only: a fresh 2-MB allocation per clip costs page faults.
   thread_local std::vector<float> padded, re, im, scratch, power;

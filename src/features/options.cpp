@@ -1,7 +1,9 @@
 // FeatureOptions: validation against the documented ranges, and JSON (the form stored in model files).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include <genrenet/genrenet.h>
@@ -69,7 +71,11 @@ void FeatureOptions::validate() const {
   check(std::isfinite(f_min) && f_min >= 0 && f_min < effective_f_max(), "f_min", "must be in [0, f_max)");
   check(std::isfinite(amin) && amin > 0 && amin < 1, "amin", "must be in (0, 1)");
   check(!top_db || (std::isfinite(*top_db) && *top_db > 0), "top_db", "must be positive when set");
-  check(frames >= 1 && frames <= (1 << 20), "frames", "must be in [1, 1048576]");
+  // The model input is n_mels x frames values; its size bounds what one inference allocates (a model file
+  // declaring a million frames would make a 3-s clip cost gigabytes), so the bound is on the product.
+  check(frames >= 1 && static_cast<std::int64_t>(n_mels) * frames <= kMaxInputValues, "frames",
+        "must be in [1, " + std::to_string(kMaxInputValues / std::max(n_mels, 1)) + "] (n_mels x frames at most " +
+            std::to_string(kMaxInputValues) + ", 16 times the paper's 128 x 1024), got " + std::to_string(frames));
 }
 
 std::string FeatureOptions::to_json() const {

@@ -7,6 +7,8 @@
 //    as an int64 element count and its raw bytes.
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -335,10 +337,111 @@ std::string read_all(const std::filesystem::path& path) {
   return ss.str();
 }
 
+// Limits that bound what a checkpoint can make the reader allocate, before anything is allocated: every
+// storage must be stored in full in the file (legacy) or declare exactly the record it reads (zip), records
+// may not inflate beyond kMaxExpansion, and all storages together hold at most kMaxStorageBytes (the
+// largest supported network, SE-ResNet-50, holds 110 MB).
+constexpr std::uint64_t kMaxStorageBytes = std::uint64_t(4) << 30;
+constexpr std::uint64_t kMaxPickleBytes = std::uint64_t(256) << 20;
+constexpr std::uint64_t kMaxExpansion = 64;
+
+struct ZipRecordSize {
+  std::uint64_t compressed = 0, uncompressed = 0;
+};
+
+std::uint64_t little_endian(const unsigned char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// The declared sizes of a zip's records (names without the archive's top folder), from its central
+// directory: LibTorch's reader allocates a record's declared size before inflating it, so these are
+// checked first. Zip64 fields are understood.
+std::unordered_map<std::string, ZipRecordSize> zip_record_sizes(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  auto fail = [&](const std::string& why) -> void { throw Error(name, "not a readable PyTorch zip checkpoint (" + why + ")"); };
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(0, std::ios::end);
+  const std::uint64_t file_size = static_cast<std::uint64_t>(in.tellg());
+  auto read_at = [&](std::uint64_t offset, std::uint64_t n) {
+    if (offset > file_size || n > file_size - offset) fail("a zip directory points past the end of the file");
+    std::string bytes(n, '\0');
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(bytes.data(), static_cast<std::streamsize>(n));
+    if (static_cast<std::uint64_t>(in.gcount()) != n) fail("cannot read the zip directory");
+    return bytes;
+  };
+  // The end-of-central-directory record: 22 bytes plus a comment of at most 65535.
+  const std::uint64_t tail_size = std::min<std::uint64_t>(file_size, 22 + 65535);
+  const std::string tail = read_at(file_size - tail_size, tail_size);
+  const auto* t = reinterpret_cast<const unsigned char*>(tail.data());
+  std::int64_t eocd = -1;
+  for (std::int64_t i = static_cast<std::int64_t>(tail_size) - 22; i >= 0 && eocd < 0; --i)
+    if (little_endian(t + i, 4) == 0x06054b50) eocd = i;
+  if (eocd < 0) fail("no zip end record");
+  std::uint64_t entries = little_endian(t + eocd + 10, 2), cd_size = little_endian(t + eocd + 12, 4),
+                cd_offset = little_endian(t + eocd + 16, 4);
+  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) {
+    if (eocd < 20 || little_endian(t + eocd - 20, 4) != 0x07064b50) fail("no zip64 locator");
+    const std::string z = read_at(little_endian(t + eocd - 20 + 8, 8), 56);
+    const auto* zp = reinterpret_cast<const unsigned char*>(z.data());
+    if (little_endian(zp, 4) != 0x06064b50) fail("no zip64 end record");
+    entries = little_endian(zp + 32, 8);
+    cd_size = little_endian(zp + 40, 8);
+    cd_offset = little_endian(zp + 48, 8);
+  }
+  const std::string cd = read_at(cd_offset, cd_size);
+  const auto* c = reinterpret_cast<const unsigned char*>(cd.data());
+  std::unordered_map<std::string, ZipRecordSize> sizes;
+  std::uint64_t at = 0;
+  for (std::uint64_t e = 0; e < entries; ++e) {
+    if (at + 46 > cd_size || little_endian(c + at, 4) != 0x02014b50) fail("damaged zip directory");
+    ZipRecordSize r{little_endian(c + at + 20, 4), little_endian(c + at + 24, 4)};
+    const std::uint64_t name_len = little_endian(c + at + 28, 2), extra_len = little_endian(c + at + 30, 2),
+                        comment_len = little_endian(c + at + 32, 2);
+    if (at + 46 + name_len + extra_len + comment_len > cd_size) fail("damaged zip directory");
+    std::string record(cd.data() + at + 46, name_len);
+    // Zip64 extra field (id 1): the 64-bit sizes that the 32-bit fields mark as 0xFFFFFFFF, in this order.
+    for (std::uint64_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+      const std::uint64_t id = little_endian(c + x, 2), len = little_endian(c + x + 2, 2);
+      if (x + 4 + len > at + 46 + name_len + extra_len) break;
+      if (id == 1) {
+        std::uint64_t f = x + 4;
+        if (r.uncompressed == 0xFFFFFFFF && f + 8 <= x + 4 + len) r.uncompressed = little_endian(c + f, 8), f += 8;
+        if (r.compressed == 0xFFFFFFFF && f + 8 <= x + 4 + len) r.compressed = little_endian(c + f, 8);
+      }
+      x += 4 + len;
+    }
+    sizes[record.substr(record.find('/') + 1)] = r;
+    at += 46 + name_len + extra_len + comment_len;
+  }
+  return sizes;
+}
+
+// Refuses a zip record that would allocate more than `expected` bytes or inflate beyond kMaxExpansion.
+void check_record_size(const std::unordered_map<std::string, ZipRecordSize>& sizes, const std::string& record,
+                       std::uint64_t expected, const std::string& file) {
+  auto it = sizes.find(record);
+  if (it == sizes.end()) throw Error(file, "cannot read checkpoint: record " + record + " is missing");
+  const ZipRecordSize& r = it->second;
+  if (r.uncompressed != expected)
+    throw Error(file, "cannot read checkpoint: record " + record + " declares " + std::to_string(r.uncompressed) +
+                          " bytes where " + std::to_string(expected) + " are expected");
+  if (r.uncompressed > (std::uint64_t(1) << 20) && r.uncompressed / kMaxExpansion > r.compressed)
+    throw Error(file, "cannot read checkpoint: record " + record + " would inflate " + std::to_string(r.compressed) +
+                          " bytes to " + std::to_string(r.uncompressed) + " (more than " +
+                          std::to_string(kMaxExpansion) + " times: a zip bomb?)");
+}
+
 TensorMap read_zip_checkpoint(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   std::string pickle;
+  const auto sizes = zip_record_sizes(path);
+  if (auto it = sizes.find("data.pkl"); it != sizes.end() && it->second.uncompressed > kMaxPickleBytes)
+    throw Error(name, "cannot read checkpoint: its data.pkl declares " + std::to_string(it->second.uncompressed) +
+                          " bytes (a state dict's is a few kB)");
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(name);
     auto [ptr, size] = reader->getRecord("data.pkl");
@@ -347,10 +450,17 @@ TensorMap read_zip_checkpoint(const std::filesystem::path& path) {
     throw Error(name, std::string("not a readable PyTorch zip checkpoint (") + e.what_without_backtrace() + ")");
   }
   std::unordered_map<std::string, std::shared_ptr<Storage>> storages;
+  std::uint64_t total_bytes = 0;
   Unpickler unpickler(pickle, name, [&](const ValuePtr& pid) {
     StorageId id = parse_storage_id(pid, name);
     auto& slot = storages[id.key];
     if (slot) return slot;
+    const std::uint64_t bytes = static_cast<std::uint64_t>(id.numel) * torch::elementSize(id.dtype);
+    total_bytes += bytes;
+    if (total_bytes > kMaxStorageBytes)
+      throw Error(name, "cannot read checkpoint: its storages declare more than " +
+                            std::to_string(kMaxStorageBytes >> 30) + " GiB (no supported network is near that)");
+    check_record_size(sizes, "data/" + id.key, bytes, name);
     slot = std::make_shared<Storage>();
     slot->dtype = id.dtype;
     try {
@@ -392,10 +502,16 @@ TensorMap read_legacy_checkpoint(const std::filesystem::path& path) {
   next_pickle(no_storage);  // sys info: byte order and type sizes; little endian is assumed below
 
   std::unordered_map<std::string, std::shared_ptr<Storage>> storages;
+  std::uint64_t total_bytes = 0;
   ValuePtr root = next_pickle([&](const ValuePtr& pid) {
     StorageId id = parse_storage_id(pid, name);
     auto& slot = storages[id.key];
     if (!slot) {
+      // The storages follow the pickles in the file: one that declares more than the whole file is a lie,
+      // refused before it is allocated.
+      total_bytes += static_cast<std::uint64_t>(id.numel) * torch::elementSize(id.dtype);
+      if (total_bytes > all.size())
+        throw Error(name, "truncated or damaged: storage " + id.key + " declares more data than the file holds");
       slot = std::make_shared<Storage>();
       slot->dtype = id.dtype;
       slot->numel = id.numel;

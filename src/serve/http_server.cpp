@@ -1,6 +1,8 @@
 // The HTTP service: cpp-httplib's server and thread pool, admission control in front of the Classifier.
 #include <httplib.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -28,6 +30,8 @@ void ServerOptions::validate() const {
 }
 
 namespace {
+
+constexpr int kConnectionThreads = 64;  // threads beyond workers + queue, for connections still sending
 
 std::string base64(const std::string& in) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -84,13 +88,17 @@ class Admission {
     ++busy_;
     return true;
   }
-  void release() {
+  // Returns whether no request is left inside.
+  bool release() {
+    bool idle;
     {
       std::lock_guard lock(m_);
       --busy_;
       --inside_;
+      idle = inside_ == 0;
     }
     cv_.notify_one();
+    return idle;
   }
 
  private:
@@ -139,27 +147,78 @@ struct HttpServer::Impl {
     return co;
   }
 
-  void classify(const httplib::Request& req, httplib::Response& res) {
-    // The upload: a multipart field "file" (or the only file field), else the raw body.
-    const std::string* body = &req.body;
-    std::string name = "upload";
+  // The upload, read by the handler itself rather than by httplib, so that every way of sending it is
+  // held to the size limit as it arrives (httplib read chunked bodies whole, and a form-encoded body
+  // was capped at 8 KiB) and to one deadline for the whole body (a client sending a byte a second reset
+  // httplib's per-read timeout forever). Returns false after answering the client itself.
+  bool read_upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                   std::string& body, std::string& name) {
+    const size_t limit = options.max_body_bytes;
+    auto refuse = [&](int status, const std::string& message) {
+      res.set_header("Connection", "close");  // the rest of the body is not read: the connection ends
+      json_error(res, status, message);
+      return false;
+    };
+    const std::string too_large = "upload too large: the limit is " + std::to_string(limit >> 20) + " MiB";
+    if (req.has_header("Content-Length")) {
+      // Refused at once, before any of the body is read (a body of 200 MiB used to be read, then refused).
+      const std::string v = req.get_header_value("Content-Length");
+      if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
+        return refuse(400, "bad Content-Length: \"" + utf8_safe(v) + "\"");
+      if (std::stoull(v) > limit) return refuse(413, too_large);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.read_timeout_s);
+    size_t received = 0;
+    int failure = 0;
+    auto accept = [&](std::string& into, const char* data, size_t n) {
+      received += n;
+      if (received > limit) failure = 413;
+      else if (std::chrono::steady_clock::now() > deadline) failure = 408;
+      if (failure) return false;
+      into.append(data, n);
+      return true;
+    };
+    bool complete;
+    httplib::MultipartFormDataItems parts;
     if (req.is_multipart_form_data()) {
-      if (req.has_file("file")) {
-        const auto& f = req.files.find("file")->second;
-        body = &f.content;
-        if (!f.filename.empty()) name = f.filename;
-      } else if (req.files.size() == 1 && !req.files.begin()->second.filename.empty()) {
-        // The only part, when it is a file (a text field alone is no upload: 400, as for no "file" field).
-        body = &req.files.begin()->second.content;
-        if (!req.files.begin()->second.filename.empty()) name = req.files.begin()->second.filename;
-      } else {
-        return json_error(res, 400, "multipart upload without a \"file\" field");
+      complete = reader([&](const httplib::MultipartFormData& part) { parts.push_back(part); return parts.size() <= 64; },
+                        [&](const char* data, size_t n) { return accept(parts.back().content, data, n); });
+    } else {
+      // Anything that is not multipart is the audio itself, whatever its Content-Type says (curl's
+      // --data-binary sends application/x-www-form-urlencoded).
+      complete = reader([&](const char* data, size_t n) { return accept(body, data, n); });
+    }
+    if (failure == 413) return refuse(413, too_large);
+    if (failure == 408)
+      return refuse(408, "upload too slow: the whole body must arrive within " + std::to_string(options.read_timeout_s) + " s");
+    if (!complete) return refuse(400, parts.size() > 64 ? "too many multipart parts (at most 64)" : "the upload ended early or is malformed");
+    if (req.is_multipart_form_data()) {
+      // The field "file", else the only part when it is a file (a text field alone is no upload).
+      httplib::MultipartFormData* file = nullptr;
+      for (auto& part : parts)
+        if (part.name == "file") file = &part;
+      if (!file && parts.size() == 1 && !parts[0].filename.empty()) file = &parts[0];
+      if (!file) {
+        json_error(res, 400, "multipart upload without a \"file\" field");
+        return false;
       }
+      body = std::move(file->content);
+      if (!file->filename.empty()) name = file->filename;
     } else if (req.has_param("name")) {
       name = req.get_param_value("name");
     }
     name = utf8_safe(name);
-    if (body->empty()) return json_error(res, 400, "empty upload: send an audio file as the body");
+    if (body.empty()) {
+      json_error(res, 400, "empty upload: send an audio file as the body");
+      return false;
+    }
+    return true;
+  }
+
+  void classify(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    std::string upload, name = "upload";
+    if (!read_upload(req, res, reader, upload, name)) return;
+    const std::string* body = &upload;
 
     WindowOptions w;
     bool want_spectrogram = false;
@@ -188,7 +247,11 @@ struct HttpServer::Impl {
     }
     struct Release {
       Admission& a;
-      ~Release() { a.release(); }
+      // The process keeps freed memory for the next request (tune_allocator_for_batch_work); once no request
+      // is left it gives it back, so that a burst does not leave the service a gigabyte larger for good.
+      ~Release() {
+        if (a.release()) malloc_trim(0);
+      }
     } release{admission};
 
     try {
@@ -221,16 +284,18 @@ struct HttpServer::Impl {
       }
       res.set_content(json_text(j), "application/json");
     } catch (const Error& e) {
-      // Bad audio is the client's: too long is 413, anything else it sent that cannot be read is 422.
-      const std::string what = e.what();
-      json_error(res, what.find("too long") != std::string::npos ? 413 : 422, what);
+      // Bad audio is the client's: over a limit is 413, anything else it sent that cannot be read is 422.
+      json_error(res, e.kind() == ErrorKind::TooLarge ? 413 : e.kind() == ErrorKind::Internal ? 500 : 422, e.what());
     } catch (const std::exception& e) {
       json_error(res, 500, std::string("internal error: ") + e.what());
     }
   }
 
   void install_routes() {
-    server.new_task_queue = [n = options.workers + options.queue + 4] { return new httplib::ThreadPool(n); };
+    // One thread per open connection: the classifications are bounded by Admission, the threads only wait
+    // on sockets, so there are many more of them than workers (a few slow clients held all of 4 spare
+    // threads, and /healthz waited 17 s behind them).
+    server.new_task_queue = [n = options.workers + options.queue + kConnectionThreads] { return new httplib::ThreadPool(n); };
     server.set_payload_max_length(options.max_body_bytes);
     // httplib's default is SO_REUSEPORT, which lets a second server on the same port share (steal) its
     // connections silently; SO_REUSEADDR alone allows a quick restart and makes a busy port an error.
@@ -248,23 +313,16 @@ struct HttpServer::Impl {
       res.set_content(model_json, "application/json");
     });
     server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndexHtml, "text/html; charset=utf-8"); });
-    server.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res) { classify(req, res); });
+    server.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) { classify(req, res, reader); });
     // The resource exists; only POST classifies (a GET was a 404 before, which says it does not).
     server.Get("/v1/classify", [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Allow", "POST");
       json_error(res, 405, "method not allowed: POST the audio to /v1/classify");
     });
     // httplib's own refusals (413 for a large body, 404, 400 for a broken request) become JSON too.
-    server.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+    server.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      // httplib parses form-encoded bodies and caps them at 8 KiB: an audio file sent as a form (curl's
-      // --data-binary default) needs the advice, not just the status.
-      if (res.status == 413 && req.get_header_value("Content-Type").find("x-www-form-urlencoded") != std::string::npos) {
-        json_error(res, 413, "the upload was sent as a URL-encoded form; send the audio as the body with "
-                             "Content-Type: application/octet-stream (curl: -H 'Content-Type: application/octet-stream' "
-                             "--data-binary @FILE) or as multipart (curl: -F file=@FILE)");
-        return httplib::Server::HandlerResponse::Handled;
-      }
       std::string message = res.status == 404   ? "no such resource"
                             : res.status == 413 ? "upload too large: the limit is " +
                                                       std::to_string(options.max_body_bytes >> 20) + " MiB"

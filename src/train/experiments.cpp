@@ -9,6 +9,7 @@
 #include <genrenet/train.h>
 
 #include "io/atomic_file.h"
+#include "io/run_folder.h"
 #include "train/config_file.h"
 
 namespace genrenet {
@@ -22,16 +23,17 @@ struct RunOutcome {
 // One training run (one seed, one fold): skipped when its test.json exists, resumed when it has a
 // checkpoint, trained otherwise; then tested.
 RunOutcome run_one(TrainConfig c) {
-  const std::filesystem::path out = c.out, done = out / "test.json";
+  const io::RunFolder folder(c.out);
+  const std::filesystem::path done = folder.experiment_test();
   if (std::filesystem::exists(done)) {
     auto j = nlohmann::json::parse(io::read_text_file(done));
     std::printf("  %s: finished before (test accuracy %.4f)\n", c.out.c_str(), j.at("accuracy").get<double>());
     return {j.at("accuracy").get<double>(), j.at("seconds_per_epoch").get<double>(), j.at("epochs").get<int>()};
   }
-  const bool resume = std::filesystem::exists(out / "last.json");
+  const bool resume = folder.has_finished_epoch();
   TrainResult r = train(c, resume);
   if (r.interrupted) throw Error(c.out, "interrupted; run the same command again to resume");
-  Evaluation e = evaluate_run(out, "test");
+  Evaluation e = evaluate_run(folder.root(), "test");
   RunOutcome o;
   o.accuracy = e.accuracy;
   o.epochs = static_cast<int>(r.history.size());
@@ -135,7 +137,7 @@ std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, 
         run.seed = static_cast<unsigned>(seed);
         run.fold = f;
         std::filesystem::path out = std::filesystem::path(o.out) / x.name / ("seed-" + std::to_string(seed));
-        if (k) out /= "fold-" + std::to_string(f);
+        if (k) out = io::RunFolder(out).fold(f);
         run.out = out.string();
         RunOutcome one = run_one(run);
         fold_acc.push_back(one.accuracy);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -17,6 +18,7 @@
 
 #include "common/progress.h"
 #include "io/atomic_file.h"
+#include "io/run_folder.h"
 #include "train/distributed.h"
 
 namespace genrenet {
@@ -105,12 +107,15 @@ std::vector<torch::Tensor> module_state(const torch::nn::Module& m, bool with_pa
   return v;
 }
 
-void append_metrics(const std::filesystem::path& csv, const EpochMetrics& m) {
-  const bool fresh = !std::filesystem::exists(csv);
-  std::ofstream out(csv, std::ios::app);
-  if (fresh) out << "epoch,train_loss,train_acc,val_loss,val_acc,seconds\n";
-  out << m.epoch << ',' << m.train_loss << ',' << m.train_acc << ',' << m.val_loss << ',' << m.val_acc << ','
-      << m.seconds << '\n';
+// metrics.csv, written whole from the history every epoch (part of the checkpoint), so that a resumed run
+// lists each epoch once.
+std::string metrics_csv(const std::vector<EpochMetrics>& history) {
+  std::ostringstream out;
+  out << "epoch,train_loss,train_acc,val_loss,val_acc,seconds\n";
+  for (const auto& m : history)
+    out << m.epoch << ',' << m.train_loss << ',' << m.train_acc << ',' << m.val_loss << ',' << m.val_acc << ','
+        << m.seconds << '\n';
+  return out.str();
 }
 
 nlohmann::json history_json(const std::vector<EpochMetrics>& h) {
@@ -145,12 +150,22 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite
   // the run folder at all (another machine).
   if (group) resume = group->share(resume ? "1" : "0") == "1";
   TrainConfig config = given;
-  if (main && !resume && !overwrite && std::filesystem::exists(out / "last.json"))
+  const io::RunFolder folder(out);
+  // Rank 0 holds the run folder for the whole run, and first completes (or discards) the checkpoint of a
+  // run that was killed while writing one.
+  std::optional<io::RunFolderLock> lock;
+  auto take_folder = [&] {
+    std::filesystem::create_directories(out);
+    lock.emplace(folder);
+    for (const auto& line : folder.recover()) std::fprintf(stderr, "note: %s: %s\n", out.c_str(), line.c_str());
+  };
+  if (main && std::filesystem::exists(out)) take_folder();
+  if (main && !resume && !overwrite && folder.has_finished_epoch())
     throw Error(out.string(), "holds a trained run already: continue it with --resume, or train over it with --overwrite");
   if (main && resume) {
-    if (!std::filesystem::exists(out / "last.json"))
+    if (!folder.has_finished_epoch())
       throw Error(out.string(), "nothing to resume: no finished epoch (last.json) in this run folder");
-    config = TrainConfig::from_json(read_text_file(out / "config.json"));
+    config = TrainConfig::from_json(read_text_file(folder.config()));
     config.out = given.out;
     if (given.epochs > 0) config.epochs = given.epochs;  // resuming may extend or shorten a run
   }
@@ -168,18 +183,18 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite
   const int local_world = group ? group->env().local_world_size : 1;
   const int threads = resolve_threads(config.threads, local_world);
   at::set_num_threads(threads);
-  if (main) std::filesystem::create_directories(out);
+  if (main && !lock) take_folder();
 
   Dataset data = scan_dataset(config.data);
   Split split;
   if (main) {
     if (resume) {
-      split = Split::from_json(read_text_file(out / "split.json"));
+      split = Split::from_json(read_text_file(folder.split()));
     } else {
       split = make_split(data, config.split, config.seed, config.split_dir, config.fold);
-      io::write_file_atomically(out / "split.json", split.to_json());
-      io::write_file_atomically(out / "config.json", config.to_json());
-      std::filesystem::remove(out / "metrics.csv");
+      folder.remove_checkpoint();  // a previous run's epochs (--overwrite, or a run stopped before its first)
+      io::write_file_atomically(folder.split(), split.to_json());
+      io::write_file_atomically(folder.config(), config.to_json());
     }
     if (!split.not_found.empty())
       std::fprintf(stderr, "note: %zu split entries have no clip in %s (e.g. %s)\n", split.not_found.size(),
@@ -210,14 +225,14 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite
     LoadReport r = load_weights(model, read_weights(w).tensors);
     std::printf("pretrained %s: %s\n", w.string().c_str(), r.summary().c_str());
   }
-  if (main && resume) load_weights(model, read_model_file(out / "last.safetensors").weights, /*strict=*/true);
+  if (main && resume) load_weights(model, read_model_file(folder.last_model()).weights, /*strict=*/true);
   // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
   if (group) group->broadcast(module_state(*model, true));
   // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
   // resumed run keeps the precision it started in, so that it computes what the uninterrupted run would.
   std::string precision_text;
   if (main && resume && config.precision == "auto")
-    precision_text = nlohmann::json::parse(read_text_file(out / "last.json")).value("precision", "");
+    precision_text = nlohmann::json::parse(read_text_file(folder.state())).value("precision", "");
   if (main && precision_text.empty())
     precision_text = precision_name(choose_training_precision(config, mo, threads).precision);
   if (group) precision_text = group->share(precision_text);
@@ -242,8 +257,8 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite
   if (resume) {
     std::string state_text, optimizer_bytes;
     if (main) {
-      state_text = read_text_file(out / "last.json");
-      torch::load(opt, (out / "last.optimizer.pt").string());
+      state_text = read_text_file(folder.state());
+      torch::load(opt, folder.optimizer().string());
       if (group) {
         std::ostringstream os;
         torch::save(opt, os);
@@ -412,28 +427,36 @@ TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite
     if (!main) continue;
     std::printf("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
     std::fflush(stdout);
-    append_metrics(out / "metrics.csv", m);
 
-    // Checkpoints: the model files first, then the optimiser, then last.json, which says the epoch is done.
+    // The checkpoint: every file of this epoch, committed at once (a kill leaves this epoch or the one before).
     mf.weights = state_dict(*model);
     mf.training_json = nlohmann::json({{"config", nlohmann::json::parse(config.to_json())}, {"epoch", epoch},
                                        {"metrics", history_json({m})[0]}, {"split", split.spec},
                                        {"precision", precision_text}})
                            .dump();
-    if (best) save_model_file(out / "best.safetensors", mf);
-    save_model_file(out / "last.safetensors", mf);
-    io::write_atomically(out / "last.optimizer.pt", [&](const std::filesystem::path& tmp) { torch::save(opt, tmp.string()); });
-    io::write_file_atomically(out / "last.json", nlohmann::json({{"epoch", epoch}, {"best_epoch", result.best_epoch},
-                                                                 {"best_val_acc", result.best_val_acc},
-                                                                 {"precision", precision_text},
-                                                                 {"history", history_json(result.history)}})
-                                                     .dump(1));
-    plot_training_curves(out / "curves.png", result.history);
+    const std::string state = nlohmann::json({{"epoch", epoch}, {"best_epoch", result.best_epoch},
+                                              {"best_val_acc", result.best_val_acc}, {"precision", precision_text},
+                                              {"history", history_json(result.history)}})
+                                  .dump(1);
+    auto text = [](std::string bytes) {
+      return [bytes = std::move(bytes)](const std::filesystem::path& p) { io::write_file_atomically(p, bytes); };
+    };
+    auto model_file = [&mf](const std::filesystem::path& p) { save_model_file(p, mf); };
+    std::vector<io::RunFolder::File> files = {
+        {folder.last_model().filename(), model_file},
+        {folder.optimizer().filename(), [&opt](const std::filesystem::path& p) {
+           io::write_atomically(p, [&opt](const std::filesystem::path& tmp) { torch::save(opt, tmp.string()); });
+         }},
+        {folder.metrics().filename(), text(metrics_csv(result.history))},
+        {folder.state().filename(), text(state)}};
+    if (best) files.push_back({folder.best_model().filename(), model_file});
+    folder.commit(files);
+    plot_training_curves(folder.curves(), result.history);
   }
   // The run folder is complete (rank 0 has written its last checkpoint) when train() returns anywhere.
   if (group) group->barrier();
-  result.best_model = out / "best.safetensors";
-  result.last_model = out / "last.safetensors";
+  result.best_model = folder.best_model();
+  result.last_model = folder.last_model();
   if (!result.interrupted && !result.history.empty())
     say("best validation accuracy %.4f at epoch %d; model to test (test_model %s): %s\n", result.best_val_acc,
         result.best_epoch, config.test_model.c_str(),
