@@ -12,6 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
   chromium chromium-driver curl          # the web page's end-to-end test; health checks in bench/run_serve.sh
+  clang-14 libclang-rt-14-dev            # libFuzzer, AddressSanitizer and UBSan for the fuzz targets (scripts/fuzz.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

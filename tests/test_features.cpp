@@ -227,6 +227,11 @@ TEST(FeatureOptions, BadValuesNameTheField) {
   expect_bad(R"({"n_ftt": 2048})", "n_ftt");
   expect_bad(R"({"n_fft": "big"})", "n_fft");
   expect_bad(R"({"top_db": -3})", "top_db");
+  // Numbers beyond int's range were converted with undefined behaviour (found by fuzz_config).
+  expect_bad(R"({"n_fft": 6.7e29})", "n_fft");
+  expect_bad(R"({"frames": 4294967296})", "frames");
+  expect_bad(R"({"n_mels": 64.5})", "n_mels");
+  EXPECT_EQ(FeatureOptions::from_json(R"({"n_mels": 64.0})").n_mels, 64);
   EXPECT_THROW(FeatureOptions::from_json("not json"), Error);
 }
 

@@ -33,6 +33,41 @@ TEST(Npy, RoundTripsShapeAndValues) {
   EXPECT_THROW(read_npy(dir / "bad.npy"), Error);
 }
 
+// Damaged headers found by fuzz_npy (each crashed or asked for gigabytes before): an Error naming the file.
+TEST(Npy, DamagedHeadersAreErrorsBeforeAnyAllocation) {
+  test::TempDir dir;
+  auto npy_with_header = [&](const std::string& dict) {
+    std::string header = dict;
+    header.resize(118, ' ');
+    header += '\n';
+    return std::string("\x93NUMPY\x01\x00", 8) + char(header.size() & 0xff) + char(header.size() >> 8) + header +
+           std::string(16, '\0');
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", "bad .npy shape"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999, ), }", "bad .npy shape"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }", "more than the file holds"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, ), }", "more than the file holds"},
+      {"{'descr': '>f4', 'fortran_order': False, 'shape': (2, ), }", "little-endian"},
+      {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, ), }", "Fortran"},
+      {"{'fortran_order': False, 'shape': (2, ), }", "no descr"}};
+  for (const auto& [dict, words] : cases) {
+    test::write_bytes(dir / "d.npy", npy_with_header(dict));
+    try {
+      read_npy(dir / "d.npy");
+      ADD_FAILURE() << dict;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << dict << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("d.npy"), std::string::npos) << e.what();
+    }
+  }
+  test::write_bytes(dir / "ok.npy", npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }"));
+  EXPECT_EQ(read_npy(dir / "ok.npy").shape, (std::vector<std::int64_t>{2, 2}));
+  // A header length beyond the file (the input that overflowed std::regex's stack).
+  test::write_bytes(dir / "long.npy", std::string("\x93NUMPY\x01\x00\x54\x54{'descr'", 17));
+  EXPECT_THROW(read_npy(dir / "long.npy"), Error);
+}
+
 TEST(AtomicWrite, AFailedWriteLeavesTheOldFileAndNoTemporary) {
   test::TempDir dir;
   io::write_file_atomically(dir / "f.txt", "old");

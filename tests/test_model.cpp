@@ -250,6 +250,30 @@ TEST(Weights, DamagedFilesAreErrorsNotCrashes) {
   }
 }
 
+// The inputs the fuzz targets found (fuzz/corpus/*/regress-*), through the normal build: each read ends
+// in a result or a genrenet::Error, never another exception, a crash or a hang.
+TEST(FuzzRegressions, EveryKeptInputIsAResultOrAnError) {
+  const std::filesystem::path corpus = std::filesystem::path(GENRENET_SOURCE_DIR) / "fuzz" / "corpus";
+  int inputs = 0;
+  for (const auto& target : std::filesystem::directory_iterator(corpus))
+    for (const auto& entry : std::filesystem::directory_iterator(target.path())) {
+      if (entry.path().filename().string().rfind("regress-", 0) != 0) continue;
+      const std::string kind = target.path().filename().string(), bytes = test::read_bytes(entry.path());
+      ++inputs;
+      try {
+        if (kind == "npy") read_npy(entry.path());
+        else if (kind == "pth") read_pth(entry.path());
+        else if (kind == "safetensors") read_safetensors(entry.path());
+        else if (kind == "audio") load_audio({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, "x");
+        else if (kind == "config" && !bytes.empty() && bytes[0] % 3 == 0) FeatureOptions::from_json(bytes.substr(1));
+      } catch (const Error&) {
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << entry.path() << ": " << e.what();
+      }
+    }
+  EXPECT_GE(inputs, 5);
+}
+
 TEST(Weights, LoadReportsMismatchesAndSkipsAForeignHead) {
   ModelOptions o;
   o.num_classes = 1000;

@@ -56,18 +56,15 @@ int taps_for(int from_rate, double transition_hz, double attenuation_db) {
 // stays in cache while every phase passes over it.
 using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 
-// Always inlined: called from the SIMD clones, whose vector registers the default ABI cannot pass.
-[[gnu::always_inline]] inline Lanes load(const float* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+// The helpers take and give vectors by reference and are always inlined: a vector passed by value has a
+// different calling convention in each SIMD clone (gcc warns, clang refuses to compile it).
+[[gnu::always_inline]] inline void load(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
 
 // A tree of halving sums (depth 4): summing the lanes in order would be a chain of 16 dependent additions
 // per output, which measured slower than all of its multiply-adds.
 using Lanes8 = float __attribute__((vector_size(8 * sizeof(float))));
 using Lanes4 = float __attribute__((vector_size(4 * sizeof(float))));
-[[gnu::always_inline]] inline float sum_lanes(Lanes v) {
+[[gnu::always_inline]] inline float sum_lanes(const Lanes& v) {
   const Lanes8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                    __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const Lanes4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
@@ -90,9 +87,14 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
         const float* xs = x + start + r * down;
         Lanes a[kGroup] = {};
         for (int k = 0; k < taps; k += kLanes) {
-          const Lanes hv = load(h + k);
+          Lanes hv;
+          load(hv, h + k);
 #pragma GCC unroll 8
-          for (int g = 0; g < kGroup; ++g) a[g] += hv * load(xs + g * down + k);
+          for (int g = 0; g < kGroup; ++g) {
+            Lanes xv;
+            load(xv, xs + g * down + k);
+            a[g] += hv * xv;
+          }
         }
         const std::int64_t n = slot + r * up;
 #pragma GCC unroll 8
@@ -101,7 +103,12 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
       for (; r < last && slot + r * up < n_out; ++r) {
         const float* xs = x + start + r * down;
         Lanes a{};
-        for (int k = 0; k < taps; k += kLanes) a += load(h + k) * load(xs + k);
+        for (int k = 0; k < taps; k += kLanes) {
+          Lanes hv, xv;
+          load(hv, h + k);
+          load(xv, xs + k);
+          a += hv * xv;
+        }
         y[slot + r * up] = sum_lanes(a);
       }
     }

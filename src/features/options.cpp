@@ -8,6 +8,8 @@
 
 #include <genrenet/genrenet.h>
 
+#include "common/json_number.h"
+
 namespace genrenet {
 namespace {
 
@@ -119,14 +121,14 @@ FeatureOptions FeatureOptions::from_json(const std::string& text) {
     try {
       if (key == "version") {
         if (v != 1 && v != 2) throw Error("feature options", "unsupported version " + v.dump());
-      } else if (key == "sample_rate") o.audio.sample_rate = v.get<int>();
+      } else if (key == "sample_rate") o.audio.sample_rate = json_int(v, "feature option " + key);
       else if (key == "quantize_16bit") o.audio.quantize_16bit = v.get<bool>();
       else if (key == "max_seconds") o.audio.max_seconds = v.get<double>();
       else if (key == "resample_quality") o.audio.resample_quality = from_name(kQualities, key, v.get<std::string>());
       else if (key == "resampler") o.audio.resampler = from_name(kResamplers, key, v.get<std::string>());
-      else if (key == "n_fft") o.n_fft = v.get<int>();
-      else if (key == "hop_length") o.hop_length = v.get<int>();
-      else if (key == "n_mels") o.n_mels = v.get<int>();
+      else if (key == "n_fft") o.n_fft = json_int(v, "feature option " + key);
+      else if (key == "hop_length") o.hop_length = json_int(v, "feature option " + key);
+      else if (key == "n_mels") o.n_mels = json_int(v, "feature option " + key);
       else if (key == "f_min") o.f_min = v.get<double>();
       else if (key == "f_max") o.f_max = v.get<double>();
       else if (key == "mel_scale") o.mel_scale = from_name(kScales, key, v.get<std::string>());
@@ -134,7 +136,7 @@ FeatureOptions FeatureOptions::from_json(const std::string& text) {
       else if (key == "amin") o.amin = v.get<double>();
       else if (key == "top_db") o.top_db = v.is_null() ? std::nullopt : std::optional<double>(v.get<double>());
       else if (key == "standardize") o.standardize = v.get<bool>();
-      else if (key == "frames") o.frames = v.get<int>();
+      else if (key == "frames") o.frames = json_int(v, "feature option " + key);
       else if (key == "crop") o.crop = from_name(kCrops, key, v.get<std::string>());
       else if (key == "pad") o.pad = from_name(kPads, key, v.get<std::string>());
       else throw Error("feature option " + key, "unknown option");

@@ -1,7 +1,7 @@
 // NumPy .npy files (format version 1.0): a magic string, a Python-dict header, the raw little-endian data.
+#include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include <genrenet/genrenet.h>
@@ -61,26 +61,54 @@ NpyArray read_npy(const std::filesystem::path& path) {
     in.read(reinterpret_cast<char*>(b), 4);
     hlen = b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
   }
-  if (!in || hlen > (1u << 20)) throw Error(name, "bad .npy header");
+  // NumPy writes headers of a few dozen bytes (at most 64 KiB in format 1.0).
+  if (!in || hlen > (1u << 16)) throw Error(name, "bad .npy header");
   std::string header(hlen, '\0');
   in.read(header.data(), hlen);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<|]f[48])'")))
+  if (!in) throw Error(name, "bad .npy header");
+  // The header is a Python dict literal; its three values are found by plain search (std::regex recursed
+  // once per character and overflowed the stack on a long header: fuzz_npy).
+  auto value_of = [&](const std::string& key) {
+    const size_t at = header.find("'" + key + "':");
+    if (at == std::string::npos) throw Error(name, "bad .npy header (no " + key + ")");
+    const size_t start = header.find_first_not_of(' ', at + key.size() + 3);
+    if (start == std::string::npos) throw Error(name, "bad .npy header (" + key + ")");
+    const char open = header[start];
+    const size_t end = open == '\'' ? header.find('\'', start + 1) : open == '(' ? header.find(')', start + 1)
+                                                                                 : header.find_first_of(",}", start);
+    if (end == std::string::npos) throw Error(name, "bad .npy header (" + key + ")");
+    return open == '\'' || open == '(' ? header.substr(start + 1, end - start - 1) : header.substr(start, end - start);
+  };
+  const std::string descr = value_of("descr");
+  if (descr != "<f4" && descr != "<f8" && descr != "|f4" && descr != "|f8")
     throw Error(name, "only little-endian float32/float64 arrays are supported");
-  const bool f64 = m[1].str().back() == '8';
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
-    throw Error(name, "Fortran-ordered arrays are not supported");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) throw Error(name, "no shape");
+  const bool f64 = descr.back() == '8';
+  if (value_of("fortran_order").rfind("True", 0) == 0) throw Error(name, "Fortran-ordered arrays are not supported");
+  const std::string shape = value_of("shape");
   NpyArray arr;
-  std::stringstream dims(m[1].str());
+  std::stringstream dims(shape);
   std::string tok;
-  size_t count = 1;
+  // Each dimension a plain non-negative number, their product what the rest of the file holds: checked
+  // before allocating, so that a damaged header can neither throw from a number parser nor ask for
+  // gigabytes (found by fuzz_npy).
+  std::uint64_t count = 1;
+  const std::uint64_t element = f64 ? sizeof(double) : sizeof(float);
+  const auto data_start = in.tellg();
+  in.seekg(0, std::ios::end);
+  const std::uint64_t available = static_cast<std::uint64_t>(in.tellg() - data_start);
+  in.seekg(data_start);
   while (std::getline(dims, tok, ',')) {
-    if (tok.find_first_not_of(" ") == std::string::npos) continue;
-    arr.shape.push_back(std::stoll(tok));
-    count *= static_cast<size_t>(arr.shape.back());
+    const size_t first = tok.find_first_not_of(" "), last = tok.find_last_not_of(" ");
+    if (first == std::string::npos) continue;
+    const std::string digits = tok.substr(first, last - first + 1);
+    if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(name, "bad .npy shape \"" + shape + "\"");
+    arr.shape.push_back(std::stoll(digits));
+    const auto d = static_cast<std::uint64_t>(arr.shape.back());
+    if (d != 0 && count > available / element / d) throw Error(name, "truncated .npy data (the shape needs more than the file holds)");
+    count *= d;
   }
-  if (count > (size_t(1) << 32)) throw Error(name, "array too large");
+  if (count * element > available) throw Error(name, "truncated .npy data (the shape needs more than the file holds)");
   arr.data.resize(count);
   if (f64) {
     std::vector<double> tmp(count);

@@ -439,7 +439,9 @@ TensorMap read_zip_checkpoint(const std::filesystem::path& path) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   std::string pickle;
   const auto sizes = zip_record_sizes(path);
-  if (auto it = sizes.find("data.pkl"); it != sizes.end() && it->second.uncompressed > kMaxPickleBytes)
+  // Refused here rather than by LibTorch's reader, whose constructor leaks its zip state when it throws.
+  if (!sizes.count("data.pkl")) throw Error(name, "not a PyTorch zip checkpoint (no data.pkl record)");
+  if (auto it = sizes.find("data.pkl"); it->second.uncompressed > kMaxPickleBytes)
     throw Error(name, "cannot read checkpoint: its data.pkl declares " + std::to_string(it->second.uncompressed) +
                           " bytes (a state dict's is a few kB)");
   try {

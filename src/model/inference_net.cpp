@@ -10,12 +10,10 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <optional>
-
-#include <nlohmann/json.hpp>
 
 namespace genrenet {
 namespace {
@@ -115,30 +113,6 @@ std::vector<std::string> quantized_engines() {
   std::vector<std::string> names;
   for (auto& [name, engine] : engines_best_first()) names.push_back(name);
   return names;
-}
-
-std::string Int8Calibration::to_json() const {
-  nlohmann::json r = nlohmann::json::object();
-  for (auto& [point, range] : ranges) r[point] = {range.first, range.second};
-  return nlohmann::json({{"method", method}, {"clips", clips}, {"ranges", r}}).dump();
-}
-
-Int8Calibration Int8Calibration::from_json(const std::string& text, const std::string& subject) {
-  Int8Calibration c;
-  try {
-    auto j = nlohmann::json::parse(text);
-    c.method = j.at("method").get<std::string>();
-    c.clips = j.at("clips").get<int>();
-    for (auto& [point, range] : j.at("ranges").items()) {
-      const float lo = range.at(0).get<float>(), hi = range.at(1).get<float>();
-      if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
-        throw Error(subject, "the range of \"" + point + "\" is not a finite [min, max]");
-      c.ranges[point] = {lo, hi};
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(subject, std::string("damaged int8 calibration (") + e.what() + ")");
-  }
-  return c;
 }
 
 struct InferenceNet::Impl {

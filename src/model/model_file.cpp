@@ -1,9 +1,12 @@
 // genrenet's model file: safetensors whose __metadata__ says everything needed to use the weights.
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 
 #include <genrenet/model.h>
+
+#include "common/json_number.h"
 
 #include "compute/random_state.h"
 
@@ -33,6 +36,31 @@ void save_model_file(const std::filesystem::path& path, const ModelFile& f) {
   write_safetensors(path, f.weights, meta);
 }
 
+// The int8 calibration is part of the model file's metadata ("int8"), read and written with it.
+std::string Int8Calibration::to_json() const {
+  nlohmann::json r = nlohmann::json::object();
+  for (auto& [point, range] : ranges) r[point] = {range.first, range.second};
+  return nlohmann::json({{"method", method}, {"clips", clips}, {"ranges", r}}).dump();
+}
+
+Int8Calibration Int8Calibration::from_json(const std::string& text, const std::string& subject) {
+  Int8Calibration c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    c.method = j.at("method").get<std::string>();
+    c.clips = json_int(j.at("clips"), subject);
+    for (auto& [point, range] : j.at("ranges").items()) {
+      const float lo = json_float(range.at(0), subject), hi = json_float(range.at(1), subject);
+      if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
+        throw Error(subject, "the range of \"" + point + "\" is not a finite [min, max]");
+      c.ranges[point] = {lo, hi};
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(subject, std::string("damaged int8 calibration (") + e.what() + ")");
+  }
+  return c;
+}
+
 ModelFile read_model_file(const std::filesystem::path& path) {
   const std::string name = path.string();
   if (path.extension() != ".safetensors" && std::filesystem::is_regular_file(path)) {
@@ -57,8 +85,8 @@ ModelFile read_model_file(const std::filesystem::path& path) {
   try {
     auto m = nlohmann::json::parse(meta("model"));
     f.model.arch = m.at("arch").get<std::string>();
-    f.model.num_classes = m.at("num_classes").get<int>();
-    f.model.input_channels = m.at("input_channels").get<int>();
+    f.model.num_classes = json_int(m.at("num_classes"), name);
+    f.model.input_channels = json_int(m.at("input_channels"), name);
     f.model.dropout = m.value("dropout", 0.0);
     f.classes = nlohmann::json::parse(meta("classes")).get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {

@@ -7,9 +7,10 @@
 
 #include <toml++/toml.h>
 
-#include "train/config_file.h"
-
 #include <genrenet/train.h>
+
+#include "common/json_number.h"
+#include "train/config_file.h"
 
 namespace genrenet {
 
@@ -69,12 +70,12 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
       if (key == "data") c.data = v.get<std::string>();
       else if (key == "split") c.split = v.get<std::string>();
       else if (key == "split_dir") c.split_dir = v.get<std::string>();
-      else if (key == "fold") c.fold = v.get<int>();
+      else if (key == "fold") c.fold = json_int(v, "training option " + key);
       else if (key == "cache") c.cache = v.get<std::string>();
       else if (key == "out") c.out = v.get<std::string>();
       else if (key == "pretrained") c.pretrained = v.get<std::string>();
-      else if (key == "epochs") c.epochs = v.get<int>();
-      else if (key == "batch") c.batch = v.get<int>();
+      else if (key == "epochs") c.epochs = json_int(v, "training option " + key);
+      else if (key == "batch") c.batch = json_int(v, "training option " + key);
       else if (key == "lr") c.lr = v.get<double>();
       else if (key == "weight_decay") c.weight_decay = v.get<double>();
       else if (key == "label_smoothing") c.label_smoothing = v.get<double>();
@@ -84,9 +85,9 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
       else if (key == "seed") c.seed = v.get<unsigned>();
       else if (key == "precision") c.precision = v.get<std::string>();
       else if (key == "device") c.device = v.get<std::string>();
-      else if (key == "threads") c.threads = v.get<int>();
+      else if (key == "threads") c.threads = json_int(v, "training option " + key);
       else if (key == "sync_bn") c.sync_bn = v.get<bool>();
-      else if (key == "dist_timeout") c.dist_timeout = v.get<int>();
+      else if (key == "dist_timeout") c.dist_timeout = json_int(v, "training option " + key);
       else if (key == "test_model") c.test_model = v.get<std::string>();
       else if (key == "features") c.features = FeatureOptions::from_json(v.dump());
       else if (key == "model") {

@@ -138,330 +138,405 @@ std::vector<EpochMetrics> history_from_json(const nlohmann::json& a) {
 
 namespace {
 
-TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite, ProcessGroup* group) {
-  const std::filesystem::path out = given.out;
-  const bool main = !group || group->rank() == 0;
-  const int world = group ? group->size() : 1, rank = group ? group->rank() : 0;
-  ProgressBar::set_enabled_globally(main);
-  auto say = [main](const char* format, auto... args) {
-    if (main) std::printf(format, args...);
-  };
-  // Rank 0 decides and reads the run folder; the others receive what it read, so that they need not see
-  // the run folder at all (another machine).
-  if (group) resume = group->share(resume ? "1" : "0") == "1";
-  TrainConfig config = given;
-  const io::RunFolder folder(out);
+// One training run in named steps: open the run folder and settle the config (rank 0 decides, the others
+// receive), load the data, build the model and optimiser, resume, then per epoch train, validate and
+// checkpoint. Rank 0 alone prints and writes the run folder.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& given, bool resume, bool overwrite, ProcessGroup* group)
+      : given_(given), group_(group), folder_(given.out) {
+    main_ = !group || group->rank() == 0;
+    world_ = group ? group->size() : 1;
+    rank_ = group ? group->rank() : 0;
+    ProgressBar::set_enabled_globally(main_);
+    // Rank 0 decides and reads the run folder; the others receive what it read, so that they need not see
+    // the run folder at all (another machine).
+    resume_ = group ? group->share(resume ? "1" : "0") == "1" : resume;
+    settle_config(overwrite);
+    load_data();
+    build_model();
+    if (resume_) resume_state();
+  }
+
+  TrainResult run() {
+    print_header();
+    for (int epoch = start_epoch_; epoch <= config_.epochs; ++epoch) {
+      if (stop_requested()) {
+        result_.interrupted = true;
+        say("stopped before epoch %d: continue with --resume\n", epoch);
+        break;
+      }
+      const auto t0 = Clock::now();
+      std::vector<double> train_totals;
+      if (!train_epoch(epoch, train_totals)) {
+        result_.interrupted = true;
+        say("stopped during epoch %d; the checkpoint of epoch %d is kept: continue with --resume\n", epoch, epoch - 1);
+        break;
+      }
+      const std::vector<double> valid_totals = validate();
+      EpochMetrics m{epoch, train_totals[0] / train_totals[2], train_totals[1] / train_totals[2],
+                     valid_totals[0] / valid_totals[2], valid_totals[1] / valid_totals[2],
+                     std::chrono::duration<double>(Clock::now() - t0).count()};
+      result_.history.push_back(m);
+      const bool best = result_.best_epoch == 0 || m.val_acc > result_.best_val_acc ||
+                        (m.val_acc == result_.best_val_acc && m.val_loss < result_.history[result_.best_epoch - 1].val_loss);
+      if (best) {
+        result_.best_epoch = epoch;
+        result_.best_val_acc = m.val_acc;
+      }
+      if (!main_) continue;
+      std::printf("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
+      std::fflush(stdout);
+      checkpoint(m, best);
+    }
+    // The run folder is complete (rank 0 has written its last checkpoint) when train() returns anywhere.
+    if (group_) group_->barrier();
+    result_.best_model = folder_.best_model();
+    result_.last_model = folder_.last_model();
+    if (!result_.interrupted && !result_.history.empty())
+      say("best validation accuracy %.4f at epoch %d; model to test (test_model %s): %s\n", result_.best_val_acc,
+          result_.best_epoch, config_.test_model.c_str(),
+          (config_.test_model == "last" ? result_.last_model : result_.best_model).string().c_str());
+    return std::move(result_);
+  }
+
+ private:
+  template <class... Args>
+  void say(const char* format, Args... args) const {
+    if (main_) std::printf(format, args...);
+  }
+
   // Rank 0 holds the run folder for the whole run, and first completes (or discards) the checkpoint of a
   // run that was killed while writing one.
-  std::optional<io::RunFolderLock> lock;
-  auto take_folder = [&] {
-    std::filesystem::create_directories(out);
-    lock.emplace(folder);
-    for (const auto& line : folder.recover()) std::fprintf(stderr, "note: %s: %s\n", out.c_str(), line.c_str());
-  };
-  if (main && std::filesystem::exists(out)) take_folder();
-  if (main && !resume && !overwrite && folder.has_finished_epoch())
-    throw Error(out.string(), "holds a trained run already: continue it with --resume, or train over it with --overwrite");
-  if (main && resume) {
-    if (!folder.has_finished_epoch())
-      throw Error(out.string(), "nothing to resume: no finished epoch (last.json) in this run folder");
-    config = TrainConfig::from_json(read_text_file(folder.config()));
-    config.out = given.out;
-    if (given.epochs > 0) config.epochs = given.epochs;  // resuming may extend or shorten a run
+  void take_folder() {
+    std::filesystem::create_directories(folder_.root());
+    lock_.emplace(folder_);
+    for (const auto& line : folder_.recover())
+      std::fprintf(stderr, "note: %s: %s\n", folder_.root().c_str(), line.c_str());
   }
-  if (group) {
-    config = TrainConfig::from_json(group->share(config.to_json()));
-    config.out = given.out;
-  }
-  config.validate();
-  const bool cuda = config.device == "cuda";
-  if (cuda && !torch::cuda::is_available())
-    throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
-  const int local_rank = group ? group->env().local_rank : 0;
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, local_rank) : torch::Device(torch::kCPU);
-  // The processes of one machine share its cores.
-  const int local_world = group ? group->env().local_world_size : 1;
-  const int threads = resolve_threads(config.threads, local_world);
-  at::set_num_threads(threads);
-  if (main && !lock) take_folder();
 
-  Dataset data = scan_dataset(config.data);
-  Split split;
-  if (main) {
-    if (resume) {
-      split = Split::from_json(read_text_file(folder.split()));
-    } else {
-      split = make_split(data, config.split, config.seed, config.split_dir, config.fold);
-      folder.remove_checkpoint();  // a previous run's epochs (--overwrite, or a run stopped before its first)
-      io::write_file_atomically(folder.split(), split.to_json());
-      io::write_file_atomically(folder.config(), config.to_json());
+  // The config: the flags, or the run's own when resuming (whose epochs the flags may change); shared.
+  void settle_config(bool overwrite) {
+    config_ = given_;
+    if (main_ && std::filesystem::exists(folder_.root())) take_folder();
+    if (main_ && !resume_ && !overwrite && folder_.has_finished_epoch())
+      throw Error(given_.out, "holds a trained run already: continue it with --resume, or train over it with --overwrite");
+    if (main_ && resume_) {
+      if (!folder_.has_finished_epoch())
+        throw Error(given_.out, "nothing to resume: no finished epoch (last.json) in this run folder");
+      config_ = TrainConfig::from_json(read_text_file(folder_.config()));
+      config_.out = given_.out;
+      if (given_.epochs > 0) config_.epochs = given_.epochs;  // resuming may extend or shorten a run
     }
-    if (!split.not_found.empty())
-      std::fprintf(stderr, "note: %zu split entries have no clip in %s (e.g. %s)\n", split.not_found.size(),
-                   config.data.c_str(), split.not_found[0].c_str());
+    if (group_) {
+      config_ = TrainConfig::from_json(group_->share(config_.to_json()));
+      config_.out = given_.out;
+    }
+    config_.validate();
+    cuda_ = config_.device == "cuda";
+    if (cuda_ && !torch::cuda::is_available())
+      throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
+    device_ = cuda_ ? torch::Device(torch::kCUDA, group_ ? group_->env().local_rank : 0) : torch::Device(torch::kCPU);
+    // The processes of one machine share its cores.
+    threads_ = resolve_threads(config_.threads, group_ ? group_->env().local_world_size : 1);
+    at::set_num_threads(threads_);
+    if (main_ && !lock_) take_folder();
   }
-  if (group) split = Split::from_json(group->share(split.to_json()));
-  FeatureCache cache(config.cache.empty() ? default_feature_cache_dir() : std::filesystem::path(config.cache), config.features);
-  if (group) {
-    // The processes of a machine usually share its cache: each fills its own part of what is missing,
-    // then all read everything.
-    std::vector<std::string> mine;
-    for (const auto* ids : {&split.train, &split.valid})
-      for (size_t i = 0; i < ids->size(); ++i)
-        if (static_cast<int>(i % local_world) == local_rank) mine.push_back((*ids)[i]);
-    load_subset(data, mine, cache, threads, "features (this process's part)", false);
-    group->barrier();
+
+  // The split (made and written by rank 0, or read when resuming) and the clips' features in memory.
+  void load_data() {
+    data_ = scan_dataset(config_.data);
+    if (main_) {
+      if (resume_) {
+        split_ = Split::from_json(read_text_file(folder_.split()));
+      } else {
+        split_ = make_split(data_, config_.split, config_.seed, config_.split_dir, config_.fold);
+        folder_.remove_checkpoint();  // a previous run's epochs (--overwrite, or a run stopped before its first)
+        io::write_file_atomically(folder_.split(), split_.to_json());
+        io::write_file_atomically(folder_.config(), config_.to_json());
+      }
+      if (!split_.not_found.empty())
+        std::fprintf(stderr, "note: %zu split entries have no clip in %s (e.g. %s)\n", split_.not_found.size(),
+                     config_.data.c_str(), split_.not_found[0].c_str());
+    }
+    if (group_) split_ = Split::from_json(group_->share(split_.to_json()));
+    FeatureCache cache(config_.cache.empty() ? default_feature_cache_dir() : std::filesystem::path(config_.cache), config_.features);
+    if (group_) {
+      // The processes of a machine usually share its cache: each fills its own part of what is missing,
+      // then all read everything.
+      const int local_world = group_->env().local_world_size, local_rank = group_->env().local_rank;
+      std::vector<std::string> mine;
+      for (const auto* ids : {&split_.train, &split_.valid})
+        for (size_t i = 0; i < ids->size(); ++i)
+          if (static_cast<int>(i % local_world) == local_rank) mine.push_back((*ids)[i]);
+      load_subset(data_, mine, cache, threads_, "features (this process's part)", false);
+      group_->barrier();
+    }
+    train_set_ = load_subset(data_, split_.train, cache, threads_, "features (train)", main_);
+    valid_set_ = load_subset(data_, split_.valid, cache, threads_, "features (valid)", main_);
+    if (train_set_.ids.empty() || valid_set_.ids.empty())
+      throw Error(config_.data, "no readable clips to train or validate on");
   }
-  LoadedSubset train_set = load_subset(data, split.train, cache, threads, "features (train)", main);
-  LoadedSubset valid_set = load_subset(data, split.valid, cache, threads, "features (valid)", main);
-  if (train_set.ids.empty() || valid_set.ids.empty()) throw Error(config.data, "no readable clips to train or validate on");
 
-  ModelOptions mo = config.model;
-  mo.num_classes = static_cast<int>(data.classes.size());
-  torch::manual_seed(config.seed);
-  ResNet model = make_model(mo);
-  if (main && !resume && !config.pretrained.empty()) {
-    std::filesystem::path w = config.pretrained == "imagenet" ? fetch_imagenet_weights(mo.arch) : std::filesystem::path(config.pretrained);
-    LoadReport r = load_weights(model, read_weights(w).tensors);
-    std::printf("pretrained %s: %s\n", w.string().c_str(), r.summary().c_str());
+  // The network (pretrained, or the checkpoint's weights when resuming), its precision, the frozen layers
+  // and the optimiser over what trains.
+  void build_model() {
+    mo_ = config_.model;
+    mo_.num_classes = static_cast<int>(data_.classes.size());
+    torch::manual_seed(config_.seed);
+    model_ = make_model(mo_);
+    if (main_ && !resume_ && !config_.pretrained.empty()) {
+      std::filesystem::path w = config_.pretrained == "imagenet" ? fetch_imagenet_weights(mo_.arch)
+                                                                  : std::filesystem::path(config_.pretrained);
+      LoadReport r = load_weights(model_, read_weights(w).tensors);
+      std::printf("pretrained %s: %s\n", w.string().c_str(), r.summary().c_str());
+    }
+    if (main_ && resume_) load_weights(model_, read_model_file(folder_.last_model()).weights, /*strict=*/true);
+    // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
+    if (group_) group_->broadcast(module_state(*model_, true));
+    // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
+    // resumed run keeps the precision it started in, so that it computes what the uninterrupted run would.
+    if (main_ && resume_ && config_.precision == "auto")
+      precision_text_ = nlohmann::json::parse(read_text_file(folder_.state())).value("precision", "");
+    if (main_ && precision_text_.empty())
+      precision_text_ = precision_name(choose_training_precision(config_, mo_, threads_).precision);
+    if (group_) precision_text_ = group_->share(precision_text_);
+    const Precision precision = parse_precision(precision_text_);
+    bf16_ = precision == Precision::Bf16;
+    channels_last_ = uses_channels_last(precision);
+    auto frozen = freeze(model_, config_.freeze);
+    if (!frozen.empty())
+      say("frozen: %zu parameter tensors (%s ... %s)\n", frozen.size(), frozen.front().c_str(), frozen.back().c_str());
+    model_->to(device_);
+    if (channels_last_) to_channels_last(*model_);
+    if (group_ && config_.sync_bn) set_batch_norm_sync(*model_, [g = group_](torch::Tensor& t) { g->all_reduce_sum(t); });
+    std::vector<torch::Tensor> trainable;
+    for (auto& p : model_->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    if (trainable.empty()) throw Error("freeze", "every parameter is frozen: nothing would train");
+    opt_ = std::make_unique<torch::optim::Adam>(
+        trainable, torch::optim::AdamOptions(config_.lr).weight_decay(config_.weight_decay));
+    averager_ = group_ ? group_->gradient_averager(trainable) : nullptr;
+    buffers_ = module_state(*model_, false);
+    mf_.model = mo_;
+    mf_.classes = data_.classes;
+    mf_.features = config_.features;
   }
-  if (main && resume) load_weights(model, read_model_file(folder.last_model()).weights, /*strict=*/true);
-  // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
-  if (group) group->broadcast(module_state(*model, true));
-  // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
-  // resumed run keeps the precision it started in, so that it computes what the uninterrupted run would.
-  std::string precision_text;
-  if (main && resume && config.precision == "auto")
-    precision_text = nlohmann::json::parse(read_text_file(folder.state())).value("precision", "");
-  if (main && precision_text.empty())
-    precision_text = precision_name(choose_training_precision(config, mo, threads).precision);
-  if (group) precision_text = group->share(precision_text);
-  const Precision precision = parse_precision(precision_text);
-  const bool bf16 = precision == Precision::Bf16, channels_last = uses_channels_last(precision);
-  auto frozen = freeze(model, config.freeze);
-  if (!frozen.empty()) say("frozen: %zu parameter tensors (%s ... %s)\n", frozen.size(), frozen.front().c_str(), frozen.back().c_str());
-  model->to(device);
-  if (channels_last) to_channels_last(*model);
-  if (group && config.sync_bn) set_batch_norm_sync(*model, [group](torch::Tensor& t) { group->all_reduce_sum(t); });
 
-  std::vector<torch::Tensor> trainable;
-  for (auto& p : model->parameters())
-    if (p.requires_grad()) trainable.push_back(p);
-  if (trainable.empty()) throw Error("freeze", "every parameter is frozen: nothing would train");
-  torch::optim::Adam opt(trainable, torch::optim::AdamOptions(config.lr).weight_decay(config.weight_decay));
-  std::unique_ptr<GradientAverager> averager = group ? group->gradient_averager(trainable) : nullptr;
-  const std::vector<torch::Tensor> buffers = module_state(*model, false);
-
-  TrainResult result;
-  int start_epoch = 1;
-  if (resume) {
+  // Adam's state and the history from the last checkpoint (read by rank 0, shared).
+  void resume_state() {
     std::string state_text, optimizer_bytes;
-    if (main) {
-      state_text = read_text_file(folder.state());
-      torch::load(opt, folder.optimizer().string());
-      if (group) {
+    if (main_) {
+      state_text = read_text_file(folder_.state());
+      torch::load(*opt_, folder_.optimizer().string());
+      if (group_) {
         std::ostringstream os;
-        torch::save(opt, os);
+        torch::save(*opt_, os);
         optimizer_bytes = os.str();
       }
     }
-    if (group) {
-      state_text = group->share(state_text);
-      optimizer_bytes = group->share(optimizer_bytes);
-      if (!main) {
+    if (group_) {
+      state_text = group_->share(state_text);
+      optimizer_bytes = group_->share(optimizer_bytes);
+      if (!main_) {
         std::istringstream is(optimizer_bytes);
-        torch::load(opt, is);
+        torch::load(*opt_, is);
       }
     }
     auto state = nlohmann::json::parse(state_text);
-    start_epoch = state.at("epoch").get<int>() + 1;
-    result.best_epoch = state.at("best_epoch").get<int>();
-    result.best_val_acc = state.at("best_val_acc").get<double>();
-    result.history = history_from_json(state.at("history"));
-    say("resuming %s at epoch %d\n", out.string().c_str(), start_epoch);
+    start_epoch_ = state.at("epoch").get<int>() + 1;
+    result_.best_epoch = state.at("best_epoch").get<int>();
+    result_.best_val_acc = state.at("best_val_acc").get<double>();
+    result_.history = history_from_json(state.at("history"));
+    say("resuming %s at epoch %d\n", given_.out.c_str(), start_epoch_);
   }
 
-  ModelFile mf;
-  mf.model = mo;
-  mf.classes = data.classes;
-  mf.features = config.features;
-  const int channels = mo.input_channels;
-  const SpecAugmentOptions* aug = config.specaugment ? &config.augment : nullptr;
-  say("%s: %zu training and %zu validation clips, %zu classes, %s, %s, %d threads\n", mo.arch.c_str(),
-      train_set.ids.size(), valid_set.ids.size(), data.classes.size(),
-      bf16 ? "bf16 autocast + channels_last" : channels_last ? "fp32 channels_last" : "fp32",
-      device.str().c_str(), threads);
-  if (group)
-    say("data-parallel: %d processes x batch %d = global batch %d, %s, batch norm %s\n", world, config.batch,
-        world * config.batch, cuda ? "NCCL" : "Gloo", config.sync_bn ? "synchronised" : "per process");
-  say("%5s %11s %10s %9s %8s %8s\n", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds");
-  for (auto& m : result.history)
-    say("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
+  void print_header() const {
+    say("%s: %zu training and %zu validation clips, %zu classes, %s, %s, %d threads\n", mo_.arch.c_str(),
+        train_set_.ids.size(), valid_set_.ids.size(), data_.classes.size(),
+        bf16_ ? "bf16 autocast + channels_last" : channels_last_ ? "fp32 channels_last" : "fp32",
+        device_.str().c_str(), threads_);
+    if (group_)
+      say("data-parallel: %d processes x batch %d = global batch %d, %s, batch norm %s\n", world_, config_.batch,
+          world_ * config_.batch, cuda_ ? "NCCL" : "Gloo", config_.sync_bn ? "synchronised" : "per process");
+    say("%5s %11s %10s %9s %8s %8s\n", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds");
+    for (auto& m : result_.history)
+      say("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
+  }
 
-  auto to_device = [&](torch::Tensor x) {
-    x = x.to(device);
-    return channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
-  };
-  auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config.label_smoothing);
+  torch::Tensor to_device(torch::Tensor x) const {
+    x = x.to(device_);
+    return channels_last_ ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+  }
+
   // A Ctrl-C in one process stops them all after the same step.
-  auto stop_requested = [&] {
-    return sum_over_processes(group, {g_stop_training ? 1.0 : 0.0})[0] > 0;
-  };
+  bool stop_requested() const { return sum_over_processes(group_, {g_stop_training ? 1.0 : 0.0})[0] > 0; }
 
-  for (int epoch = start_epoch; epoch <= config.epochs; ++epoch) {
-    if (stop_requested()) {
-      result.interrupted = true;
-      say("stopped before epoch %d: continue with --resume\n", epoch);
-      break;
-    }
-    auto t0 = Clock::now();
-    // Every epoch's randomness comes from (seed, epoch) alone, so a resumed run draws what an
-    // uninterrupted one would have.
-    std::mt19937 rng(config.seed * 1000003u + static_cast<unsigned>(epoch));
-    torch::manual_seed(config.seed * 1000003ull + epoch);
-    if (config.schedule == "cosine")
-      for (auto& g : opt.param_groups())
-        static_cast<torch::optim::AdamOptions&>(g.options())
-            .lr(config.lr * 0.5 * (1 + std::cos(M_PI * (epoch - 1) / config.epochs)));
-    std::vector<int> order(train_set.ids.size());
+  // This process's batches of the epoch and each clip's seed. Every epoch's randomness comes from
+  // (seed, epoch) alone, so a resumed run draws what an uninterrupted one would have. As PyTorch's
+  // DistributedSampler: one order for all, padded by repeating its start to a multiple of the process
+  // count; process r takes positions r, r + world, ... So 2 processes with batch 8 see the clips (and
+  // crops, and masks) of 1 process with batch 16.
+  void plan_epoch(int epoch, std::vector<std::vector<int>>& batches, std::vector<std::vector<std::uint32_t>>& seeds) const {
+    std::mt19937 rng(config_.seed * 1000003u + static_cast<unsigned>(epoch));
+    torch::manual_seed(config_.seed * 1000003ull + epoch);
+    std::vector<int> order(train_set_.ids.size());
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), rng);
     const std::uint64_t epoch_seed = rng();
-    // As PyTorch's DistributedSampler: one order for all, padded by repeating its start to a multiple of the
-    // process count; process r takes positions r, r + world, ... So 2 processes with batch 8 see the
-    // clips (and crops, and masks) of 1 process with batch 16.
-    const size_t per_process = (order.size() + world - 1) / world;
-    std::vector<std::vector<int>> batches;
-    std::vector<std::vector<std::uint32_t>> seeds;
+    const size_t per_process = (order.size() + world_ - 1) / world_;
     for (size_t k = 0; k < per_process; ++k) {
-      if (k % config.batch == 0) {
+      if (k % config_.batch == 0) {
         batches.emplace_back();
         seeds.emplace_back();
       }
-      const size_t position = rank + k * world;
+      const size_t position = rank_ + k * world_;
       batches.back().push_back(order[position % order.size()]);
       seeds.back().push_back(sample_seed(epoch_seed, position));
     }
+  }
+
+  // One optimiser step on a prepared batch; adds its loss, correct answers and size to `totals`.
+  void train_step(const torch::Tensor& inputs, const std::vector<int>& batch, std::vector<double>& totals) {
+    auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing);
+    std::vector<int64_t> labels;
+    for (int i : batch) labels.push_back(train_set_.labels[i]);
+    torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device_);
+    torch::Tensor x = to_device(inputs);
+    opt_->zero_grad();
+    if (averager_) averager_->before_forward();
+    // Per-process batch norms: every step starts from rank 0's running statistics (DDP's broadcast_buffers).
+    if (group_ && !config_.sync_bn) group_->broadcast(buffers_);
+    torch::Tensor logits;
+    {
+      Bf16Autocast ac(bf16_, cuda_);
+      logits = model_->forward(x);
+    }
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y, ce);
+    if (averager_) averager_->before_backward();
+    loss.backward();  // with a group, gradients are averaged over the processes as they are produced
+    opt_->step();
+    totals[0] += loss.item<double>() * labels.size();
+    totals[1] += logits.argmax(1).eq(y).sum().item<int64_t>();
+    totals[2] += static_cast<double>(labels.size());
+  }
+
+  // One epoch of training; false when stopped during it. `totals`: loss sum, correct, seen over all processes.
+  bool train_epoch(int epoch, std::vector<double>& totals) {
+    if (config_.schedule == "cosine")
+      for (auto& g : opt_->param_groups())
+        static_cast<torch::optim::AdamOptions&>(g.options())
+            .lr(config_.lr * 0.5 * (1 + std::cos(M_PI * (epoch - 1) / config_.epochs)));
+    std::vector<std::vector<int>> batches;
+    std::vector<std::vector<std::uint32_t>> seeds;
+    plan_epoch(epoch, batches, seeds);
+    const SpecAugmentOptions* aug = config_.specaugment ? &config_.augment : nullptr;
     auto prepare = [&](size_t b) {
-      return make_inputs(train_set, batches[b], config.features, channels, true, config.random_crop, aug, seeds[b]);
+      return make_inputs(train_set_, batches[b], config_.features, mo_.input_channels, true, config_.random_crop, aug, seeds[b]);
     };
-    set_training_mode(model, true, config.freeze);
-    double loss_sum = 0, correct = 0, seen = 0;
-    ProgressBar bar("epoch " + std::to_string(epoch), per_process);
+    set_training_mode(model_, true, config_.freeze);
+    std::vector<double> sums(3, 0.0);
+    size_t clips = 0;
+    for (auto& b : batches) clips += b.size();
+    ProgressBar bar("epoch " + std::to_string(epoch), clips);
     // The next batch is prepared (crops, standardisation, SpecAugment) while this one trains.
     std::future<torch::Tensor> next = std::async(std::launch::async, prepare, 0);
     bool stopped = false;
-    for (size_t b = 0; b < batches.size(); ++b) {
+    for (size_t b = 0; b < batches.size() && !stopped; ++b) {
       torch::Tensor inputs = next.get();
       if (b + 1 < batches.size()) next = std::async(std::launch::async, prepare, b + 1);
-      std::vector<int64_t> labels;
-      for (int i : batches[b]) labels.push_back(train_set.labels[i]);
-      torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device);
-      torch::Tensor x = to_device(inputs);
-      opt.zero_grad();
-      if (averager) averager->before_forward();
-      // Per-process batch norms: every step starts from rank 0's running statistics (DDP's broadcast_buffers).
-      if (group && !config.sync_bn) group->broadcast(buffers);
-      torch::Tensor logits;
-      {
-        Bf16Autocast ac(bf16, cuda);
-        logits = model->forward(x);
-      }
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y, ce);
-      if (averager) averager->before_backward();
-      loss.backward();  // with a group, gradients are averaged over the processes as they are produced
-      opt.step();
-      loss_sum += loss.item<double>() * labels.size();
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-      seen += static_cast<double>(labels.size());
-      bar.tick(labels.size());
-      if (stop_requested()) {
-        stopped = true;
-        break;
-      }
+      train_step(inputs, batches[b], sums);
+      bar.tick(batches[b].size());
+      stopped = stop_requested();
     }
     if (next.valid()) next.wait();
     bar.finish();
-    if (stopped) {
-      result.interrupted = true;
-      say("stopped during epoch %d; the checkpoint of epoch %d is kept: continue with --resume\n", epoch, epoch - 1);
-      break;
-    }
-    const std::vector<double> train_totals = sum_over_processes(group, {loss_sum, correct, seen});
+    if (stopped) return false;
+    totals = sum_over_processes(group_, sums);
+    return true;
+  }
 
-    // Validation: centre crops, eval mode, no augmentation; each process takes every world-th clip.
-    if (group && !config.sync_bn) group->broadcast(buffers);
-    model->eval();
-    double vloss = 0, vcorrect = 0, vseen = 0;
-    {
-      torch::NoGradGuard ng;
-      std::vector<int> mine;
-      for (int i = rank; i < static_cast<int>(valid_set.ids.size()); i += world) mine.push_back(i);
-      for (size_t i = 0; i < mine.size(); i += config.batch) {
-        std::vector<int> idx(mine.begin() + i, mine.begin() + std::min(mine.size(), i + config.batch));
-        torch::Tensor x = to_device(make_inputs(valid_set, idx, config.features, channels, false, false, nullptr));
-        std::vector<int64_t> labels;
-        for (int k : idx) labels.push_back(valid_set.labels[k]);
-        torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device);
-        torch::Tensor logits;
-        {
-          Bf16Autocast ac(bf16, cuda);
-          logits = model->forward(x).to(torch::kFloat32);
-        }
-        vloss += torch::nn::functional::cross_entropy(logits, y).item<double>() * idx.size();
-        vcorrect += logits.argmax(1).eq(y).sum().item<int64_t>();
-        vseen += static_cast<double>(idx.size());
+  // Validation: centre crops, eval mode, no augmentation; each process takes every world-th clip. Returns
+  // the loss sum, correct answers and count over all processes.
+  std::vector<double> validate() {
+    if (group_ && !config_.sync_bn) group_->broadcast(buffers_);
+    model_->eval();
+    std::vector<double> sums(3, 0.0);
+    torch::NoGradGuard ng;
+    std::vector<int> mine;
+    for (int i = rank_; i < static_cast<int>(valid_set_.ids.size()); i += world_) mine.push_back(i);
+    for (size_t i = 0; i < mine.size(); i += config_.batch) {
+      std::vector<int> idx(mine.begin() + i, mine.begin() + std::min(mine.size(), i + config_.batch));
+      torch::Tensor x = to_device(make_inputs(valid_set_, idx, config_.features, mo_.input_channels, false, false, nullptr));
+      std::vector<int64_t> labels;
+      for (int k : idx) labels.push_back(valid_set_.labels[k]);
+      torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device_);
+      torch::Tensor logits;
+      {
+        Bf16Autocast ac(bf16_, cuda_);
+        logits = model_->forward(x).to(torch::kFloat32);
       }
+      sums[0] += torch::nn::functional::cross_entropy(logits, y).item<double>() * idx.size();
+      sums[1] += logits.argmax(1).eq(y).sum().item<int64_t>();
+      sums[2] += static_cast<double>(idx.size());
     }
-    const std::vector<double> valid_totals = sum_over_processes(group, {vloss, vcorrect, vseen});
-    EpochMetrics m{epoch, train_totals[0] / train_totals[2], train_totals[1] / train_totals[2],
-                   valid_totals[0] / valid_totals[2], valid_totals[1] / valid_totals[2],
-                   std::chrono::duration<double>(Clock::now() - t0).count()};
-    result.history.push_back(m);
-    const bool best = result.best_epoch == 0 || m.val_acc > result.best_val_acc ||
-                      (m.val_acc == result.best_val_acc && m.val_loss < result.history[result.best_epoch - 1].val_loss);
-    if (best) {
-      result.best_epoch = epoch;
-      result.best_val_acc = m.val_acc;
-    }
-    if (!main) continue;
-    std::printf("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
-    std::fflush(stdout);
+    return sum_over_processes(group_, sums);
+  }
 
-    // The checkpoint: every file of this epoch, committed at once (a kill leaves this epoch or the one before).
-    mf.weights = state_dict(*model);
-    mf.training_json = nlohmann::json({{"config", nlohmann::json::parse(config.to_json())}, {"epoch", epoch},
-                                       {"metrics", history_json({m})[0]}, {"split", split.spec},
-                                       {"precision", precision_text}})
-                           .dump();
-    const std::string state = nlohmann::json({{"epoch", epoch}, {"best_epoch", result.best_epoch},
-                                              {"best_val_acc", result.best_val_acc}, {"precision", precision_text},
-                                              {"history", history_json(result.history)}})
+  // The checkpoint: every file of this epoch, committed at once (a kill leaves this epoch or the one before).
+  void checkpoint(const EpochMetrics& m, bool best) {
+    mf_.weights = state_dict(*model_);
+    mf_.training_json = nlohmann::json({{"config", nlohmann::json::parse(config_.to_json())}, {"epoch", m.epoch},
+                                        {"metrics", history_json({m})[0]}, {"split", split_.spec},
+                                        {"precision", precision_text_}})
+                            .dump();
+    const std::string state = nlohmann::json({{"epoch", m.epoch}, {"best_epoch", result_.best_epoch},
+                                              {"best_val_acc", result_.best_val_acc}, {"precision", precision_text_},
+                                              {"history", history_json(result_.history)}})
                                   .dump(1);
     auto text = [](std::string bytes) {
       return [bytes = std::move(bytes)](const std::filesystem::path& p) { io::write_file_atomically(p, bytes); };
     };
-    auto model_file = [&mf](const std::filesystem::path& p) { save_model_file(p, mf); };
-    std::vector<io::RunFolder::File> files = {
-        {folder.last_model().filename(), model_file},
-        {folder.optimizer().filename(), [&opt](const std::filesystem::path& p) {
-           io::write_atomically(p, [&opt](const std::filesystem::path& tmp) { torch::save(opt, tmp.string()); });
-         }},
-        {folder.metrics().filename(), text(metrics_csv(result.history))},
-        {folder.state().filename(), text(state)}};
-    if (best) files.push_back({folder.best_model().filename(), model_file});
-    folder.commit(files);
-    plot_training_curves(folder.curves(), result.history);
+    auto model_file = [this](const std::filesystem::path& p) { save_model_file(p, mf_); };
+    auto optimizer = [this](const std::filesystem::path& p) {
+      io::write_atomically(p, [this](const std::filesystem::path& tmp) { torch::save(*opt_, tmp.string()); });
+    };
+    std::vector<io::RunFolder::File> files = {{folder_.last_model().filename(), model_file},
+                                              {folder_.optimizer().filename(), optimizer},
+                                              {folder_.metrics().filename(), text(metrics_csv(result_.history))},
+                                              {folder_.state().filename(), text(state)}};
+    if (best) files.push_back({folder_.best_model().filename(), model_file});
+    folder_.commit(files);
+    plot_training_curves(folder_.curves(), result_.history);
   }
-  // The run folder is complete (rank 0 has written its last checkpoint) when train() returns anywhere.
-  if (group) group->barrier();
-  result.best_model = folder.best_model();
-  result.last_model = folder.last_model();
-  if (!result.interrupted && !result.history.empty())
-    say("best validation accuracy %.4f at epoch %d; model to test (test_model %s): %s\n", result.best_val_acc,
-        result.best_epoch, config.test_model.c_str(),
-        (config.test_model == "last" ? result.last_model : result.best_model).string().c_str());
-  return result;
+
+  const TrainConfig given_;
+  TrainConfig config_;
+  bool resume_ = false, main_ = true;
+  int world_ = 1, rank_ = 0;
+  ProcessGroup* group_;
+  const io::RunFolder folder_;
+  std::optional<io::RunFolderLock> lock_;
+  bool cuda_ = false;
+  torch::Device device_{torch::kCPU};
+  int threads_ = 1;
+  Dataset data_;
+  Split split_;
+  LoadedSubset train_set_, valid_set_;
+  ModelOptions mo_;
+  ResNet model_{nullptr};
+  std::string precision_text_;
+  bool bf16_ = false, channels_last_ = false;
+  std::unique_ptr<torch::optim::Adam> opt_;
+  std::unique_ptr<GradientAverager> averager_;
+  std::vector<torch::Tensor> buffers_;
+  ModelFile mf_;
+  TrainResult result_;
+  int start_epoch_ = 1;
+};
+
+TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite, ProcessGroup* group) {
+  return Trainer(given, resume, overwrite, group).run();
 }
 
 }  // namespace
