@@ -1,5 +1,6 @@
 // genrenet: music genre classification after "Residual Analysis for Music Genre Classification"
-// (Nuhin & Xia). This is the library's one public header.
+// (Nuhin & Xia). This header is the audio and feature stage (no LibTorch headers); the other public headers
+// (compute.h, model.h, inference.h, train.h, classifier.h, serve.h) build on it: docs/ARCHITECTURE.md.
 //
 // The pipeline runs one way:
 //   audio file -> load_audio (decode, mono, resample, 16-bit) -> FeatureExtractor (log-mel, standardise,
@@ -200,9 +201,6 @@ class FeatureExtractor {
   Spectrogram model_input(std::span<const float> samples, std::mt19937* rng = nullptr) const;
   // Same, from a file: load_audio with options().audio first.
   Spectrogram model_input(const std::filesystem::path& path, std::mt19937* rng = nullptr) const;
-
-  // The mel filterbank as a dense [n_mels][n_fft/2 + 1] matrix (for tests and plots).
-  std::vector<float> mel_filterbank_dense() const;
 
  private:
   struct Impl;

@@ -37,9 +37,6 @@ struct ModelOptions {
   void validate() const;
 };
 
-// The names `arch` accepts.
-std::vector<std::string> model_architectures();
-
 // Sums a tensor over every process of a data-parallel run, in place (src/train/distributed.cpp makes one).
 using CrossProcessSum = std::function<void(torch::Tensor&)>;
 

@@ -106,7 +106,7 @@ struct TrainConfig {
   std::string split = "paper";      // see make_split
   std::string split_dir;            // for "sturm"
   int fold = 0;                     // for "kfold:K"
-  std::string cache;                // feature cache folder (default: <out>/../.feature-cache)
+  std::string cache;                // feature cache folder (default: default_feature_cache_dir())
   std::string out = "runs/run";     // run folder
   ModelOptions model;
   std::string pretrained;           // "", a weight file, or "imagenet"

@@ -1,6 +1,5 @@
 // genrenet experiments: every config of a folder (experiments/paper: the paper's Tables II-V), for several
 // seeds, resuming what a previous call finished; a markdown table of the paper's figures beside ours.
-#include <csignal>
 #include <cstdio>
 
 #include <genrenet/train.h>
@@ -8,14 +7,6 @@
 #include "cli/commands.h"
 
 namespace genrenet::cli {
-namespace {
-
-void on_interrupt(int) {
-  g_stop_training = true;  // the current epoch ends cleanly; the same command resumes
-  std::signal(SIGINT, SIG_DFL);
-}
-
-}  // namespace
 
 void add_experiments_command(CLI::App& app, int& exit_code) {
   struct Args {
@@ -39,7 +30,7 @@ void add_experiments_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", a->o.precision, "auto, fp32, fp32-cl or bf16 (default: each config's)");
   cmd->add_option("--only", a->o.only, "Experiment names to run (default: all)")->delimiter(',');
   cmd->callback([a, &exit_code] {
-    std::signal(SIGINT, on_interrupt);
+    stop_training_on_signals();  // the current epoch ends cleanly; the same command resumes
     auto results = run_experiments(a->dir, a->o);
     std::printf("\n%s\nwritten to %s/RESULTS.md\n", experiments_markdown(results, a->o).c_str(), a->o.out.c_str());
     exit_code = 0;

@@ -16,7 +16,6 @@ namespace genrenet::cli {
 namespace {
 
 void on_interrupt(int) {
-  // First Ctrl-C: finish cleanly at the next batch. A second one: the default action (exit now).
   g_stop_training = true;
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
@@ -87,8 +86,7 @@ void print_evaluation(const Evaluation& e, const std::string& run, const std::st
 int run_train(TrainArgs& a, const CLI::App* cmd) {
   // --nproc N: this command line again as N workers (each sees WORLD_SIZE and trains).
   if (a.nproc > 1 && !distributed_env().active()) return launch_local_workers(a.nproc);
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  stop_training_on_signals();
   TrainConfig c = a.resume && a.config_file.empty() && !cmd->count("--data") ? a.c : resolve(a, cmd);
   if (a.resume) {
     c.out = a.c.out;
@@ -131,6 +129,11 @@ int run_train(TrainArgs& a, const CLI::App* cmd) {
 }
 
 }  // namespace
+
+void stop_training_on_signals() {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+}
 
 void add_train_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<TrainArgs>();

@@ -37,4 +37,9 @@ struct FeatureFlags {
 
 int default_threads();
 
+// Ctrl-C and SIGTERM during training: the first sets g_stop_training (the run stops cleanly after the
+// current batch, its last checkpoint kept); the second has the default action (exit now). Used by every
+// command that trains (train, experiments).
+void stop_training_on_signals();
+
 }  // namespace genrenet::cli

@@ -118,8 +118,6 @@ FeatureExtractor& FeatureExtractor::operator=(FeatureExtractor&&) noexcept = def
 
 const FeatureOptions& FeatureExtractor::options() const { return impl_->opts; }
 
-std::vector<float> FeatureExtractor::mel_filterbank_dense() const { return impl_->filterbank.dense(); }
-
 int frame_count(std::size_t n_samples, int hop_length) {
   return 1 + static_cast<int>(n_samples / static_cast<size_t>(hop_length));
 }

@@ -50,12 +50,6 @@ const ArchSpec& spec_of(const std::string& arch) {
 
 }  // namespace
 
-std::vector<std::string> model_architectures() {
-  std::vector<std::string> v;
-  for (auto& s : kArchs) v.push_back(s.name);
-  return v;
-}
-
 void ModelOptions::validate() const {
   spec_of(arch);
   if (num_classes < 1 || num_classes > 100000)

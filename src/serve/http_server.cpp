@@ -155,7 +155,9 @@ struct HttpServer::Impl {
                    std::string& body, std::string& name) {
     const size_t limit = options.max_body_bytes;
     auto refuse = [&](int status, const std::string& message) {
-      res.set_header("Connection", "close");  // the rest of the body is not read: the connection ends
+      // The rest of the body is not read: the client is told to close (httplib itself keeps the connection
+      // until its keep-alive timeout, 5 s, and answers any leftover bytes with a 400).
+      res.set_header("Connection", "close");
       json_error(res, status, message);
       return false;
     };
