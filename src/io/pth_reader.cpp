@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include <genrenet/model.h>
@@ -89,8 +90,8 @@ class Unpickler {
         case 0x87: { auto c = pop(), b = pop(), a = pop(); push(tuple_of({a, b, c})); break; }
         case 'l': { auto v = make(Value::List); v->items = pop_mark(); push(v); break; }
         case 'd': { auto v = make(Value::Dict); auto xs = pop_mark(); set_items(v, xs); push(v); break; }
-        case 'a': { auto x = pop(); expect(top(), Value::List, "APPEND")->items.push_back(x); break; }
-        case 'e': { auto xs = pop_mark(); auto& l = expect(top(), Value::List, "APPENDS")->items; l.insert(l.end(), xs.begin(), xs.end()); break; }
+        case 'a': { auto x = pop(); add_items(expect(top(), Value::List, "APPEND"), {x}); break; }
+        case 'e': { auto xs = pop_mark(); add_items(expect(top(), Value::List, "APPENDS"), xs); break; }
         case 's': { auto v = pop(), k = pop(); set_items(expect(top(), Value::Dict, "SETITEM"), {k, v}); break; }
         case 'u': { auto xs = pop_mark(); set_items(expect(top(), Value::Dict, "SETITEMS"), xs); break; }
         case 'q': memo_[u8()] = top(); break;
@@ -234,8 +235,33 @@ class Unpickler {
     v->s = b;
     return v;
   }
+  // Whether `target` is `from` or lies inside it. A container put inside itself (through the memo) would be
+  // a cycle of shared pointers, never freed, and endless to walk: refused (fuzz_pth found one).
+  // The walks are bounded in total, so that a crafted pickle cannot make them quadratic (a state dict's
+  // pickle takes a few thousand steps).
+  bool reaches(const Value* from, const Value* target, std::unordered_set<const Value*>& seen) const {
+    if (from == target) return true;
+    if (!seen.insert(from).second) return false;
+    if (++walk_steps_ > kMaxWalkSteps) fail("malformed pickle (too deeply shared to check)");
+    for (auto& x : from->items)
+      if (reaches(x.get(), target, seen)) return true;
+    for (auto& [k, v] : from->entries)
+      if (reaches(k.get(), target, seen) || reaches(v.get(), target, seen)) return true;
+    return false;
+  }
+  void check_no_cycle(const ValuePtr& container, const ValuePtr& item) const {
+    if (item == container) fail("malformed pickle (a container inside itself)");
+    if (item->items.empty() && item->entries.empty()) return;  // holds nothing: no cycle through it
+    std::unordered_set<const Value*> seen;
+    if (reaches(item.get(), container.get(), seen)) fail("malformed pickle (a container inside itself)");
+  }
+  void add_items(const ValuePtr& list, const std::vector<ValuePtr>& xs) const {
+    for (auto& x : xs) check_no_cycle(list, x);
+    list->items.insert(list->items.end(), xs.begin(), xs.end());
+  }
   void set_items(const ValuePtr& dict, const std::vector<ValuePtr>& kv) const {
     if (kv.size() % 2) fail("malformed pickle (odd SETITEMS)");
+    for (auto& x : kv) check_no_cycle(dict, x);
     for (size_t k = 0; k < kv.size(); k += 2) dict->entries.emplace_back(kv[k], kv[k + 1]);
   }
   ValuePtr global(const std::string& g) const {
@@ -293,6 +319,8 @@ class Unpickler {
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
+  static constexpr size_t kMaxWalkSteps = 10'000'000;
+  mutable size_t walk_steps_ = 0;
 };
 
 // ('storage', <storage type>, key, location, numel[, view metadata])
