@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 
 #include <genrenet/genrenet.h>
 
@@ -32,6 +33,7 @@ void write_into_place(const std::filesystem::path& target,
     if (ec) throw Error(dir.string(), "cannot create folder (" + ec.message() + ")");
   }
   auto tmp = target;
+  // The name temporary_file_owner() parses.
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   try {
     write(tmp);
@@ -48,6 +50,14 @@ void write_into_place(const std::filesystem::path& target,
 }
 
 }  // namespace
+
+void fsync_folder(const std::filesystem::path& dir) { fsync_path(dir, true); }
+
+long temporary_file_owner(const std::string& name) {
+  static const std::regex pattern(R"(.+\.tmp\.(\d{1,9})\.\d+)");
+  std::smatch m;
+  return std::regex_match(name, m, pattern) ? std::stol(m[1]) : 0;
+}
 
 void write_atomically(const std::filesystem::path& target,
                       const std::function<void(const std::filesystem::path& tmp)>& write) {

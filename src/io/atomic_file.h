@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
 
 namespace genrenet::io {
@@ -17,6 +18,13 @@ void write_atomically(const std::filesystem::path& target,
 // (never seen half-written) but not flushed to disk one by one: for many files at once, followed by one
 // sync_file_system() (a file per 0.5 MB .npy cost 3.5 ms of fsyncs here, more than computing it).
 void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool synced = true);
+
+// Flushes a folder's entries (renames into it) to disk; best effort where the file system refuses.
+void fsync_folder(const std::filesystem::path& dir);
+
+// The process that was writing `name`, if it is one of the temporary files above
+// ("<target>.tmp.<pid>.<n>"); 0 otherwise. For sweeping the leftovers of killed writes.
+long temporary_file_owner(const std::string& name);
 
 // Flushes the file system that holds `path` to disk (syncfs): one call after many unsynced writes.
 void sync_file_system(const std::filesystem::path& path);

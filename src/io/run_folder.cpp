@@ -8,9 +8,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <regex>
 
 #include <genrenet/genrenet.h>
+
+#include "io/atomic_file.h"
 
 namespace genrenet::io {
 namespace {
@@ -27,13 +28,6 @@ void crash_point(const char* point) {
   if (++reached == n) ::raise(SIGKILL);
 }
 
-void fsync_folder(const std::filesystem::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 void rename_or_throw(const std::filesystem::path& from, const std::filesystem::path& to) {
   std::error_code ec;
   std::filesystem::rename(from, to, ec);
@@ -48,13 +42,6 @@ void publish(const std::filesystem::path& committed, const std::filesystem::path
   }
   fsync_folder(root);
   std::filesystem::remove(committed);
-}
-
-// The process id in a temporary file's name ("<target>.tmp.<pid>.<n>", see atomic_file.cpp), or 0.
-long temporary_file_owner(const std::string& name) {
-  static const std::regex pattern(R"(.+\.tmp\.(\d{1,9})\.\d+)");
-  std::smatch m;
-  return std::regex_match(name, m, pattern) ? std::stol(m[1]) : 0;
 }
 
 bool process_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
