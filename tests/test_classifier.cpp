@@ -215,6 +215,8 @@ TEST_F(ClassifierTest, PredictCommandFormatsAndExitStatus) {
   EXPECT_EQ(rows[1]["windows"], 6);
   EXPECT_EQ(rows[1]["per_window"].size(), 6u);
   EXPECT_EQ(rows[1]["top"].size(), 3u);
+  EXPECT_EQ(rows[1]["ranked"], rows[1]["top"]);  // "top": the old name, kept one release
+  EXPECT_EQ(rows[1]["per_window"][0]["ranked"].size(), 3u);
   EXPECT_EQ(rows[1]["probabilities"].size(), 4u);
   // The same numbers as the C++ API.
   WindowOptions w;
@@ -257,6 +259,31 @@ TEST(CollectAudioFiles, FoldersRecursivelyListsAndPlainPaths) {
                                                  d / "one.ogg", d / "two.au", "plain.wav"};
   EXPECT_EQ(files, expected);
   EXPECT_THROW(collect_audio_files({"@" + (d / "nolist.txt").string()}), Error);
+}
+
+// One JSON form of a classification for predict, the server and the API.
+TEST(ClassificationJson, TheOneShapeWithTopKRanked) {
+  Classification c;
+  c.probabilities = {0.2f, 0.7f, 0.1f};
+  c.ranked = {{"rock", 0.7f}, {"jazz", 0.2f}, {"pop", 0.1f}};
+  c.window_count = 3;
+  c.duration_seconds = 61.5;
+  c.seconds_taken = 0.25;
+  auto j = nlohmann::json::parse(c.to_json(2));
+  EXPECT_EQ(j["genre"], "rock");
+  ASSERT_EQ(j["ranked"].size(), 2u);
+  EXPECT_EQ(j["ranked"][1]["genre"], "jazz");
+  EXPECT_NEAR(j["probabilities"]["pop"].get<double>(), 0.1, 1e-6);
+  EXPECT_EQ(j["probabilities"].size(), 3u);
+  EXPECT_EQ(j["windows"], 3);
+  EXPECT_DOUBLE_EQ(j["duration_s"].get<double>(), 61.5);
+  EXPECT_FALSE(j.contains("per_window"));
+  c.windows = {{0, 30, c.ranked}, {15, 45, c.ranked}};
+  j = nlohmann::json::parse(c.to_json());
+  EXPECT_EQ(j["ranked"].size(), 3u);  // every genre by default
+  ASSERT_EQ(j["per_window"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["per_window"][1]["start_s"].get<double>(), 15);
+  EXPECT_EQ(j["per_window"][1]["ranked"].size(), 3u);
 }
 
 }  // namespace

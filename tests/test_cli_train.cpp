@@ -9,14 +9,40 @@
 
 #include <nlohmann/json.hpp>
 
-#include <genrenet/train.h>
+#include <genrenet/experiments.h>
 
+#include "common/option_tables.h"
 #include "test_util.h"
 
 namespace genrenet {
 namespace {
 
 const std::string kExe = GENRENET_EXE;
+
+// The flags of `train` are made from the options' declarations: every declared flag is there with its rule,
+// and a value that is not one is an error naming the option, before any work.
+TEST(CliTrain, EveryDeclaredOptionHasItsFlag) {
+  const auto r = test::run(kExe + " train --help");
+  ASSERT_EQ(r.status, 0) << r.output;
+  int flags = 0;
+  for (const auto& f : train_config_table().fields()) {
+    if (f.flag.empty()) continue;
+    ++flags;
+    const std::string name = f.flag.substr(0, f.flag.find(','));
+    EXPECT_NE(r.output.find(name), std::string::npos) << name;
+    if (!f.is_switch) EXPECT_NE(r.output.find("(" + f.rule + ")"), std::string::npos) << name << ": " << f.rule;
+  }
+  EXPECT_GE(flags, 40);
+  for (const char* group : {"Features", "SpecAugment", "Freezing", "Model"}) EXPECT_NE(r.output.find(group), std::string::npos);
+  auto bad = test::run(kExe + " train --data nowhere --seed 12x");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("training option seed: not a whole number in range: \"12x\""), std::string::npos) << bad.output;
+  bad = test::run(kExe + " train --data nowhere --mel-scale bark");
+  EXPECT_NE(bad.output.find("training option features.mel_scale: unknown value \"bark\" (allowed: htk or slaney)"), std::string::npos)
+      << bad.output;
+  bad = test::run(kExe + " train --data nowhere --epochs 0");
+  EXPECT_NE(bad.output.find("training option epochs: must be in [1, 100000], got 0"), std::string::npos) << bad.output;
+}
 
 TEST(CliTrain, SynthPrepareTrainEvaluatePredict) {
   test::TempDir dir;

@@ -335,6 +335,28 @@ TEST(ModelFile, RoundTripsEverything) {
   expect_error_containing([&] { read_model_file(dir / "huge-input.safetensors"); }, "frames: must be in [1, 21845]");
 }
 
+TEST(ModelFile, ImportedWeightsBecomeAModelFileWithANewHead) {
+  test::TempDir dir;
+  ModelOptions imagenet;
+  imagenet.num_classes = 1000;
+  ResNet source = make_model(imagenet);
+  write_safetensors(dir / "in1k.safetensors", state_dict(*source));
+  FeatureOptions fo;
+  fo.n_mels = 96;
+  const ImportedModel m = import_weights(dir / "in1k.safetensors", dir / "m.safetensors", {"", {"x", "y", "z"}, 3, fo});
+  EXPECT_EQ(m.model.arch, "resnet18");  // detected
+  EXPECT_EQ(m.model.num_classes, 3);
+  EXPECT_EQ(m.report.skipped, (std::vector<std::string>{"fc.weight", "fc.bias"}));
+  const ModelFile f = read_model_file(dir / "m.safetensors");
+  EXPECT_EQ(f.classes, (std::vector<std::string>{"x", "y", "z"}));
+  EXPECT_EQ(f.features, fo);
+  EXPECT_TRUE(torch::equal(f.weights.at("conv1.weight"), state_dict(*source).at("conv1.weight")));
+  expect_error_containing([&] { import_weights(dir / "in1k.safetensors", dir / "n.safetensors", {"resnet34", {"x"}}); },
+                          "holds resnet18 weights, not resnet34");
+  expect_error_containing([&] { import_weights(dir / "in1k.safetensors", dir / "n.safetensors", {"", {}}); }, "no class names");
+  EXPECT_FALSE(std::filesystem::exists(dir / "n.safetensors"));
+}
+
 TEST(Pretrained, CacheFolderFollowsTorchHome) {
   test::TempDir dir;
   setenv("TORCH_HOME", dir.path().c_str(), 1);

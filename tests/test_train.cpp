@@ -3,11 +3,15 @@
 #include <fstream>
 #include <limits>
 #include <numeric>
+#include <regex>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include <genrenet/classifier.h>
 #include <genrenet/train.h>
 
+#include "common/option_tables.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -294,9 +298,8 @@ TEST_F(Training, WritesTheRunAndResumesExactly) {
 
   // Two epochs, then a resume to three, ends with the same weights as three in one go.
   train(config("split", 2));
-  g_stop_training = true;  // an interrupted resume keeps the last checkpoint intact
-  TrainResult stopped = train(config("split", 3), /*resume=*/true);
-  g_stop_training = false;
+  const std::atomic<bool> stop{true};  // an interrupted resume keeps the last checkpoint intact
+  TrainResult stopped = train(config("split", 3), RunControl{.resume = true, .stop = &stop});
   EXPECT_TRUE(stopped.interrupted);
   EXPECT_EQ(read_model_file(dir_->path() / "split" / "last.safetensors").training_json.find("\"epoch\":2") != std::string::npos, true);
   TrainResult resumed = train(config("split", 3), /*resume=*/true);
@@ -364,6 +367,110 @@ TEST_F(Training, BadConfigurationsAreClearErrors) {
   TrainConfig round = TrainConfig::from_json(config("x", 2).to_json());
   EXPECT_EQ(round.features, config("x", 2).features);
   EXPECT_EQ(round.augment, config("x", 2).augment);
+}
+
+TEST_F(Training, AStopRequestedBeforeTheFirstEpochLeavesNoCheckpoint) {
+  const std::atomic<bool> stop{true};
+  TrainResult r = train(config("stopped-early", 2), RunControl{.stop = &stop});
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_TRUE(r.history.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "stopped-early" / "last.json"));
+}
+
+TEST(Splits, SubsetsByNameAndTheClipsTheyName) {
+  test::TempDir dir;
+  write_synthetic_dataset(dir / "data", 2, 1.0, 1, 16000);
+  const Dataset data = scan_dataset(dir / "data");
+  Split s;
+  s.train = {"jazz/jazz.00000", "nowhere/x.00001", "rock/rock.00001"};
+  s.test = {"pop/pop.00000"};
+  EXPECT_EQ(&s.subset("train"), &s.train);
+  EXPECT_EQ(&s.subset("test"), &s.test);
+  EXPECT_TRUE(s.subset("valid").empty());
+  EXPECT_THROW(s.subset("validation"), Error);
+  const SplitClips c = find_clips(data, s.train);
+  ASSERT_EQ(c.clips.size(), 2u);
+  EXPECT_EQ(c.clips[0].id, "jazz/jazz.00000");
+  EXPECT_EQ(c.clips[1].id, "rock/rock.00001");
+  EXPECT_EQ(c.clips[1].label, 9);  // classes are sorted: rock is the last of the ten
+  EXPECT_EQ(c.missing, std::vector<std::string>{"nowhere/x.00001"});
+}
+
+TEST(Runs, AKFoldConfigIsOneRunPerFoldInItsOwnFolder) {
+  TrainConfig c;
+  c.out = "runs/cv";
+  EXPECT_EQ(fold_runs(c).size(), 1u);
+  EXPECT_EQ(fold_runs(c)[0].out, "runs/cv");
+  c.split = "kfold:3";
+  const auto runs = fold_runs(c);
+  ASSERT_EQ(runs.size(), 3u);
+  for (int f = 0; f < 3; ++f) {
+    EXPECT_EQ(runs[f].fold, f);
+    EXPECT_EQ(std::filesystem::path(runs[f].out), std::filesystem::path("runs/cv") / ("fold-" + std::to_string(f)));
+    EXPECT_EQ(runs[f].split, "kfold:3");
+  }
+}
+
+// Each option is one row of a table; validation, JSON in and out, TOML and the flags come from it.
+TEST(Options, EveryRowValidatesReadsAndWritesItsOption) {
+  const auto& table = train_config_table();
+  // Every row has a key and help; the JSON of the defaults has every key, and reads back to the same.
+  TrainConfig d;
+  d.data = "d";
+  const nlohmann::json j = table.to_json(d);
+  for (const auto& f : table.fields()) {
+    EXPECT_FALSE(f.help.empty() && f.key != "features.version") << f.key;
+    EXPECT_FALSE(j[nlohmann::json::json_pointer("/" + std::regex_replace(f.key, std::regex("\\."), "/"))].is_null() &&
+                 f.key != "features.top_db")
+        << f.key;
+  }
+  EXPECT_EQ(TrainConfig::from_json(d.to_json()).to_json(), d.to_json());
+  EXPECT_NO_THROW(d.validate());
+  // Out of range, named with the key and the rule; the same rule read from the table's text.
+  auto rejects = [](const std::string& json, const std::string& message) {
+    try {
+      TrainConfig::from_json(json).validate();
+      ADD_FAILURE() << json;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  };
+  rejects(R"({"data": "d", "batch": 0})", "training option batch: must be in [1, 4096], got 0");
+  rejects(R"({"data": "d", "lr": 0})", "training option lr: must be in (0, 1], got 0");
+  rejects(R"({"data": "d", "augment": {"freq_masks": 101}})", "training option augment.freq_masks: must be in [0, 100]");
+  rejects(R"({"data": "d", "features": {"hop_length": 4096, "n_fft": 1024}})", "training option features.hop_length: must be in [1, n_fft]");
+  rejects(R"({"data": "d", "model": {"arch": "vgg"}})", "training option model.arch: must be resnet18, resnet34, resnet50 or seresnet50");
+  rejects(R"({"data": "d", "schedule": "step"})", "training option schedule: must be constant or cosine, got \"step\"");
+  rejects(R"({"data": "d", "seed": -1})", "training option seed: must be a whole number in [0, 4294967295]");
+  rejects(R"({"data": "d", "features": {"crop": "middle"}})", "training option features.crop: unknown value \"middle\"");
+  // The class count comes from the dataset's folders: a config cannot set it.
+  rejects(R"({"model": {"num_classes": 5}})", "training option model.num_classes: unknown option");
+  rejects(R"({"augment": 3})", "training option augment: expected a JSON object");
+  // The same table makes the feature options' JSON, kept byte for byte as model files store it.
+  FeatureOptions fo;
+  fo.top_db = 80;
+  EXPECT_EQ(FeatureOptions::from_json(fo.to_json()), fo);
+  EXPECT_EQ(nlohmann::json::parse(FeatureOptions{}.to_json()).size(), 19u);
+  EXPECT_EQ(nlohmann::json::parse(FeatureOptions{}.to_json())["version"], 2);
+  // A version-1 form (before the polyphase resampler) is read as libsoxr-resampled.
+  EXPECT_EQ(FeatureOptions::from_json(R"({"version": 1})").audio.resampler, Resampler::Soxr);
+  EXPECT_THROW(FeatureOptions::from_json(R"({"version": 3})"), Error);
+}
+
+TEST(Options, CommandLineValuesAreReadByTheirRows) {
+  const auto& table = feature_options_table();
+  FeatureOptions o;
+  table.find("n_mels")->set_text(o, "64");
+  table.find("top_db")->set_text(o, "0");
+  table.find("mel_scale")->set_text(o, "slaney");
+  table.find("quantize_16bit")->set_text(o, "");  // the switch --no-quantize
+  EXPECT_EQ(o.n_mels, 64);
+  EXPECT_FALSE(o.top_db.has_value());
+  EXPECT_EQ(o.mel_scale, MelScale::Slaney);
+  EXPECT_FALSE(o.audio.quantize_16bit);
+  EXPECT_THROW(table.find("n_mels")->set_text(o, "64x"), Error);
+  EXPECT_THROW(table.find("f_min")->set_text(o, "nan"), Error);
+  EXPECT_THROW(table.find("crop")->set_text(o, "middle"), Error);
 }
 
 }  // namespace

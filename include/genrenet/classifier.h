@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -61,6 +62,10 @@ struct Classification {
   int window_count = 0;
   double duration_seconds = 0;       // of the audio
   double seconds_taken = 0;          // decoding, features and model
+  // The one JSON form of a classification (predict --format jsonl, the server, docs/SERVING.md): genre,
+  // ranked (the `top` most probable: [{genre, probability}]), probabilities ({genre: p}), duration_s, windows,
+  // seconds, and per_window ([{start_s, end_s, ranked}]) when asked for.
+  std::string to_json(std::size_t top = SIZE_MAX) const;
 };
 
 // One entry of a batch: the file and either its classification or the error that stopped it.

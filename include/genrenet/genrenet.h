@@ -1,6 +1,7 @@
 // genrenet: music genre classification after "Residual Analysis for Music Genre Classification"
-// (Nuhin & Xia). This header is the audio and feature stage (no LibTorch headers); the other public headers
-// (compute.h, model.h, inference.h, train.h, classifier.h, serve.h) build on it: docs/ARCHITECTURE.md.
+// (Nuhin & Xia). This header is the audio and feature stage (no LibTorch headers); the other public headers,
+// one per stage (compute, data, model, inference, evaluate, classifier, serve, distributed, train,
+// experiments), build on it: docs/ARCHITECTURE.md.
 //
 // The pipeline runs one way:
 //   audio file -> load_audio (decode, mono, resample, 16-bit) -> FeatureExtractor (log-mel, standardise,

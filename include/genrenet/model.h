@@ -253,4 +253,20 @@ ModelFile read_model_file(const std::filesystem::path& path);
 // A ready model from a model file, in eval mode.
 ResNet load_model(const ModelFile& file);
 
+// A genrenet model file made from foreign weights (torchvision, timm, another genrenet file's): the
+// architecture checked against (or detected from) the tensors, a model with a head for `classes`, every
+// tensor that fits loaded (an fc for another class count is left to training), written to `out` (atomic).
+struct ImportOptions {
+  std::string arch;                  // "" : detected from the tensors' names and shapes
+  std::vector<std::string> classes;  // output names, in output order (at least one)
+  int input_channels = 3;            // 1: conv1's ImageNet weights summed over RGB
+  FeatureOptions features;           // stored in the file: how audio becomes this model's input
+};
+struct ImportedModel {
+  ModelOptions model;
+  LoadReport report;
+};
+ImportedModel import_weights(const std::filesystem::path& weights, const std::filesystem::path& out,
+                             const ImportOptions& options);
+
 }  // namespace genrenet

@@ -6,17 +6,26 @@
 
 #include <genrenet/genrenet.h>
 
+#include "common/option_tables.h"
+
 namespace genrenet {
 
-void SpecAugmentOptions::validate() const {
-  auto bad = [](const char* field, const std::string& rule) { throw Error(std::string("specaugment ") + field, rule); };
-  if (freq_mask_width < 0 || freq_mask_width > 100000) bad("freq_mask_width", "must be in [0, 100000]");
-  if (time_mask_width < 0 || time_mask_width > 1000000) bad("time_mask_width", "must be in [0, 1000000]");
-  if (freq_masks < 0 || freq_masks > 100) bad("freq_masks", "must be in [0, 100]");
-  if (time_masks < 0 || time_masks > 100) bad("time_masks", "must be in [0, 100]");
-  if (time_warp < 0 || time_warp > 100000) bad("time_warp", "must be in [0, 100000]");
-  if (!std::isfinite(mask_value)) bad("mask_value", "must be finite");
+const options::Table<SpecAugmentOptions>& spec_augment_options_table() {
+  using O = SpecAugmentOptions;
+  static const options::Table<O> table = [] {
+    options::Table<O> t("specaugment option", "SpecAugment (with --specaugment)");
+    t.integer("freq_masks", &O::freq_masks, {0, 100}, "Frequency masks per sample", "--freq-masks");
+    t.integer("freq_mask_width", &O::freq_mask_width, {0, 100000}, "F: each frequency mask is up to F bins wide", "--freq-mask");
+    t.integer("time_masks", &O::time_masks, {0, 100}, "Time masks per sample", "--time-masks");
+    t.integer("time_mask_width", &O::time_mask_width, {0, 1000000}, "T: each time mask is up to T frames wide", "--time-mask");
+    t.integer("time_warp", &O::time_warp, {0, 100000}, "W: a random frame moves by up to W frames (0: no warping)", "--time-warp");
+    t.number("mask_value", &O::mask_value, {-1e6, 1e6}, "The value of masked cells (0: a standardised spectrogram's mean)");
+    return t;
+  }();
+  return table;
 }
+
+void SpecAugmentOptions::validate() const { spec_augment_options_table().validate(*this); }
 
 SpecAugmentReport spec_augment(Spectrogram& s, const SpecAugmentOptions& o, std::mt19937& rng) {
   SpecAugmentReport report;

@@ -1,7 +1,7 @@
 // genrenet synth | prepare | augment-preview : making, caching and looking at training data.
 #include <cstdio>
 
-#include <genrenet/train.h>
+#include <genrenet/data.h>
 
 #include "cli/commands.h"
 
@@ -43,7 +43,7 @@ void add_prepare_command(CLI::App& app, int& exit_code) {
   cmd->callback([a, cmd, &exit_code] {
     Dataset d = scan_dataset(a->data);
     FeatureCache cache(a->cache.empty() ? default_feature_cache_dir() : std::filesystem::path(a->cache),
-                       a->features.resolve(cmd));
+                       a->features.resolve());
     std::vector<std::filesystem::path> files;
     for (auto& c : d.clips) files.push_back(c.path);
     auto r = cache.load(files, a->threads, "prepare");
@@ -76,7 +76,7 @@ void add_augment_preview_command(CLI::App& app, int& exit_code) {
   a->features.add_to(cmd);
   cmd->callback([a, cmd, &exit_code] {
     a->aug.validate();
-    FeatureExtractor fx(a->features.resolve(cmd));
+    FeatureExtractor fx(a->features.resolve());
     Spectrogram before = fx.model_input(std::filesystem::path(a->file));
     Spectrogram after = before;
     std::mt19937 rng(a->seed);

@@ -43,13 +43,13 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     c.features.frames = static_cast<int>(a->seconds * 16000 / 512) + 4;
     std::printf("2/4 training ResNet-18 for %d epochs (log-mel %dx%d inputs, SpecAugment, Adam 1e-3)\n", c.epochs,
                 c.features.n_mels, c.features.frames);
-    TrainResult r = train(c);
-    if (r.interrupted) {
+    const TestedRun r = train_and_test(c, RunControl{.stop = stop_training_on_signals()});
+    if (r.training.interrupted || !r.test) {
       exit_code = 130;
       return;
     }
-    std::printf("3/4 evaluating on the held-out test clips\n");
-    Evaluation e = evaluate_run(run, "test");
+    std::printf("3/4 evaluated on the held-out test clips\n");
+    const Evaluation& e = *r.test;
     std::printf("4/4 drawing a SpecAugment preview\n");
     FeatureExtractor fx(c.features);
     auto clip = data / "disco" / "disco.00000.wav";

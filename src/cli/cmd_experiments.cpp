@@ -2,7 +2,7 @@
 // seeds, resuming what a previous call finished; a markdown table of the paper's figures beside ours.
 #include <cstdio>
 
-#include <genrenet/train.h>
+#include <genrenet/experiments.h>
 
 #include "cli/commands.h"
 
@@ -30,7 +30,7 @@ void add_experiments_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", a->o.precision, "auto, fp32, fp32-cl or bf16 (default: each config's)");
   cmd->add_option("--only", a->o.only, "Experiment names to run (default: all)")->delimiter(',');
   cmd->callback([a, &exit_code] {
-    stop_training_on_signals();  // the current epoch ends cleanly; the same command resumes
+    a->o.stop = stop_training_on_signals();  // the current epoch ends cleanly; the same command resumes
     auto results = run_experiments(a->dir, a->o);
     std::printf("\n%s\nwritten to %s/RESULTS.md\n", experiments_markdown(results, a->o).c_str(), a->o.out.c_str());
     exit_code = 0;

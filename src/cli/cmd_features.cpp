@@ -117,7 +117,7 @@ void print(const std::string& raw_file, const Result& r, const std::string& stag
 
 int run(const Args& a, const CLI::App* cmd) {
   FeatureStage stage = parse_stage(a.stage);
-  FeatureExtractor fx(a.features.resolve(cmd));
+  FeatureExtractor fx(a.features.resolve());
   auto outputs = output_names(a.files, a.out);
   std::vector<Result> results(a.files.size());
   std::vector<bool> done(a.files.size(), false);

@@ -6,8 +6,9 @@
 #include <genrenet/classifier.h>
 
 #include "cli/commands.h"
-#include "common/text.h"
 #include "common/progress.h"
+#include "common/text.h"
+#include "eval/classification_json.h"
 
 namespace genrenet::cli {
 namespace {
@@ -32,13 +33,6 @@ std::string csv_field(const std::string& s) {
   std::string q = "\"";
   for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
-}
-
-nlohmann::json top_json(const std::vector<GenreScore>& ranked, int top) {
-  nlohmann::json a = nlohmann::json::array();
-  for (int i = 0; i < top && i < static_cast<int>(ranked.size()); ++i)
-    a.push_back({{"genre", ranked[i].genre}, {"probability", ranked[i].probability}});
-  return a;
 }
 
 // Prints one file's result in the chosen format. Table columns are aligned on `name_width`.
@@ -69,19 +63,12 @@ class Printer {
       if (!f.error.empty()) {
         j["error"] = error;
       } else {
-        j["genre"] = r.ranked[0].genre;
-        j["top"] = top_json(r.ranked, top());
-        nlohmann::json probs = nlohmann::json::object();
-        for (size_t i = 0; i < classes_.size(); ++i) probs[classes_[i]] = r.probabilities[i];
-        j["probabilities"] = probs;
-        j["duration_s"] = r.duration_seconds;
-        j["windows"] = r.window_count;
-        if (a_.w.per_window) {
-          nlohmann::json pw = nlohmann::json::array();
-          for (auto& w : r.windows) pw.push_back({{"start_s", w.start_seconds}, {"end_s", w.end_seconds}, {"top", top_json(w.ranked, top())}});
-          j["per_window"] = pw;
-        }
-        j["seconds"] = r.seconds_taken;
+        j = classification_json(r, top());
+        j["file"] = name;
+        // "top": the key of genrenet 0.x for "ranked", kept one release for readers of the old form.
+        j["top"] = j["ranked"];
+        if (j.contains("per_window"))
+          for (auto& w : j["per_window"]) w["top"] = w["ranked"];
       }
       std::printf("%s\n", j.dump().c_str());
     } else if (a_.format == "csv") {

@@ -26,7 +26,7 @@ void add_show_command(CLI::App& app, int& exit_code) {
       throw Error("show", "nothing to draw: give --waveform PNG and/or --mel PNG");
     if (args->stage != "db" && args->stage != "input")
       throw Error("--stage", "must be db or input, got \"" + args->stage + "\"");
-    FeatureExtractor fx(args->features.resolve(cmd));
+    FeatureExtractor fx(args->features.resolve());
     Audio audio = load_audio(args->file, fx.options().audio);
     std::string name = std::filesystem::path(args->file).filename().string();
     FigureOptions fig{args->width, args->height, ""};

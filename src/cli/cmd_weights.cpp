@@ -88,32 +88,18 @@ void add_weights_command(CLI::App& app, int& exit_code) {
   imp->add_option("--url", ma->url, "Download address instead of torchvision's (with IN = imagenet)");
   imp->add_flag("--offline", ma->offline, "Never download; use the torch hub cache only");
   ma->features.add_to(imp);
-  imp->callback([ma, imp, &exit_code] {
+  imp->callback([ma, &exit_code] {
     if (ma->in == "imagenet" && ma->arch.empty()) throw Error("--arch", "needed with IN = imagenet");
     std::filesystem::path src = ma->in == "imagenet" ? fetch_imagenet_weights(ma->arch, !ma->offline, ma->url)
                                                      : std::filesystem::path(ma->in);
-    WeightFile w = read_weights(src);
-    std::string detected = detect_architecture(w.tensors);
-    ModelFile f;
-    f.model.arch = ma->arch.empty() ? detected : ma->arch;
-    if (f.model.arch.empty()) throw Error(src.string(), "architecture not recognised; give --arch");
-    if (!ma->arch.empty() && !detected.empty() && detected != ma->arch)
-      throw Error(src.string(), "holds " + detected + " weights, not " + ma->arch);
-    f.classes = split_classes(ma->classes);
-    if (f.classes.empty()) throw Error("--classes", "no class names");
-    f.model.num_classes = static_cast<int>(f.classes.size());
-    f.model.input_channels = ma->input_channels;
-    f.features = ma->features.resolve(imp);
-    ResNet model = make_model(f.model);
-    LoadReport r = load_weights(model, w.tensors);
-    f.weights = state_dict(*model);
-    f.training_json = nlohmann::json({{"imported_from", src.string()}, {"load_report", r.summary()}}).dump();
-    save_model_file(ma->out, f);
+    const ImportedModel m = import_weights(src, ma->out, {ma->arch, split_classes(ma->classes), ma->input_channels,
+                                                          ma->features.resolve()});
+    const LoadReport& r = m.report;
     std::printf("%s: %s\n", src.string().c_str(), r.summary().c_str());
     if (!r.skipped.empty())
-      std::printf("note: the head (fc) was made for %zu classes and starts from random weights: train it\n",
-                  f.classes.size());
-    std::printf("wrote %s (%s, %zu classes)\n", ma->out.c_str(), f.model.arch.c_str(), f.classes.size());
+      std::printf("note: the head (fc) was made for %d classes and starts from random weights: train it\n",
+                  m.model.num_classes);
+    std::printf("wrote %s (%s, %d classes)\n", ma->out.c_str(), m.model.arch.c_str(), m.model.num_classes);
     exit_code = 0;
   });
 }

@@ -1,9 +1,14 @@
 // Each subcommand lives in its own file and registers itself on the app; the callbacks set `exit_code`.
 #pragma once
 
+#include <atomic>
+
 #include <CLI/CLI.hpp>
 
 #include <genrenet/genrenet.h>
+
+#include "cli/option_flags.h"
+#include "common/option_tables.h"
 
 namespace genrenet::cli {
 
@@ -22,24 +27,24 @@ void add_serve_command(CLI::App& app, int& exit_code);
 void add_experiments_command(CLI::App& app, int& exit_code);
 void add_compute_commands(CLI::App& app, int& exit_code);  // quantize, tune
 
-// The feature flags shared by every command that turns audio into spectrograms.
+// The feature flags shared by every command that turns audio into spectrograms: --feature-config and one
+// flag per feature option (made from its declaration, src/features/options.cpp).
 struct FeatureFlags {
   std::string config_file;  // a JSON FeatureOptions, applied first; flags given explicitly override it
-  FeatureOptions opts;
-  std::string mel_scale = "htk", mel_norm = "none", quality = "high", resampler = "polyphase", crop = "center",
-              pad = "zero";
-  double top_db = 0;
-  bool no_quantize = false;
+  OptionFlags<FeatureOptions> flags{feature_options_table()};
   void add_to(CLI::App* cmd);
-  // The options: `base` (or the --feature-config file), then the flags the user typed. Throws Error.
-  FeatureOptions resolve(const CLI::App* cmd, const FeatureOptions& base = {}) const;
+  // The options: `base` (or the --feature-config file), then the flags the user typed, validated. Throws Error.
+  FeatureOptions resolve(const FeatureOptions& base = {}) const;
 };
+
+// A JSON file of feature options (--feature-config); an Error names the file.
+FeatureOptions read_feature_config(const std::string& file);
 
 int default_threads();
 
-// Ctrl-C and SIGTERM during training: the first sets g_stop_training (the run stops cleanly after the
-// current batch, its last checkpoint kept); the second has the default action (exit now). Used by every
-// command that trains (train, experiments).
-void stop_training_on_signals();
+// Ctrl-C and SIGTERM during training: the first sets the returned flag, which the command passes to the
+// training (RunControl::stop: the run stops cleanly after the current batch, its last checkpoint kept); the
+// second has the default action (exit now). Used by every command that trains (train, experiments, demo).
+const std::atomic<bool>* stop_training_on_signals();
 
 }  // namespace genrenet::cli

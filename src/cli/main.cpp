@@ -1,7 +1,7 @@
 // The genrenet command-line program: parsing and printing only; the work is in the library.
 #include <cstdio>
 
-#include <genrenet/train.h>
+#include <genrenet/distributed.h>
 
 #include "cli/commands.h"
 

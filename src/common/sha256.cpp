@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include <genrenet/model.h>
+#include <genrenet/genrenet.h>
 
 namespace genrenet {
 namespace {

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <set>
 
-#include <genrenet/train.h>
+#include <genrenet/data.h>
 
 namespace genrenet {
 Dataset scan_dataset(const std::filesystem::path& dir) {

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <optional>
 
-#include <genrenet/train.h>
+#include <genrenet/data.h>
 
 #include "common/parallel.h"
 #include "common/progress.h"

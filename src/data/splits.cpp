@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <genrenet/train.h>
+#include <genrenet/data.h>
 
 namespace genrenet {
 namespace {
@@ -114,6 +114,24 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
   if (s.train.empty()) throw Error("split " + s.spec, "no training clips");
   if (s.valid.empty()) throw Error("split " + s.spec, "no validation clips");
   return s;
+}
+
+const std::vector<std::string>& Split::subset(const std::string& name) const {
+  if (name == "train") return train;
+  if (name == "valid") return valid;
+  if (name == "test") return test;
+  throw Error("split subset", "must be train, valid or test, got \"" + name + "\"");
+}
+
+SplitClips find_clips(const Dataset& data, const std::vector<std::string>& ids) {
+  std::map<std::string, const Clip*> by_id;
+  for (auto& c : data.clips) by_id[c.id] = &c;
+  SplitClips out;
+  for (auto& id : ids) {
+    if (auto it = by_id.find(id); it != by_id.end()) out.clips.push_back(*it->second);
+    else out.missing.push_back(id);
+  }
+  return out;
 }
 
 std::string Split::to_json() const {

@@ -6,7 +6,7 @@
 #include <numbers>
 #include <random>
 
-#include <genrenet/train.h>
+#include <genrenet/data.h>
 
 namespace genrenet {
 namespace {
@@ -85,6 +85,34 @@ const std::vector<std::string>& synthetic_genres() {
   return names;
 }
 
+namespace {
+
+// The bass at time t (tb: since the beat; walk_step: the walking bass's interval for this beat).
+double bass_line(const Style& st, double t, double tb, double beat, int chord_root, int walk_step, int s16) {
+  switch (st.bass) {
+    case NoBass: return 0;
+    case OnBeats: return std::exp(-4 * tb) * osc(st.bass_wave, midi_hz(chord_root - 12) * t);
+    case Walking: return std::exp(-3 * tb) * osc(st.bass_wave, midi_hz(chord_root - 12 + walk_step) * t);
+    case Octaves: return std::exp(-8 * std::fmod(t, beat / 2)) * osc(st.bass_wave, midi_hz(chord_root - 12 + 12 * (s16 / 2 % 2)) * t);
+    case Offbeat: return (tb > beat / 2 ? std::exp(-5 * (tb - beat / 2)) : 0.3) * osc(st.bass_wave, midi_hz(chord_root - 12) * t);
+    case Sub: return 1.3 * std::exp(-1.5 * tb) * osc(Sine, midi_hz(chord_root - 24) * t);
+  }
+  return 0;
+}
+
+// The chords' loudness at time t (ts: since the 16th note, bit: which 16th of the bar).
+double chord_envelope(const Style& st, double t, double tb, double ts, double beat, int bit) {
+  switch (st.chords) {
+    case Sustained: return std::min(1.0, std::fmod(t, 4 * beat) / st.chord_attack);
+    case Skank: return tb > beat / 2 ? std::exp(-25 * (tb - beat / 2)) : 0;
+    case Stabs: return (bit % 4 == 0 || bit % 8 == 6) ? std::exp(-12 * ts) : 0.05;
+    case NoChords: return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::vector<float> synthesize_genre_clip(int genre, double seconds, int rate, std::uint32_t seed) {
   if (genre < 0 || genre >= 10) throw Error("synth", "genre index must be in [0, 10)");
   if (!(seconds > 0 && seconds <= 600) || rate < 1000 || rate > 384000) throw Error("synth", "bad length or rate");
@@ -131,21 +159,8 @@ std::vector<float> synthesize_genre_clip(int genre, double seconds, int rate, st
     if (snare >> bit & 1u) drums += 0.45 * std::exp(-18 * ts) * (0.7 * white + 0.5 * std::sin(2 * std::numbers::pi * 185 * ts));
     if (hat >> bit & 1u) drums += 0.18 * std::exp(-st.hat_decay * 2 * ts) * (white - prev_noise);
     prev_noise = white;
-    switch (st.bass) {
-      case NoBass: break;
-      case OnBeats: bass = std::exp(-4 * tb) * osc(st.bass_wave, midi_hz(chord_root - 12) * t); break;
-      case Walking: bass = std::exp(-3 * tb) * osc(st.bass_wave, midi_hz(chord_root - 12 + walk[b % walk.size()]) * t); break;
-      case Octaves: bass = std::exp(-8 * std::fmod(t, beat / 2)) * osc(st.bass_wave, midi_hz(chord_root - 12 + 12 * (s16 / 2 % 2)) * t); break;
-      case Offbeat: bass = (tb > beat / 2 ? std::exp(-5 * (tb - beat / 2)) : 0.3) * osc(st.bass_wave, midi_hz(chord_root - 12) * t); break;
-      case Sub: bass = 1.3 * std::exp(-1.5 * tb) * osc(Sine, midi_hz(chord_root - 24) * t); break;
-    }
-    double chord_env = 0;
-    switch (st.chords) {
-      case Sustained: chord_env = std::min(1.0, std::fmod(t, 4 * beat) / st.chord_attack); break;
-      case Skank: chord_env = tb > beat / 2 ? std::exp(-25 * (tb - beat / 2)) : 0; break;
-      case Stabs: chord_env = (bit % 4 == 0 || bit % 8 == 6) ? std::exp(-12 * ts) : 0.05; break;
-      case NoChords: break;
-    }
+    bass = bass_line(st, t, tb, beat, chord_root, walk[b % walk.size()], s16);
+    const double chord_env = chord_envelope(st, t, tb, ts, beat, bit);
     if (chord_env > 0)
       for (int iv : chord) chords += chord_env * osc(st.chord_wave, midi_hz(chord_root + 12 + iv) * t) / chord.size();
     const int note = melody[static_cast<size_t>(t / (beat / 2)) % melody.size()];

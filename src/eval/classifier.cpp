@@ -10,7 +10,9 @@
 #include <genrenet/model.h>
 
 #include "common/parallel.h"
+#include "eval/classification_json.h"
 #include "eval/inference.h"
+#include "eval/windowed_scorer.h"
 
 namespace genrenet {
 
@@ -35,7 +37,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 // One audio's model inputs and where each window lies.
 struct Windows {
-  std::vector<Spectrogram> inputs;
+  AudioWindows audio;
   std::vector<std::pair<double, double>> spans;  // seconds
   double duration_seconds = 0;
 };
@@ -56,7 +58,7 @@ struct Classifier::Impl {
     if (o.max_seconds > 0) decode.max_seconds = o.max_seconds;
   }
 
-  // The model inputs of a whole log-mel (in dB), as WindowOptions say.
+  // The model inputs of a whole log-mel (in dB), as WindowOptions say (in seconds; cut_windows in frames).
   Windows cut(Spectrogram log_mel, size_t n_samples, const WindowOptions& w) const {
     const FeatureOptions& fo = meta.features;
     const double frame_seconds = static_cast<double>(fo.hop_length) / fo.audio.sample_rate;
@@ -64,20 +66,17 @@ struct Classifier::Impl {
     out.duration_seconds = static_cast<double>(n_samples) / fo.audio.sample_rate;
     const int window_frames =
         frame_count(static_cast<size_t>(std::llround(w.window_seconds * fo.audio.sample_rate)), fo.hop_length);
-    std::vector<int> starts;
-    if (!w.windows && log_mel.n_frames > fo.frames) {
-      // One centre crop of the whole standardised log-mel.
-      out.inputs.push_back(input_from_log_mel(std::move(log_mel), fo, CropMode::Center));
-      out.spans.emplace_back(0.0, out.duration_seconds);
-      return out;
-    }
     const bool whole = log_mel.n_frames <= fo.frames;
     const int length = std::min(window_frames, fo.frames);
     // In frames, as in seconds (WindowOptions::validate): at most kMaxOverlap windows cover one frame.
     const int hop_frames = std::max(static_cast<int>(std::lround(w.hop_seconds / frame_seconds)),
                                     (length + WindowOptions::kMaxOverlap - 1) / WindowOptions::kMaxOverlap);
-    out.inputs = window_inputs(log_mel, fo, window_frames, hop_frames, &starts);
-    for (int s : starts)
+    out.audio = cut_windows(std::move(log_mel), fo, window_frames, hop_frames, w.windows);
+    if (!w.windows && !whole) {
+      out.spans.emplace_back(0.0, out.duration_seconds);  // one centre crop of the whole
+      return out;
+    }
+    for (int s : out.audio.starts)
       out.spans.emplace_back(s * frame_seconds, whole ? out.duration_seconds : std::min(out.duration_seconds, (s + length) * frame_seconds));
     return out;
   }
@@ -93,10 +92,6 @@ struct Classifier::Impl {
     return cut(fx.log_mel(samples), samples.size(), w);
   }
 
-  torch::Tensor probabilities(const std::vector<Spectrogram>& inputs) const {
-    return class_probabilities(net, inputs, options.batch);
-  }
-
   std::vector<GenreScore> rank(const float* p) const {
     std::vector<GenreScore> r(meta.classes.size());
     for (size_t i = 0; i < r.size(); ++i) r[i] = {meta.classes[i], p[i]};
@@ -104,10 +99,10 @@ struct Classifier::Impl {
     return r;
   }
 
-  // Averages the rows [first, first + count) of `probs` into one classification.
-  Classification summarise(const torch::Tensor& probs, int64_t first, const Windows& win, const WindowOptions& w) const {
-    const int64_t count = static_cast<int64_t>(win.inputs.size());
-    torch::Tensor mean = probs.narrow(0, first, count).mean(0).contiguous();
+  // Audio k of a scoring as one classification.
+  Classification summarise(const WindowProbabilities& p, size_t k, const Windows& win, const WindowOptions& w) const {
+    const int64_t first = p.first[k], count = p.first[k + 1] - first;
+    torch::Tensor mean = p.mean[static_cast<int64_t>(k)].contiguous();
     Classification c;
     c.probabilities.assign(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
     c.ranked = rank(c.probabilities.data());
@@ -115,12 +110,14 @@ struct Classifier::Impl {
     c.duration_seconds = win.duration_seconds;
     if (w.per_window)
       for (int64_t j = 0; j < count; ++j)
-        c.windows.push_back({win.spans[j].first, win.spans[j].second, rank(probs[first + j].data_ptr<float>())});
+        c.windows.push_back({win.spans[j].first, win.spans[j].second, rank(p.window[first + j].data_ptr<float>())});
     return c;
   }
 
-  Classification run_one(const Windows& win, const WindowOptions& w, std::chrono::steady_clock::time_point t0) const {
-    Classification c = summarise(probabilities(win.inputs), 0, win, w);
+  Classification run_one(Windows win, const WindowOptions& w, std::chrono::steady_clock::time_point t0) const {
+    std::vector<AudioWindows> one;
+    one.push_back(std::move(win.audio));
+    Classification c = summarise(score_windows(net, one, options.batch), 0, win, w);
     c.seconds_taken = seconds_since(t0);
     return c;
   }
@@ -214,27 +211,61 @@ std::vector<FileClassification> Classifier::classify_files(const std::vector<std
       }
       feature_seconds[k] = seconds_since(t0);
     });
-    std::vector<Spectrogram> inputs;
-    std::vector<int64_t> first(end - begin, -1);
+    std::vector<AudioWindows> scored;
+    std::vector<size_t> scored_file;  // chunk positions of the files with windows
+    size_t windows = 0;
     for (size_t k = 0; k < wins.size(); ++k) {
       if (!out[begin + k].error.empty()) continue;
-      first[k] = static_cast<int64_t>(inputs.size());
-      for (auto& s : wins[k].inputs) inputs.push_back(std::move(s));
+      windows += wins[k].audio.inputs.size();
+      scored.push_back(std::move(wins[k].audio));
+      scored_file.push_back(k);
     }
-    if (!inputs.empty()) {
+    if (!scored.empty()) {
       const auto t0 = std::chrono::steady_clock::now();
-      torch::Tensor probs = impl_->probabilities(inputs);
-      const double model_seconds_per_input = seconds_since(t0) / inputs.size();
-      for (size_t k = 0; k < wins.size(); ++k) {
-        if (first[k] < 0) continue;
+      const WindowProbabilities p = score_windows(impl_->net, scored, impl_->options.batch);
+      const double model_seconds_per_input = seconds_since(t0) / windows;
+      for (size_t i = 0; i < scored_file.size(); ++i) {
+        const size_t k = scored_file[i];
         auto& r = out[begin + k].result;
-        r = impl_->summarise(probs, first[k], wins[k], w);
-        r.seconds_taken = feature_seconds[k] + model_seconds_per_input * wins[k].inputs.size();
+        r = impl_->summarise(p, i, wins[k], w);
+        r.seconds_taken = feature_seconds[k] + model_seconds_per_input * r.window_count;
       }
     }
     if (done) done(end - begin);
   }
   return out;
+}
+
+namespace {
+
+nlohmann::json ranked_json(const std::vector<GenreScore>& ranked, std::size_t top) {
+  nlohmann::json a = nlohmann::json::array();
+  for (std::size_t i = 0; i < ranked.size() && i < top; ++i)
+    a.push_back({{"genre", ranked[i].genre}, {"probability", ranked[i].probability}});
+  return a;
+}
+
+}  // namespace
+
+nlohmann::json classification_json(const Classification& c, std::size_t top) {
+  nlohmann::json probabilities = nlohmann::json::object();
+  for (auto& g : c.ranked) probabilities[g.genre] = g.probability;
+  nlohmann::json j = {{"genre", c.ranked.empty() ? "" : c.ranked[0].genre},
+                      {"ranked", ranked_json(c.ranked, top)},
+                      {"probabilities", probabilities},
+                      {"duration_s", c.duration_seconds},
+                      {"windows", c.window_count},
+                      {"seconds", c.seconds_taken}};
+  if (!c.windows.empty()) {
+    nlohmann::json pw = nlohmann::json::array();
+    for (auto& w : c.windows) pw.push_back({{"start_s", w.start_seconds}, {"end_s", w.end_seconds}, {"ranked", ranked_json(w.ranked, top)}});
+    j["per_window"] = pw;
+  }
+  return j;
+}
+
+std::string Classification::to_json(std::size_t top) const {
+  return classification_json(*this, top).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<std::filesystem::path> collect_audio_files(const std::vector<std::string>& inputs) {

@@ -3,7 +3,22 @@
 
 #include <genrenet/model.h>
 
+#include "common/option_tables.h"
+
 namespace genrenet {
+
+const options::Table<FreezeOptions>& freeze_options_table() {
+  using O = FreezeOptions;
+  static const options::Table<O> table = [] {
+    options::Table<O> t("freeze option", "Freezing (docs/MODELS.md)");
+    t.integer("children", &O::children, {0, 1000}, "Freeze the first N top-level modules", "--freeze-children");
+    t.integer("params", &O::params, {0, 1000000}, "Freeze the first N parameter tensors", "--freeze-params");
+    t.text("regex", &O::regex, {}, "Freeze parameters whose names match this regex", "--freeze");
+    t.boolean("frozen_bn_train", &O::frozen_bn_train, "Let frozen batch norms update their statistics", "--frozen-bn-train");
+    return t;
+  }();
+  return table;
+}
 
 std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
   auto params = model->named_parameters(/*recurse=*/true);

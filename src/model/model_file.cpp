@@ -7,6 +7,7 @@
 #include <genrenet/model.h>
 
 #include "common/json_number.h"
+#include "common/option_tables.h"
 
 #include "compute/random_state.h"
 
@@ -22,10 +23,7 @@ void save_model_file(const std::filesystem::path& path, const ModelFile& f) {
   if (static_cast<int>(f.classes.size()) != f.model.num_classes)
     throw Error(path.string(), "the model has " + std::to_string(f.model.num_classes) + " outputs but " +
                                    std::to_string(f.classes.size()) + " class names");
-  nlohmann::json model = {{"arch", f.model.arch},
-                          {"num_classes", f.model.num_classes},
-                          {"input_channels", f.model.input_channels},
-                          {"dropout", f.model.dropout}};
+  const nlohmann::json model = model_options_table().to_json(f.model);
   std::map<std::string, std::string> meta = {{"format", kFormat},
                                              {"version", "1"},
                                              {"model", model.dump()},
@@ -84,15 +82,19 @@ ModelFile read_model_file(const std::filesystem::path& path) {
   ModelFile f;
   try {
     auto m = nlohmann::json::parse(meta("model"));
-    f.model.arch = m.at("arch").get<std::string>();
-    f.model.num_classes = json_int(m.at("num_classes"), name);
-    f.model.input_channels = json_int(m.at("input_channels"), name);
-    f.model.dropout = m.value("dropout", 0.0);
+    for (const char* required : {"arch", "num_classes", "input_channels"}) m.at(required);  // dropout came later
+    model_options_table().from_json(f.model, m);
     f.classes = nlohmann::json::parse(meta("classes")).get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(name, std::string("damaged model metadata (") + e.what() + ")");
+  } catch (const Error& e) {
+    throw Error(name, std::string("damaged model metadata (") + e.what() + ")");
   }
-  f.model.validate();
+  try {
+    f.model.validate();
+  } catch (const Error& e) {
+    throw Error(name, e.what());
+  }
   if (static_cast<int>(f.classes.size()) != f.model.num_classes)
     throw Error(name, "class names and model outputs differ in number");
   try {
@@ -117,6 +119,28 @@ ResNet load_model(const ModelFile& f) {
   load_weights(model, f.weights, /*strict=*/true);
   model->eval();
   return model;
+}
+
+ImportedModel import_weights(const std::filesystem::path& weights, const std::filesystem::path& out,
+                             const ImportOptions& o) {
+  if (o.classes.empty()) throw Error("classes", "no class names");
+  const WeightFile w = read_weights(weights);
+  const std::string detected = detect_architecture(w.tensors);
+  ModelFile f;
+  f.model.arch = o.arch.empty() ? detected : o.arch;
+  if (f.model.arch.empty()) throw Error(weights.string(), "architecture not recognised; name it (--arch)");
+  if (!o.arch.empty() && !detected.empty() && detected != o.arch)
+    throw Error(weights.string(), "holds " + detected + " weights, not " + o.arch);
+  f.classes = o.classes;
+  f.model.num_classes = static_cast<int>(f.classes.size());
+  f.model.input_channels = o.input_channels;
+  f.features = o.features;
+  ResNet model = make_model(f.model);
+  ImportedModel result{f.model, load_weights(model, w.tensors)};
+  f.weights = state_dict(*model);
+  f.training_json = nlohmann::json({{"imported_from", weights.string()}, {"load_report", result.report.summary()}}).dump();
+  save_model_file(out, f);
+  return result;
 }
 
 }  // namespace genrenet

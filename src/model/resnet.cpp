@@ -5,6 +5,8 @@
 
 #include <genrenet/model.h>
 
+#include "common/option_tables.h"
+
 namespace genrenet {
 namespace {
 
@@ -50,14 +52,24 @@ const ArchSpec& spec_of(const std::string& arch) {
 
 }  // namespace
 
-void ModelOptions::validate() const {
-  spec_of(arch);
-  if (num_classes < 1 || num_classes > 100000)
-    throw Error("model option num_classes", "must be in [1, 100000], got " + std::to_string(num_classes));
-  if (input_channels != 1 && input_channels != 3)
-    throw Error("model option input_channels", "must be 1 or 3, got " + std::to_string(input_channels));
-  if (!(dropout >= 0 && dropout < 1)) throw Error("model option dropout", "must be in [0, 1)");
+const options::Table<ModelOptions>& model_options_table() {
+  using O = ModelOptions;
+  static const options::Table<O> table = [] {
+    std::vector<std::string> archs;
+    for (auto& s : kArchs) archs.push_back(s.name);
+    options::Table<O> t("model option", "Model");
+    t.text("arch", &O::arch, archs, "Architecture", "--model");
+    t.integer("num_classes", &O::num_classes, {1, 100000}, "Outputs of fc (set by the dataset's classes in training)");
+    t.integer("input_channels", &O::input_channels, {1, 3}, "1, or 3 (the spectrogram repeated, as ImageNet weights expect)",
+              "--input-channels")
+        .check([](const O& o) { return o.input_channels == 2 ? std::string("must be 1 or 3, got 2") : std::string(); });
+    t.number("dropout", &O::dropout, {0, 1, false, true}, "Dropout before the head", "--dropout");
+    return t;
+  }();
+  return table;
 }
+
+void ModelOptions::validate() const { model_options_table().validate(*this); }
 
 SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t reduced) {
   fc1 = register_module("fc1", conv(channels, reduced, 1, 1, 0, true));

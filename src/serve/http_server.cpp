@@ -13,6 +13,7 @@
 #include <genrenet/serve.h>
 
 #include "common/text.h"
+#include "eval/classification_json.h"
 
 namespace genrenet {
 
@@ -59,13 +60,6 @@ std::string json_text(const nlohmann::json& j) { return j.dump(-1, ' ', false, n
 void json_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(json_text({{"error", utf8_safe(message)}, {"status", status}}), "application/json");
-}
-
-nlohmann::json ranked_json(const std::vector<GenreScore>& ranked, size_t top) {
-  nlohmann::json a = nlohmann::json::array();
-  for (size_t i = 0; i < ranked.size() && i < top; ++i)
-    a.push_back({{"genre", ranked[i].genre}, {"probability", ranked[i].probability}});
-  return a;
 }
 
 // A bounded waiting room: `workers` slots, `queue` places to wait in; admit() says whether a request may
@@ -263,17 +257,8 @@ struct HttpServer::Impl {
       ao.max_seconds = options.max_audio_seconds;
       Audio a = load_audio({reinterpret_cast<const unsigned char*>(body->data()), body->size()}, name, ao);
       Classification c = classifier.classify(a.samples, a.sample_rate, w);
-      nlohmann::json j = {{"genre", c.ranked.at(0).genre},
-                          {"ranked", ranked_json(c.ranked, top)},
-                          {"duration_s", c.duration_seconds},
-                          {"windows", c.window_count},
-                          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-      if (w.per_window) {
-        nlohmann::json pw = nlohmann::json::array();
-        for (auto& win : c.windows)
-          pw.push_back({{"start_s", win.start_seconds}, {"end_s", win.end_seconds}, {"ranked", ranked_json(win.ranked, top)}});
-        j["per_window"] = pw;
-      }
+      c.seconds_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // decoding too
+      nlohmann::json j = classification_json(c, top);
       if (want_spectrogram) {
         // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
         const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));

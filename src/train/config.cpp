@@ -1,7 +1,6 @@
 // TrainConfig: validation and JSON (the form saved into every run folder and accepted by --config).
 #include <nlohmann/json.hpp>
 
-#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -9,121 +8,72 @@
 
 #include <genrenet/train.h>
 
-#include "common/json_number.h"
+#include "common/option_tables.h"
 #include "train/config_file.h"
 
 namespace genrenet {
 
-void TrainConfig::validate() const {
-  auto bad = [](const std::string& field, const std::string& rule) { throw Error("training option " + field, rule); };
-  if (data.empty()) bad("data", "no dataset folder given");
-  if (epochs < 1 || epochs > 100000) bad("epochs", "must be in [1, 100000]");
-  if (batch < 1 || batch > 4096) bad("batch", "must be in [1, 4096]");
-  if (!(lr > 0 && lr <= 1)) bad("lr", "must be in (0, 1]");
-  if (!(weight_decay >= 0 && weight_decay < 1)) bad("weight_decay", "must be in [0, 1)");
-  if (!(label_smoothing >= 0 && label_smoothing < 1)) bad("label_smoothing", "must be in [0, 1)");
-  if (schedule != "constant" && schedule != "cosine") bad("schedule", "must be constant or cosine");
-  try {
-    ComputeOptions{device, precision, threads}.validate(/*allow_int8=*/false);
-  } catch (const Error& e) {
-    bad(e.subject(), e.reason());
-  }
-  if (dist_timeout < 10 || dist_timeout > 86400) bad("dist_timeout", "must be in [10, 86400] seconds");
-  if (test_model != "best" && test_model != "last") bad("test_model", "must be best or last");
-  model.validate();
-  augment.validate();
-  features.validate();
+namespace {
+
+options::Table<TrainConfig> make_table() {
+  using C = TrainConfig;
+  options::Table<C> t("training option", "Training");
+  t.text("data", &C::data, {}, "Dataset folder (GTZAN layouts or <root>/<class>/<files>)", "--data")
+      .check([](const C& c) { return c.data.empty() ? std::string("no dataset folder given") : std::string(); });
+  t.text("split", &C::split, {}, "paper, sturm, kfold:K or lists:TRAIN,VALID,TEST", "--split");
+  t.text("split_dir", &C::split_dir, {}, "Folder of {train,valid,test}_filtered.txt for --split sturm", "--split-dir");
+  t.integer("fold", &C::fold, {0, 1000}, "The test fold of a kfold:K split");
+  t.text("cache", &C::cache, {}, "Feature cache folder (default: ~/.cache/genrenet/features)", "--cache");
+  t.text("out", &C::out, {}, "Run folder", "--out,-o");
+  // num_classes is the number of class folders in the dataset, never a setting.
+  t.nest("model", &C::model, model_options_table(), {"num_classes"});
+  t.text("pretrained", &C::pretrained, {}, "A weight file (.pth, .safetensors) or \"imagenet\"", "--pretrained");
+  t.nest("freeze", &C::freeze, freeze_options_table());
+  t.integer("epochs", &C::epochs, {1, 100000}, "Epochs", "--epochs");
+  t.integer("batch", &C::batch, {1, 4096}, "Batch size (per process)", "--batch");
+  t.number("lr", &C::lr, {0, 1, true}, "Adam's learning rate", "--lr");
+  t.number("weight_decay", &C::weight_decay, {0, 1, false, true}, "Adam's L2 weight decay", "--weight-decay");
+  t.number("label_smoothing", &C::label_smoothing, {0, 1, false, true}, "Label smoothing", "--label-smoothing");
+  t.text("schedule", &C::schedule, {"constant", "cosine"}, "Learning rate schedule (cosine: to 0 over the epochs)", "--schedule");
+  t.boolean("specaugment", &C::specaugment, "SpecAugment every training sample, afresh every epoch", "--specaugment");
+  t.nest("augment", &C::augment, spec_augment_options_table());
+  t.boolean("random_crop", &C::random_crop, "Random crops in training (--no-random-crop: centre crops)", "--no-random-crop",
+            false);
+  t.integer("seed", &C::seed, {0, 4294967295.0}, "Random seed (split, order, crops, augmentation)", "--seed");
+  t.text("device", &C::device, {"cpu", "cuda"}, "Device", "--device");
+  t.text("precision", &C::precision, {"auto", "fp32", "fp32-cl", "bf16"},
+         "auto: measured once per CPU and workload, cached", "--precision")
+      .check([](const C& c) {
+        try {
+          ComputeOptions{c.device, c.precision, c.threads}.validate(/*allow_int8=*/false);
+          return std::string();
+        } catch (const Error& e) {
+          return e.reason();
+        }
+      });
+  t.integer("threads", &C::threads, {0, 1024}, "Threads (0: every core)", "--threads");
+  t.boolean("sync_bn", &C::sync_bn, "Data-parallel: batch norms use the statistics of the global batch", "--sync-bn");
+  t.integer("dist_timeout", &C::dist_timeout, {10, 86400}, "Data-parallel: seconds to wait for another process",
+            "--dist-timeout");
+  t.text("test_model", &C::test_model, {"best", "last"},
+         "Model to test: best (best validation accuracy) or last (final epoch)", "--test-model");
+  t.nest("features", &C::features, feature_options_table());
+  return t;
 }
 
-std::string TrainConfig::to_json() const {
-  nlohmann::json j = {
-      {"data", data}, {"split", split}, {"split_dir", split_dir}, {"fold", fold}, {"cache", cache}, {"out", out},
-      {"model", {{"arch", model.arch}, {"input_channels", model.input_channels}, {"dropout", model.dropout}}},
-      {"pretrained", pretrained},
-      {"freeze", {{"children", freeze.children}, {"params", freeze.params}, {"regex", freeze.regex},
-                  {"frozen_bn_train", freeze.frozen_bn_train}}},
-      {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"weight_decay", weight_decay},
-      {"label_smoothing", label_smoothing}, {"schedule", schedule}, {"specaugment", specaugment},
-      {"augment", {{"freq_masks", augment.freq_masks}, {"freq_mask_width", augment.freq_mask_width},
-                   {"time_masks", augment.time_masks}, {"time_mask_width", augment.time_mask_width},
-                   {"time_warp", augment.time_warp}, {"mask_value", augment.mask_value}}},
-      {"random_crop", random_crop}, {"seed", seed}, {"precision", precision}, {"device", device},
-      {"threads", threads}, {"sync_bn", sync_bn}, {"dist_timeout", dist_timeout}, {"test_model", test_model}, {"features", nlohmann::json::parse(features.to_json())}};
-  return j.dump(2);
+}  // namespace
+
+const options::Table<TrainConfig>& train_config_table() {
+  static const options::Table<TrainConfig> table = make_table();
+  return table;
 }
+
+void TrainConfig::validate() const { train_config_table().validate(*this); }
+
+std::string TrainConfig::to_json() const { return train_config_table().to_json(*this).dump(2); }
 
 TrainConfig TrainConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("training config", std::string("not valid JSON (") + e.what() + ")");
-  }
-  if (!j.is_object()) throw Error("training config", "expected a JSON object");
-  TrainConfig c;
-  auto sub = [](const nlohmann::json& o, const char* key, auto& field, const std::string& where) {
-    if (o.contains(key)) field = o.at(key).get<std::remove_reference_t<decltype(field)>>();
-    (void)where;
-  };
-  for (auto& [key, v] : j.items()) {
-    try {
-      if (key == "data") c.data = v.get<std::string>();
-      else if (key == "split") c.split = v.get<std::string>();
-      else if (key == "split_dir") c.split_dir = v.get<std::string>();
-      else if (key == "fold") c.fold = json_int(v, "training option " + key);
-      else if (key == "cache") c.cache = v.get<std::string>();
-      else if (key == "out") c.out = v.get<std::string>();
-      else if (key == "pretrained") c.pretrained = v.get<std::string>();
-      else if (key == "epochs") c.epochs = json_int(v, "training option " + key);
-      else if (key == "batch") c.batch = json_int(v, "training option " + key);
-      else if (key == "lr") c.lr = v.get<double>();
-      else if (key == "weight_decay") c.weight_decay = v.get<double>();
-      else if (key == "label_smoothing") c.label_smoothing = v.get<double>();
-      else if (key == "schedule") c.schedule = v.get<std::string>();
-      else if (key == "specaugment") c.specaugment = v.get<bool>();
-      else if (key == "random_crop") c.random_crop = v.get<bool>();
-      else if (key == "seed") c.seed = v.get<unsigned>();
-      else if (key == "precision") c.precision = v.get<std::string>();
-      else if (key == "device") c.device = v.get<std::string>();
-      else if (key == "threads") c.threads = json_int(v, "training option " + key);
-      else if (key == "sync_bn") c.sync_bn = v.get<bool>();
-      else if (key == "dist_timeout") c.dist_timeout = json_int(v, "training option " + key);
-      else if (key == "test_model") c.test_model = v.get<std::string>();
-      else if (key == "features") c.features = FeatureOptions::from_json(v.dump());
-      else if (key == "model") {
-        for (auto& [k, _] : v.items())
-          if (k != "arch" && k != "input_channels" && k != "dropout" && k != "num_classes")
-            throw Error("training option model." + k, "unknown option");
-        sub(v, "arch", c.model.arch, key);
-        sub(v, "input_channels", c.model.input_channels, key);
-        sub(v, "dropout", c.model.dropout, key);
-      } else if (key == "freeze") {
-        for (auto& [k, _] : v.items())
-          if (k != "children" && k != "params" && k != "regex" && k != "frozen_bn_train")
-            throw Error("training option freeze." + k, "unknown option");
-        sub(v, "children", c.freeze.children, key);
-        sub(v, "params", c.freeze.params, key);
-        sub(v, "regex", c.freeze.regex, key);
-        sub(v, "frozen_bn_train", c.freeze.frozen_bn_train, key);
-      } else if (key == "augment") {
-        for (auto& [k, _] : v.items())
-          if (k != "freq_masks" && k != "freq_mask_width" && k != "time_masks" && k != "time_mask_width" &&
-              k != "time_warp" && k != "mask_value")
-            throw Error("training option augment." + k, "unknown option");
-        sub(v, "freq_masks", c.augment.freq_masks, key);
-        sub(v, "freq_mask_width", c.augment.freq_mask_width, key);
-        sub(v, "time_masks", c.augment.time_masks, key);
-        sub(v, "time_mask_width", c.augment.time_mask_width, key);
-        sub(v, "time_warp", c.augment.time_warp, key);
-        sub(v, "mask_value", c.augment.mask_value, key);
-      } else {
-        throw Error("training option " + key, "unknown option");
-      }
-    } catch (const nlohmann::json::exception& e) {
-      throw Error("training option " + key, "wrong type: " + v.dump());
-    }
-  }
-  return c;
+  return train_config_table().parse(text, "training config");
 }
 
 std::string config_file_as_json(const std::filesystem::path& path) {

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <genrenet/train.h>
+#include <genrenet/distributed.h>
+#include <genrenet/model.h>
 
 namespace genrenet {
 

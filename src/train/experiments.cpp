@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <genrenet/train.h>
+#include <genrenet/experiments.h>
 
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
@@ -22,7 +22,7 @@ struct RunOutcome {
 
 // One training run (one seed, one fold): skipped when its test.json exists, resumed when it has a
 // checkpoint, trained otherwise; then tested.
-RunOutcome run_one(TrainConfig c) {
+RunOutcome run_one(const TrainConfig& c, const std::atomic<bool>* stop) {
   const io::RunFolder folder(c.out);
   const std::filesystem::path done = folder.experiment_test();
   if (std::filesystem::exists(done)) {
@@ -30,8 +30,7 @@ RunOutcome run_one(TrainConfig c) {
     std::printf("  %s: finished before (test accuracy %.4f)\n", c.out.c_str(), j.at("accuracy").get<double>());
     return {j.at("accuracy").get<double>(), j.at("seconds_per_epoch").get<double>(), j.at("epochs").get<int>()};
   }
-  const bool resume = folder.has_finished_epoch();
-  TrainResult r = train(c, resume);
+  TrainResult r = train(c, RunControl{folder.has_finished_epoch(), false, stop});
   if (r.interrupted) throw Error(c.out, "interrupted; run the same command again to resume");
   Evaluation e = evaluate_run(folder.root(), "test");
   RunOutcome o;
@@ -44,16 +43,6 @@ RunOutcome run_one(TrainConfig c) {
 }
 
 }  // namespace
-
-MeanStd mean_and_std(const std::vector<double>& v) {
-  MeanStd r;
-  for (double x : v) r.mean += x / v.size();
-  if (v.size() < 2) return r;
-  double s = 0;
-  for (double x : v) s += (x - r.mean) * (x - r.mean);
-  r.std = std::sqrt(s / (v.size() - 1));
-  return r;
-}
 
 Experiment read_experiment(const std::filesystem::path& file) {
   nlohmann::json j;
@@ -126,20 +115,16 @@ std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, 
     else if (!o.pretrained.empty()) c.pretrained = o.pretrained;
     if (!o.precision.empty()) c.precision = o.precision;
     r.experiment.config = c;
-    const int k = kfold_count(c.split);
     std::vector<double> seconds;
     for (int seed = o.first_seed; seed < o.first_seed + o.seeds; ++seed) {
       std::printf("== %s (%s), seed %d (%d of %d) ==\n", x.name.c_str(), x.title.c_str(), seed,
                   seed - o.first_seed + 1, o.seeds);
       std::vector<double> fold_acc;
-      for (int f = 0; f < std::max(1, k); ++f) {
-        TrainConfig run = c;
-        run.seed = static_cast<unsigned>(seed);
-        run.fold = f;
-        std::filesystem::path out = std::filesystem::path(o.out) / x.name / ("seed-" + std::to_string(seed));
-        if (k) out = io::RunFolder(out).fold(f);
-        run.out = out.string();
-        RunOutcome one = run_one(run);
+      TrainConfig seeded = c;
+      seeded.seed = static_cast<unsigned>(seed);
+      seeded.out = (std::filesystem::path(o.out) / x.name / ("seed-" + std::to_string(seed))).string();
+      for (const TrainConfig& run : fold_runs(seeded)) {
+        RunOutcome one = run_one(run, o.stop);
         fold_acc.push_back(one.accuracy);
         seconds.push_back(one.seconds_per_epoch);
         r.epochs = one.epochs;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -17,7 +18,7 @@
 #include <iterator>
 #include <thread>
 
-#include <genrenet/train.h>
+#include <genrenet/distributed.h>
 
 namespace genrenet {
 namespace {
@@ -66,51 +67,35 @@ void signal_workers(const std::vector<pid_t>& pids, int sig) {
     if (p > 0) ::kill(p, sig);
 }
 
-}  // namespace
+// Starts worker `rank` of `nproc`: this program and command line with torchrun's variables set.
+pid_t start_worker(int rank, int nproc, const std::vector<std::string>& args, const std::string& addr,
+                   const std::string& port) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error("--nproc", std::string("cannot start a worker (") + std::strerror(errno) + ")");
+  if (pid > 0) return pid;
+  // The workers form their own process group, so a Ctrl-C reaches them once, passed on by the
+  // launcher; and they are stopped if the launcher dies.
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::setenv("RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+  ::setenv("MASTER_ADDR", addr.c_str(), 1);
+  ::setenv("MASTER_PORT", port.c_str(), 1);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv("/proc/self/exe", argv.data());
+  std::fprintf(stderr, "error: worker %d: cannot start %s (%s)\n", rank, args[0].c_str(), std::strerror(errno));
+  ::_exit(127);
+}
 
-int launch_local_workers(int nproc, double grace_seconds) {
-  if (nproc < 1 || nproc > 1024) throw Error("--nproc", "must be in [1, 1024]");
-  if (distributed_env().active()) throw Error("--nproc", "this process is already a worker of a data-parallel run");
-  const std::vector<std::string> args = own_command_line();
-  if (args.empty()) throw Error("--nproc", "cannot read this program's command line from /proc/self/cmdline");
-  const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
-  const std::string port = std::getenv("MASTER_PORT") ? std::getenv("MASTER_PORT") : std::to_string(free_local_port());
-  std::fflush(stdout);
-  std::fflush(stderr);
-
-  std::vector<pid_t> pids(nproc, -1);
-  for (int r = 0; r < nproc; ++r) {
-    const pid_t pid = ::fork();
-    if (pid < 0) throw Error("--nproc", std::string("cannot start a worker (") + std::strerror(errno) + ")");
-    if (pid == 0) {
-      // The workers form their own process group, so a Ctrl-C reaches them once, passed on by the
-      // launcher; and they are stopped if the launcher dies.
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", addr.c_str(), 1);
-      ::setenv("MASTER_PORT", port.c_str(), 1);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv("/proc/self/exe", argv.data());
-      std::fprintf(stderr, "error: worker %d: cannot start %s (%s)\n", r, args[0].c_str(), std::strerror(errno));
-      ::_exit(127);
-    }
-    pids[r] = pid;
-  }
-
-  struct sigaction sa {};
-  sa.sa_handler = on_launcher_signal;
-  struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-
+// Waits for every worker, passing on Ctrl-C and SIGTERM; after the first failure the others get
+// `grace_seconds` to stop, then SIGTERM, then SIGKILL. Returns the first failure's exit code (0: none).
+int supervise_workers(std::vector<pid_t>& pids, double grace_seconds) {
   using Clock = std::chrono::steady_clock;
-  int running = nproc, first_failure = 0;
+  int running = static_cast<int>(pids.size()), first_failure = 0;
   Clock::time_point failed_at{};
   bool terminated = false, killed = false, interrupted = false;
   while (running > 0) {
@@ -123,9 +108,9 @@ int launch_local_workers(int nproc, double grace_seconds) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid > 0) {
-      const int r = static_cast<int>(std::find(pids.begin(), pids.end(), pid) - pids.begin());
-      if (r == nproc) continue;
-      pids[r] = -1;
+      const auto it = std::find(pids.begin(), pids.end(), pid);
+      if (it == pids.end()) continue;
+      *it = -1;
       --running;
       const int code = exit_code_of(status);
       if (code != 0 && first_failure == 0) {
@@ -133,8 +118,8 @@ int launch_local_workers(int nproc, double grace_seconds) {
         failed_at = Clock::now();
         // After a Ctrl-C the workers stop by themselves (status 130): that is no failure to report.
         if (running > 0 && !interrupted)
-          std::fprintf(stderr, "genrenet: worker %d (pid %d) %s; the other workers get %.0f s to stop\n", r, pid,
-                       describe_status(status).c_str(), grace_seconds);
+          std::fprintf(stderr, "genrenet: worker %d (pid %d) %s; the other workers get %.0f s to stop\n",
+                       static_cast<int>(it - pids.begin()), pid, describe_status(status).c_str(), grace_seconds);
       }
       continue;
     }
@@ -151,6 +136,29 @@ int launch_local_workers(int nproc, double grace_seconds) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return first_failure;
+}
+
+}  // namespace
+
+int launch_local_workers(int nproc, double grace_seconds) {
+  if (nproc < 1 || nproc > 1024) throw Error("--nproc", "must be in [1, 1024]");
+  if (distributed_env().active()) throw Error("--nproc", "this process is already a worker of a data-parallel run");
+  const std::vector<std::string> args = own_command_line();
+  if (args.empty()) throw Error("--nproc", "cannot read this program's command line from /proc/self/cmdline");
+  const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
+  const std::string port = std::getenv("MASTER_PORT") ? std::getenv("MASTER_PORT") : std::to_string(free_local_port());
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::vector<pid_t> pids(nproc, -1);
+  for (int r = 0; r < nproc; ++r) pids[r] = start_worker(r, nproc, args, addr, port);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_launcher_signal;
+  struct sigaction old_int {}, old_term {};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  const int first_failure = supervise_workers(pids, grace_seconds);
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   return first_failure;

@@ -23,8 +23,6 @@
 
 namespace genrenet {
 
-std::atomic<bool> g_stop_training{false};
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -39,21 +37,11 @@ struct LoadedSubset {
 
 LoadedSubset load_subset(const Dataset& data, const std::vector<std::string>& ids, FeatureCache& cache, int threads,
                          const std::string& label, bool report = true) {
-  std::map<std::string, const Clip*> by_id;
-  for (auto& c : data.clips) by_id[c.id] = &c;
+  const SplitClips clips = find_clips(data, ids);
+  if (report)
+    for (auto& id : clips.missing) std::fprintf(stderr, "warning: %s: in the split but not in the dataset, skipped\n", id.c_str());
   std::vector<std::filesystem::path> files;
-  std::vector<int> labels;
-  std::vector<std::string> kept;
-  for (auto& id : ids) {
-    auto it = by_id.find(id);
-    if (it == by_id.end()) {
-      if (report) std::fprintf(stderr, "warning: %s: in the split but not in the dataset, skipped\n", id.c_str());
-      continue;
-    }
-    files.push_back(it->second->path);
-    labels.push_back(it->second->label);
-    kept.push_back(id);
-  }
+  for (auto& c : clips.clips) files.push_back(c.path);
   FeatureCache::Result r = cache.load(files, threads, label);
   LoadedSubset s;
   for (size_t i = 0; i < files.size(); ++i) {
@@ -62,8 +50,8 @@ LoadedSubset load_subset(const Dataset& data, const std::vector<std::string>& id
       continue;
     }
     s.spectrograms.push_back(std::move(r.spectrograms[i]));
-    s.labels.push_back(labels[i]);
-    s.ids.push_back(kept[i]);
+    s.labels.push_back(clips.clips[i].label);
+    s.ids.push_back(clips.clips[i].id);
   }
   if (r.failed && report) std::fprintf(stderr, "%s: %d of %zu clips unreadable and skipped\n", label.c_str(), r.failed, files.size());
   return s;
@@ -143,16 +131,16 @@ namespace {
 // checkpoint. Rank 0 alone prints and writes the run folder.
 class Trainer {
  public:
-  Trainer(const TrainConfig& given, bool resume, bool overwrite, ProcessGroup* group)
-      : given_(given), group_(group), folder_(given.out) {
+  Trainer(const TrainConfig& given, const RunControl& control, ProcessGroup* group)
+      : given_(given), control_(control), group_(group), folder_(given.out) {
     main_ = !group || group->rank() == 0;
     world_ = group ? group->size() : 1;
     rank_ = group ? group->rank() : 0;
     ProgressBar::set_enabled_globally(main_);
     // Rank 0 decides and reads the run folder; the others receive what it read, so that they need not see
     // the run folder at all (another machine).
-    resume_ = group ? group->share(resume ? "1" : "0") == "1" : resume;
-    settle_config(overwrite);
+    resume_ = group ? group->share(control.resume ? "1" : "0") == "1" : control.resume;
+    settle_config(control.overwrite);
     load_data();
     build_model();
     if (resume_) resume_state();
@@ -370,7 +358,7 @@ class Trainer {
   }
 
   // A Ctrl-C in one process stops them all after the same step.
-  bool stop_requested() const { return sum_over_processes(group_, {g_stop_training ? 1.0 : 0.0})[0] > 0; }
+  bool stop_requested() const { return sum_over_processes(group_, {control_.stop_requested() ? 1.0 : 0.0})[0] > 0; }
 
   // This process's batches of the epoch and each clip's seed. Every epoch's randomness comes from
   // (seed, epoch) alone, so a resumed run draws what an uninterrupted one would have. As PyTorch's
@@ -511,6 +499,7 @@ class Trainer {
   }
 
   const TrainConfig given_;
+  const RunControl control_;
   TrainConfig config_;
   bool resume_ = false, main_ = true;
   int world_ = 1, rank_ = 0;
@@ -535,17 +524,21 @@ class Trainer {
   int start_epoch_ = 1;
 };
 
-TrainResult train_in_group(const TrainConfig& given, bool resume, bool overwrite, ProcessGroup* group) {
-  return Trainer(given, resume, overwrite, group).run();
+TrainResult train_in_group(const TrainConfig& given, const RunControl& control, ProcessGroup* group) {
+  return Trainer(given, control, group).run();
 }
 
 }  // namespace
 
 TrainResult train(const TrainConfig& config, bool resume, bool overwrite) {
+  return train(config, RunControl{resume, overwrite});
+}
+
+TrainResult train(const TrainConfig& config, const RunControl& control) {
   ProcessGroup* group = ProcessGroup::get(config.dist_timeout, config.device == "cuda");
-  if (!group) return train_in_group(config, resume, overwrite, nullptr);
+  if (!group) return train_in_group(config, control, nullptr);
   try {
-    return train_in_group(config, resume, overwrite, group);
+    return train_in_group(config, control, group);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <genrenet/train.h>
 
 #include "compute/random_state.h"
+#include "eval/inference.h"
 
 namespace genrenet {
 
@@ -81,6 +82,64 @@ PrecisionChoice choose_training_precision(const TrainConfig& config, const Model
            : std::vector<Precision>{Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16};
   return choose_precision(config.precision, w, candidates,
                           [&](Precision p) { return time_training_steps(config, mo, p); }, force_measure);
+}
+
+namespace {
+
+TuneResult tune_training(const TuneOptions& o, int threads) {
+  TrainConfig config;
+  config.data = "(tune)";
+  config.batch = o.batch;
+  config.threads = threads;
+  config.freeze.children = o.freeze_children;
+  if (!o.model_file.empty()) {
+    const ModelFile mf = read_model_file(o.model_file);
+    config.model = mf.model;
+    config.features = mf.features;
+  } else {
+    config.model.arch = o.arch;
+    config.model.input_channels = o.input_channels;
+  }
+  config.validate();
+  TuneResult r;
+  r.choice = choose_training_precision(config, config.model, threads, /*force_measure=*/true, &r.workload);
+  return r;
+}
+
+TuneResult tune_inference(const TuneOptions& o, int threads) {
+  ModelFile mf;
+  if (!o.model_file.empty()) {
+    mf = read_model_file(o.model_file);
+  } else {
+    // An untrained network of the paper's shape: speed does not depend on the weights' values.
+    mf.model.arch = o.arch;
+    mf.model.input_channels = o.input_channels;
+    mf.model.validate();
+    mf.classes.resize(mf.model.num_classes);
+    ResNet m = make_model(mf.model);
+    m->eval();
+    mf.weights = state_dict(*m);
+  }
+  if (mf.int8.empty()) {
+    // So that int8 is timed too: ranges from random inputs (speed does not depend on them either).
+    ScopedRandomState keep_random_sequence;
+    torch::manual_seed(0);
+    ResNet model = load_model(mf);
+    InferenceNet(model).observe(torch::randn({2, mf.model.input_channels, mf.features.n_mels, mf.features.frames}),
+                                         mf.int8);
+  }
+  TuneResult r;
+  make_inference_net(mf, {"cpu", "auto", threads}, o.batch, &r.choice, /*force_measure=*/true, &r.workload);
+  return r;
+}
+
+}  // namespace
+
+TuneResult tune_precision(const TuneOptions& o) {
+  if (o.batch < 1 || o.batch > 4096) throw Error("batch", "must be in [1, 4096], got " + std::to_string(o.batch));
+  const int threads = resolve_threads(o.threads);
+  at::set_num_threads(threads);
+  return o.training ? tune_training(o, threads) : tune_inference(o, threads);
 }
 
 }  // namespace genrenet

@@ -1,0 +1,35 @@
+// Test-time averaging over windows, the one rule for evaluate, predict and serve: a log-mel longer than the
+// model input is cut into windows (window_inputs), every window of every audio goes through the network in
+// full batches, and an audio's probabilities are the mean of its windows'.
+#pragma once
+
+#include <vector>
+
+#include <genrenet/genrenet.h>
+#include <genrenet/inference.h>
+
+namespace genrenet {
+
+// One audio's model inputs and the first frame of each.
+struct AudioWindows {
+  std::vector<Spectrogram> inputs;
+  std::vector<int> starts;
+};
+
+// The windows of a whole log-mel (dB): `window_frames` long (at most the model input) every `hop_frames`, the
+// last one ending at the end; audio no longer than the model input is one padded input, as in training. With
+// `windows` false, audio longer than the model input is one centre crop instead.
+AudioWindows cut_windows(Spectrogram log_mel, const FeatureOptions& features, int window_frames, int hop_frames,
+                         bool windows = true);
+
+// Every window of `audios` (each with at least one; their inputs are moved out) through `net`, `batch` at a
+// time. Row k of `mean` is audio k's mean probability; `window` has every window's, audio by audio, the
+// windows of audio k in rows [first[k], first[k + 1]).
+struct WindowProbabilities {
+  torch::Tensor window;          // [windows, classes]
+  std::vector<int64_t> first;    // audios + 1 entries
+  torch::Tensor mean;            // [audios, classes]
+};
+WindowProbabilities score_windows(const InferenceNet& net, std::vector<AudioWindows>& audios, int batch);
+
+}  // namespace genrenet
