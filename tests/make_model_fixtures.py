@@ -3,7 +3,8 @@
 
 Run with Debian's python3-torchvision (/usr/bin/python3). Usage: make_model_fixtures.py OUT_DIR
 For ResNet-18/34/50 (10 classes, seeded, batch-norm statistics randomised so that eval and train mode
-differ): the state dict as a zip .pth, the logits in eval and in train mode on a fixed input; for
+differ): the state dict as a zip .pth, the logits in eval and in train mode on a fixed input, Grad-CAM
+maps of layer4 for classes 3 and 7 (ResNet-18 and -50, computed with hooks); for
 ResNet-18 also a legacy-format .pth, a .safetensors, the weights after one Adam step (lr 1e-4), and a
 pickle that names os.system, which genrenet must refuse to load (it is never loaded here).
 """
@@ -72,6 +73,23 @@ def rezip_deflated(out, name, state, inflated_bytes):
                         f.write(chunk)
 
 
+def grad_cam(m, x, classes):
+    """Grad-CAM with PyTorch hooks: layer4's output and its gradient, as pytorch-grad-cam computes it."""
+    saved = {}
+
+    def keep(module, inputs, output):
+        saved["a"] = output
+        output.register_hook(lambda g: saved.__setitem__("g", g))
+
+    hook = m.layer4.register_forward_hook(keep)
+    m.zero_grad()
+    m(x).gather(1, classes.unsqueeze(1)).sum().backward()
+    hook.remove()
+    weights = saved["g"].mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * saved["a"]).sum(1, keepdim=True))
+    return torch.nn.functional.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0].detach()
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -93,6 +111,8 @@ def main():
             np.save(os.path.join(out, arch + "_eval.npy"), m(x3).numpy())
             mt = copy.deepcopy(m).train()
             np.save(os.path.join(out, arch + "_train.npy"), mt(x3).numpy())
+        if arch in ("resnet18", "resnet50"):
+            np.save(os.path.join(out, arch + "_gradcam.npy"), grad_cam(m, x3, y).numpy())
         if arch == "resnet18":
             torch.save(sd, os.path.join(out, "resnet18_legacy.pth"), _use_new_zipfile_serialization=False)
             save_safetensors(os.path.join(out, "resnet18.safetensors"), sd)

@@ -11,6 +11,7 @@
 #include <genrenet/train.h>
 
 #include "small_model.h"
+#include "eval/grad_cam.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -127,6 +128,104 @@ TEST_F(ClassifierTest, ConcurrentCallsAgreeWithSerialOnes) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+// Why a genre: Grad-CAM of every window, placed back on the whole log-mel. A single window's map is
+// grad_cam's on the model input, cut to the audio and scaled to a peak of 1.
+TEST_F(ClassifierTest, ExplainMapsEveryWindowOfTheAudio) {
+  Classifier clf(model_, fp32());
+  const auto shorter = synthesize_example_clip(6.0, 8000, 5);
+  const Explanation one = clf.explain(shorter, 8000);
+  std::vector<float> q = shorter;
+  quantize_16bit(q);
+  FeatureExtractor fx(small_features());
+  const Spectrogram whole_short = fx.log_mel(q);
+  ASSERT_EQ(one.map.n_frames, whole_short.n_frames);
+  ASSERT_EQ(one.map.n_mels, whole_short.n_mels);
+  ResNet net = load_model(read_model_file(model_));
+  const std::vector<std::string>& classes = clf.classes();
+  const int64_t c = std::find(classes.begin(), classes.end(), one.genre) - classes.begin();
+  const Spectrogram input = fx.model_input(q);
+  torch::Tensor by_hand = grad_cam(net, stack_spectrograms(std::span(&input, 1), 3), {c}).maps[0];
+  by_hand = by_hand.narrow(1, 0, whole_short.n_frames);
+  by_hand = (by_hand / by_hand.max()).contiguous();
+  for (size_t i = 0; i < one.map.data.size(); i += 97) ASSERT_NEAR(one.map.data[i], by_hand.data_ptr<float>()[i], 1e-5);
+  EXPECT_EQ(one.genre, clf.classify(shorter, 8000).ranked[0].genre);
+
+  // A long file: six windows, as classify cuts them; the map covers the whole log-mel, peak 1.
+  const auto x = synthesize_example_clip(25.0, 8000, 7);
+  ExplainOptions o;
+  o.windows.window_seconds = 8;
+  o.windows.hop_seconds = 4;
+  const Explanation e = clf.explain(x, 8000, o);
+  EXPECT_EQ(e.map.n_frames, 782);
+  EXPECT_EQ(e.log_mel.n_frames, 782);
+  ASSERT_EQ(e.windows.size(), 6u);
+  EXPECT_NEAR(e.windows[1].start_seconds, 4.0, 0.01);
+  EXPECT_NEAR(e.windows.back().end_seconds, 25.0, 0.05);
+  EXPECT_FLOAT_EQ(*std::max_element(e.map.data.begin(), e.map.data.end()), 1.f);
+  EXPECT_GE(*std::min_element(e.map.data.begin(), e.map.data.end()), 0.f);
+  for (auto& w : e.windows) {
+    EXPECT_EQ(w.time_mass.size(), 9u);  // 8 s at 31.25 frames a second: eight whole seconds and a remainder
+    EXPECT_NEAR(std::accumulate(w.time_mass.begin(), w.time_mass.end(), 0.0), 1.0, 1e-4);
+    EXPECT_NEAR(std::accumulate(w.band_mass.begin(), w.band_mass.end(), 0.0), 1.0, 1e-4);
+  }
+  ASSERT_EQ(e.bands.size(), 8u);
+  EXPECT_NEAR(e.bands.front().first, 0.0, 1e-6);
+  EXPECT_NEAR(e.bands.back().second, 4000.0, 1.0);
+  // The genre is the fp32 windows' mean; another genre can be asked for; an unknown one is an error.
+  WindowOptions w = o.windows;
+  const Classification cl = clf.classify(x, 8000, w);
+  EXPECT_EQ(e.genre, cl.ranked[0].genre);
+  EXPECT_NEAR(e.probability, cl.ranked[0].probability, 1e-5);
+  o.genre = cl.ranked[3].genre;
+  EXPECT_EQ(clf.explain(x, 8000, o).genre, cl.ranked[3].genre);
+  o.genre = "polka";
+  EXPECT_THROW(clf.explain(x, 8000, o), Error);
+  auto j = nlohmann::json::parse(e.to_json());
+  EXPECT_EQ(j["windows"].size(), 6u);
+  EXPECT_EQ(j["bands"].size(), 8u);
+  EXPECT_EQ(j["genre"], e.genre);
+  // Threads explaining at once agree with the serial answer.
+  std::vector<std::thread> threads;
+  std::atomic<int> differ = 0;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&] { differ += clf.explain(shorter, 8000).map.data != one.map.data; });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(differ.load(), 0);
+  // The picture.
+  const std::string png = explanation_png(e, clf.features());
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+}
+
+// Evidence in one time span of an input is where the map puts its mass: an input that is zero except for
+// frames [700, 760) (exactly zero activations wherever layer4 does not see the span) and the class with the
+// most evidence.
+TEST(GradCam, EvidenceInOneTimeSpanIsWhereTheMapIs) {
+  torch::manual_seed(11);
+  ResNet net = make_model(ModelOptions{});
+  net->eval();
+  torch::Tensor x = torch::zeros({1, 3, 128, 1024});
+  x.narrow(3, 700, 60).copy_(torch::randn({1, 1, 128, 60}).repeat({1, 3, 1, 1}));
+  double best_mass = -1;
+  torch::Tensor map;
+  for (int64_t c = 0; c < 10; ++c) {
+    torch::Tensor m = grad_cam(net, x, {c}).maps[0];
+    if (m.sum().item<double>() > best_mass) {
+      best_mass = m.sum().item<double>();
+      map = m;
+    }
+  }
+  ASSERT_GT(best_mass, 0);
+  const torch::Tensor per_frame = map.sum(0);
+  const double total = per_frame.sum().item<double>();
+  const double near = per_frame.narrow(0, 700 - 100, 260).sum().item<double>() / total;
+  const int64_t peak = per_frame.argmax().item<int64_t>();
+  std::printf("[ grad-cam ] mass within 100 frames of the span: %.3f; peak at frame %lld\n", near, static_cast<long long>(peak));
+  EXPECT_GT(near, 0.5);
+  EXPECT_GE(peak, 700 - 100);
+  EXPECT_LT(peak, 760 + 100);
+  EXPECT_EQ(per_frame.narrow(0, 0, 200).sum().item<double>(), 0.0);  // far from the span: nothing at all
+}
+
 TEST_F(ClassifierTest, BadInputIsAClearErrorAndABatchGoesOn) {
   Classifier clf(model_, fp32());
   std::vector<float> x = synthesize_example_clip(3.0, 8000, 2);
@@ -197,6 +296,29 @@ TEST_F(ClassifierTest, BadInputIsAClearErrorAndABatchGoesOn) {
 }
 
 // `genrenet predict` over a folder and a list: the three output formats, windows, and the exit status.
+// `genrenet explain`: the picture, and with --json the API's explanation.
+TEST_F(ClassifierTest, ExplainCommandDrawsAndPrints) {
+  const std::string exe = GENRENET_EXE;
+  write_wav(dir_ / "song.wav", synthesize_example_clip(14.0, 8000, 3), 8000);
+  auto r = test::run(exe + " explain -m " + model_.string() + " " + (dir_ / "song.wav").string() + " --out " +
+                     (dir_ / "why.png").string() + " --json --window 8 --hop 4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  ClassifierOptions o = fp32();
+  ExplainOptions eo;
+  eo.windows.window_seconds = 8;
+  eo.windows.hop_seconds = 4;
+  const Explanation e = Classifier(model_, o).explain_file(dir_ / "song.wav", eo);
+  EXPECT_EQ(j["genre"], e.genre);
+  EXPECT_EQ(j["windows"].size(), e.windows.size());
+  EXPECT_EQ(test::read_bytes(dir_ / "why.png").substr(1, 3), "PNG");
+  r = test::run(exe + " explain -m " + model_.string() + " " + (dir_ / "song.wav").string() + " --genre polka --out " +
+                (dir_ / "no.png").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("\"polka\" is not one of the model's genres (blues, disco, jazz, rock)"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "no.png"));
+}
+
 TEST_F(ClassifierTest, PredictCommandFormatsAndExitStatus) {
   const std::string exe = GENRENET_EXE;
   std::filesystem::create_directories(dir_ / "music/sub");

@@ -5,6 +5,7 @@
 
 #include <genrenet/model.h>
 
+#include "eval/grad_cam.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -50,6 +51,30 @@ TEST_P(TorchvisionParity, LogitsAgreeInEvalAndTrainMode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, TorchvisionParity, ::testing::Values("resnet18", "resnet34", "resnet50"));
+
+// Grad-CAM equals the one written with PyTorch hooks on torchvision's network (layer4's output and its
+// gradient for the class's logit), on the same weights and input.
+class TorchvisionParityGradCam : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchvisionParityGradCam, MapsEqualPyTorchHooks) {
+  const std::string arch = GetParam();
+  ASSERT_TRUE(std::filesystem::exists(fixtures() / (arch + "_gradcam.npy"))) << "run tests/make_model_fixtures.py";
+  ModelOptions o;
+  o.arch = arch;
+  ResNet model = make_model(o);
+  load_weights(model, read_pth(fixtures() / (arch + ".pth")), /*strict=*/true);
+  model->eval();
+  const torch::Tensor x = npy_tensor(fixtures() / "input.npy").repeat({1, 3, 1, 1});
+  const GradCamResult r = grad_cam(model, x, {3, 7});
+  const torch::Tensor expected = npy_tensor(fixtures() / (arch + "_gradcam.npy"));
+  ASSERT_EQ(r.maps.sizes(), expected.sizes());
+  const double diff = max_rel_diff(r.maps, expected);
+  std::printf("[ parity   ] %s Grad-CAM: %.2e (relative to the largest value)\n", arch.c_str(), diff);
+  EXPECT_LT(diff, 1e-4);
+  EXPECT_GT(expected.max().item<double>(), 0);  // a map, not zeros compared with zeros
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, TorchvisionParityGradCam, ::testing::Values("resnet18", "resnet50"));
 
 TEST(TorchvisionParityOneChannel, SummedConv1EqualsTheRepeatedInput) {
   ModelOptions o;

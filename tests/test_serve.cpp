@@ -117,6 +117,42 @@ TEST_F(ServeTest, EndpointsAndAnswersMatchTheApi) {
   EXPECT_FALSE(j.contains("per_window"));
 }
 
+// POST /v1/explain: the C++ API's explanation as JSON, with the picture unless png=0.
+TEST_F(ServeTest, ExplainAnswersAsTheApiDoes) {
+  Serving s(model_, {});
+  auto c = s.client();
+  const std::string wav = wav_bytes(dir_.path(), 25.0, 16000, 4);
+  ClassifierOptions co;
+  co.precision = "fp32";
+  ExplainOptions o;
+  o.windows.window_seconds = 8;
+  o.windows.hop_seconds = 4;
+  const Explanation expected = Classifier(model_, co).explain_file(dir_ / "clip-4.wav", o);
+  auto r = c.Post("/v1/explain?window=8&hop=4", wav, kOctets);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["genre"], expected.genre);
+  EXPECT_NEAR(j["probability"].get<double>(), expected.probability, 1e-6);
+  ASSERT_EQ(j["windows"].size(), expected.windows.size());
+  EXPECT_NEAR(j["windows"][2]["band_mass"][0].get<double>(), expected.windows[2].band_mass[0], 1e-6);
+  EXPECT_EQ(j["explanation_png"].get<std::string>().rfind("iVBORw0KGgo", 0), 0u);
+  r = c.Post("/v1/explain?png=0&genre=" + expected.genre, wav, kOctets);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_FALSE(nlohmann::json::parse(r->body).contains("explanation_png"));
+  r = c.Post("/v1/explain?genre=polka", wav, kOctets);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("polka"), std::string::npos);
+  r = c.Post("/v1/explain", std::string("not audio at all"), kOctets);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422);
+  r = c.Get("/v1/explain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+}
+
 TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   ServerOptions so;
   so.max_body_bytes = 256 * 1024;

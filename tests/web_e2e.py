@@ -105,6 +105,23 @@ def main():
             status = text_of("#status")
             if "clip.wav:" not in status or "window" not in status:
                 raise RuntimeError("unexpected status line: " + status)
+            # The Grad-CAM toggle: the picture becomes the explanation (another image), and back.
+            image_src = "return document.getElementById('spectrogram').src;"
+            plain = call("POST", s + "/execute/sync", {"script": image_src, "args": []})["value"]
+            call("POST", f"{s}/element/{element_id(find('#explain'))}/click", {})
+            wait_until("the explanation", lambda: call("POST", s + "/execute/sync", {"script":
+                "const i = document.getElementById('spectrogram');"
+                "return document.body.dataset.explained === '1' && i.complete && i.naturalWidth > 0;", "args": []})["value"], 120)
+            explained = call("POST", s + "/execute/sync", {"script": image_src, "args": []})["value"]
+            explain_status = text_of("#status")
+            if explained == plain or "why" not in explain_status:
+                raise RuntimeError("the explanation did not replace the spectrogram: " + explain_status)
+            explain_shot = os.path.join(out_dir, "web-page-explained.png")
+            with open(explain_shot, "wb") as f:
+                f.write(base64.b64decode(call("GET", s + "/screenshot")["value"]))
+            call("POST", f"{s}/element/{element_id(find('#explain'))}/click", {})
+            if call("POST", s + "/execute/sync", {"script": image_src, "args": []})["value"] != plain:
+                raise RuntimeError("unticking the toggle did not bring the spectrogram back")
             widths = call("POST", s + "/execute/sync", {"script":
                 "return [...document.querySelectorAll('.bar .fill')].map(f => parseFloat(f.style.width));", "args": []})["value"]
             if abs(sum(widths) - 100) > 1.0:
@@ -115,7 +132,8 @@ def main():
             shot = os.path.join(out_dir, "web-page.png")
             with open(shot, "wb") as f:
                 f.write(png)
-            print(f"web page: {status}; bars {bars and 10}, spectrogram {shown}; screenshot {shot} ({len(png)} bytes)")
+            print(f"web page: {status}; bars {bars and 10}, spectrogram {shown}; screenshot {shot} ({len(png)} bytes); "
+                  f"explanation: {explain_status} ({explain_shot})")
         finally:
             call("DELETE", s)
         return 0

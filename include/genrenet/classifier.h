@@ -68,6 +68,32 @@ struct Classification {
   std::string to_json(std::size_t top = SIZE_MAX) const;
 };
 
+// Why the model names a genre: Grad-CAM (Selvaraju et al., 2017) of its last convolutional stage, for every
+// window of the audio (as classify cuts them), upsampled to the window's mel x frame grid and averaged where
+// windows overlap. Computed in fp32 whatever the classifier's precision.
+struct ExplainOptions {
+  std::string genre;      // the genre to explain; "": the most probable
+  WindowOptions windows;  // where the windows lie (windows = false is treated as true: every part is mapped)
+};
+
+struct WindowExplanation {
+  double start_seconds = 0, end_seconds = 0;
+  std::vector<float> time_mass;  // the share of the window's map in each second of it (sums to 1; 0s if empty)
+  std::vector<float> band_mass;  // the share in each frequency band of Explanation::bands (sums to 1)
+};
+
+struct Explanation {
+  std::string genre;    // the genre explained
+  float probability = 0;  // its probability for the whole audio (fp32, windows averaged)
+  Spectrogram log_mel;  // the whole audio's standardised log-mel, as plotted
+  Spectrogram map;      // the same shape, in [0, 1]: 1 where the evidence for `genre` is strongest
+  std::vector<std::pair<double, double>> bands;  // low and high edge in Hz of each band of band_mass
+  std::vector<WindowExplanation> windows;
+  double duration_seconds = 0;
+  // genre, probability, duration_s, bands, windows (each with start_s, end_s, time_mass, band_mass).
+  std::string to_json() const;
+};
+
 // One entry of a batch: the file and either its classification or the error that stopped it.
 struct FileClassification {
   std::filesystem::path file;
@@ -100,6 +126,12 @@ class Classifier {
                                                  const WindowOptions& w = {},
                                                  const std::function<void(std::size_t)>& done = {}) const;
 
+  // Why `genre` (ExplainOptions): Grad-CAM over the log-mel. Safe from several threads, like classify.
+  Explanation explain(std::span<const float> samples, int sample_rate, const ExplainOptions& o = {}) const;
+  Explanation explain_file(const std::filesystem::path& file, const ExplainOptions& o = {}) const;
+  Explanation explain_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                            const ExplainOptions& o = {}) const;
+
   // The standardised log-mel of audio as the model sees it (whole length, before windowing), for plots.
   Spectrogram log_mel(std::span<const float> samples, int sample_rate) const;
 
@@ -107,6 +139,10 @@ class Classifier {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// An explanation as a picture (PNG bytes): the log-mel in grey, the map over it in magma, time in seconds,
+// frequency in Hz, a colour bar, and the genre with its probability in the title.
+std::string explanation_png(const Explanation& e, const FeatureOptions& features, const FigureOptions& fig = {});
 
 // Every audio file under the given paths: files as they are, folders searched recursively for known audio
 // extensions (sorted), and "@list.txt" for a file holding one path per line (# comments allowed).

@@ -291,6 +291,10 @@ std::string spectrogram_png(const Spectrogram& spec, const FeatureOptions& opts,
 
 // The same spectrogram before and after augmentation, one above the other on one colour scale (the
 // paper's Fig. 3). Each panel is fig.height tall.
+// A spectrogram in grey with a map of the same shape (values in [0, 1]: a Grad-CAM, say) over it in magma,
+// with the map's colour bar labelled `map_label`. As PNG bytes.
+std::string spectrogram_overlay_png(const Spectrogram& spec, const Spectrogram& map, const FeatureOptions& opts,
+                                    const std::string& map_label, const FigureOptions& fig = {});
 void plot_augment_preview(const std::filesystem::path& png, const Spectrogram& before, const Spectrogram& after,
                           const FeatureOptions& opts, const FigureOptions& fig = {});
 

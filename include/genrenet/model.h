@@ -103,8 +103,12 @@ TORCH_MODULE(Bottleneck);
 class ResNetImpl : public torch::nn::Module {
  public:
   explicit ResNetImpl(const ModelOptions& options);
-  // x: [batch, input_channels, n_mels, frames] -> logits [batch, num_classes].
+  // x: [batch, input_channels, n_mels, frames] -> logits [batch, num_classes]; head(features(x)).
   torch::Tensor forward(torch::Tensor x);
+  // The last convolutional stage's output (layer4): [batch, channels, n_mels/32, frames/32].
+  torch::Tensor features(torch::Tensor x);
+  // Global average pooling, dropout and fc over features(x): the logits.
+  torch::Tensor head(const torch::Tensor& a);
   const ModelOptions& options() const { return options_; }
   // Top-level children in torchvision's order: conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc.
   static const std::vector<std::string>& top_level_names();

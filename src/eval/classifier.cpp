@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 
 #include "common/parallel.h"
 #include "eval/classification_json.h"
+#include "eval/explain.h"
 #include "eval/inference.h"
 #include "eval/windowed_scorer.h"
 
@@ -52,8 +54,13 @@ struct Classifier::Impl {
 
   AudioOptions decode;  // the model's audio options, with ClassifierOptions::max_seconds
 
-  Impl(ModelFile mf, InferenceNet n, const ClassifierOptions& o)
-      : meta(std::move(mf)), net(std::move(n)), fx(meta.features), options(o) {
+  // Explanations need the network with autograd, in fp32: read from the file on the first explain().
+  std::filesystem::path file;
+  mutable std::once_flag fp32_loaded;
+  mutable ResNet fp32{nullptr};
+
+  Impl(ModelFile mf, InferenceNet n, const ClassifierOptions& o, std::filesystem::path model_file)
+      : meta(std::move(mf)), net(std::move(n)), fx(meta.features), options(o), file(std::move(model_file)) {
     decode = meta.features.audio;
     if (o.max_seconds > 0) decode.max_seconds = o.max_seconds;
   }
@@ -61,35 +68,44 @@ struct Classifier::Impl {
   // The model inputs of a whole log-mel (in dB), as WindowOptions say (in seconds; cut_windows in frames).
   Windows cut(Spectrogram log_mel, size_t n_samples, const WindowOptions& w) const {
     const FeatureOptions& fo = meta.features;
-    const double frame_seconds = static_cast<double>(fo.hop_length) / fo.audio.sample_rate;
+    const WindowFrames f = window_frames(w, fo);
     Windows out;
     out.duration_seconds = static_cast<double>(n_samples) / fo.audio.sample_rate;
-    const int window_frames =
-        frame_count(static_cast<size_t>(std::llround(w.window_seconds * fo.audio.sample_rate)), fo.hop_length);
     const bool whole = log_mel.n_frames <= fo.frames;
-    const int length = std::min(window_frames, fo.frames);
-    // In frames, as in seconds (WindowOptions::validate): at most kMaxOverlap windows cover one frame.
-    const int hop_frames = std::max(static_cast<int>(std::lround(w.hop_seconds / frame_seconds)),
-                                    (length + WindowOptions::kMaxOverlap - 1) / WindowOptions::kMaxOverlap);
-    out.audio = cut_windows(std::move(log_mel), fo, window_frames, hop_frames, w.windows);
+    out.audio = cut_windows(std::move(log_mel), fo, f.window, f.hop, w.windows);
     if (!w.windows && !whole) {
       out.spans.emplace_back(0.0, out.duration_seconds);  // one centre crop of the whole
       return out;
     }
     for (int s : out.audio.starts)
-      out.spans.emplace_back(s * frame_seconds, whole ? out.duration_seconds : std::min(out.duration_seconds, (s + length) * frame_seconds));
+      out.spans.emplace_back(s * f.frame_seconds,
+                             whole ? out.duration_seconds : std::min(out.duration_seconds, (s + f.length) * f.frame_seconds));
     return out;
   }
 
-  Windows windows_of_samples(std::span<const float> samples, const WindowOptions& w) const {
-    // Less than one analysis window is not audio to classify: its spectrogram would be mostly the STFT's
-    // padding, and the model would still name a genre for it.
+  // Less than one analysis window is not audio to classify: its spectrogram would be mostly the STFT's
+  // padding, and the model would still name a genre for it.
+  void check_length(std::span<const float> samples) const {
     const int n_fft = meta.features.n_fft;
     if (samples.size() < static_cast<size_t>(n_fft))
       throw Error("audio", "too short to classify: " + std::to_string(samples.size()) + " samples at " +
                                std::to_string(meta.features.audio.sample_rate) + " Hz; at least one analysis window (n_fft = " +
                                std::to_string(n_fft) + " samples) is needed");
+  }
+
+  Windows windows_of_samples(std::span<const float> samples, const WindowOptions& w) const {
+    check_length(samples);
     return cut(fx.log_mel(samples), samples.size(), w);
+  }
+
+  Explanation explain(std::span<const float> samples, const ExplainOptions& o) const {
+    o.windows.validate();
+    check_length(samples);
+    std::call_once(fp32_loaded, [this] {
+      fp32 = load_model(read_model_file(file));
+      fp32->eval();
+    });
+    return explain_log_mel(fp32, meta, fx.log_mel(samples), samples.size(), o);
   }
 
   std::vector<GenreScore> rank(const float* p) const {
@@ -129,7 +145,7 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
   ModelFile mf = read_model_file(model_file);
   InferenceNet net = make_inference_net(mf, {o.device, o.precision, o.threads}, o.batch);
   mf.weights.clear();
-  impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o);
+  impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
 }
 
 Classifier::~Classifier() = default;
@@ -178,6 +194,19 @@ Classification Classifier::classify_bytes(std::span<const unsigned char> bytes, 
   const auto t0 = std::chrono::steady_clock::now();
   Audio a = load_audio(bytes, name, impl_->decode);
   return impl_->run_one(impl_->windows_of_samples(a.samples, w), w, t0);
+}
+
+Explanation Classifier::explain(std::span<const float> samples, int sample_rate, const ExplainOptions& o) const {
+  return impl_->explain(audio_from_samples(samples, sample_rate, "samples", impl_->decode).samples, o);
+}
+
+Explanation Classifier::explain_file(const std::filesystem::path& file, const ExplainOptions& o) const {
+  return impl_->explain(load_audio(file, impl_->decode).samples, o);
+}
+
+Explanation Classifier::explain_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                                      const ExplainOptions& o) const {
+  return impl_->explain(load_audio(bytes, name, impl_->decode).samples, o);
 }
 
 Spectrogram Classifier::log_mel(std::span<const float> samples, int sample_rate) const {

@@ -1,8 +1,21 @@
 #include "eval/windowed_scorer.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "eval/inference.h"
 
 namespace genrenet {
+
+WindowFrames window_frames(const WindowOptions& w, const FeatureOptions& fo) {
+  WindowFrames f;
+  f.frame_seconds = static_cast<double>(fo.hop_length) / fo.audio.sample_rate;
+  f.window = frame_count(static_cast<size_t>(std::llround(w.window_seconds * fo.audio.sample_rate)), fo.hop_length);
+  f.length = std::min(f.window, fo.frames);
+  f.hop = std::max(static_cast<int>(std::lround(w.hop_seconds / f.frame_seconds)),
+                   (f.length + WindowOptions::kMaxOverlap - 1) / WindowOptions::kMaxOverlap);
+  return f;
+}
 
 AudioWindows cut_windows(Spectrogram log_mel, const FeatureOptions& fo, int window_frames, int hop_frames, bool windows) {
   AudioWindows out;

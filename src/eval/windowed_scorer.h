@@ -5,10 +5,20 @@
 
 #include <vector>
 
+#include <genrenet/classifier.h>
 #include <genrenet/genrenet.h>
 #include <genrenet/inference.h>
 
 namespace genrenet {
+
+// WindowOptions (seconds) in frames for these features: the window asked for, the part of it a model input
+// holds (at most the input's length), and the hop (at least length / kMaxOverlap: WindowOptions::validate's
+// bound, in frames).
+struct WindowFrames {
+  int window = 0, length = 0, hop = 0;
+  double frame_seconds = 0;
+};
+WindowFrames window_frames(const WindowOptions& w, const FeatureOptions& features);
 
 // One audio's model inputs and the first frame of each.
 struct AudioWindows {

@@ -168,16 +168,18 @@ ResNetImpl::ResNetImpl(const ModelOptions& options) : options_(options) {
   }
 }
 
-torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+torch::Tensor ResNetImpl::features(torch::Tensor x) {
   if (x.dim() != 4 || x.size(1) != options_.input_channels)
     throw Error("model input", "expected [batch, " + std::to_string(options_.input_channels) +
                                    ", height, width], got " + c10::str(x.sizes()));
   x = bn1(conv1(x)).relu_();
   x = torch::max_pool2d(x, 3, 2, 1);
-  x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
-  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  return fc(dropout(x));
+  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
 }
+
+torch::Tensor ResNetImpl::head(const torch::Tensor& a) { return fc(dropout(torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1))); }
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) { return head(features(std::move(x))); }
 
 ResNet make_model(const ModelOptions& options) { return ResNet(options); }
 

@@ -37,13 +37,25 @@ void plot_waveform(const std::filesystem::path& png, std::span<const float> x, i
 
 namespace {
 
-// One spectrogram panel inside `a`: the image, Hz ticks at mel positions, seconds on x.
+// A pixel of a spectrogram in grey with a map value in [0, 1] over it: the map's magma colour, more opaque
+// where the map is higher, so that the spectrogram stays readable where the map is low.
+plot::Rgb overlay(double grey, double map) {
+  const plot::Rgb hot = plot::magma(map);
+  const double alpha = 0.8 * std::clamp(map, 0.0, 1.0), g = 255 * std::clamp(grey, 0.0, 1.0) * 0.85;
+  plot::Rgb p;
+  for (int k = 0; k < 3; ++k) p[k] = static_cast<std::uint8_t>(std::lround((1 - alpha) * g + alpha * hot[k]));
+  return p;
+}
+
+// One spectrogram panel inside `a`: the image (with `map` over it when given), Hz ticks at mel positions,
+// seconds on x.
 void draw_spectrogram(plot::Canvas& c, const plot::Axes& a, const Spectrogram& s, const FeatureOptions& o, double lo,
-                      double hi) {
+                      double hi, const Spectrogram* map = nullptr) {
   std::vector<plot::Rgb> px(static_cast<size_t>(s.n_mels) * s.n_frames);
   for (int m = 0; m < s.n_mels; ++m)
     for (int t = 0; t < s.n_frames; ++t)  // row 0 of the image is the highest band
-      px[static_cast<size_t>(s.n_mels - 1 - m) * s.n_frames + t] = plot::magma((s.at(m, t) - lo) / (hi - lo));
+      px[static_cast<size_t>(s.n_mels - 1 - m) * s.n_frames + t] =
+          map ? overlay((s.at(m, t) - lo) / (hi - lo), map->at(m, t)) : plot::magma((s.at(m, t) - lo) / (hi - lo));
   c.image(a.left, a.top, a.width, a.height, px, s.n_frames, s.n_mels);
   // Frequency ticks in Hz at their mel positions. Band m is centred on mel edge m+1 of n_mels+2 edges.
   const double m_min = features::hz_to_mel(o.f_min, o.mel_scale);
@@ -88,6 +100,20 @@ std::string spectrogram_png(const Spectrogram& s, const FeatureOptions& o, bool 
   if (s.n_mels < 1 || s.n_frames < 1) throw Error("spectrogram", "empty spectrogram");
   plot::Canvas c(fig.width, fig.height);
   draw_spectrogram_figure(c, s, o, values_in_db, fig);
+  return c.png_bytes();
+}
+
+std::string spectrogram_overlay_png(const Spectrogram& s, const Spectrogram& map, const FeatureOptions& o,
+                                    const std::string& map_label, const FigureOptions& fig) {
+  if (s.n_mels < 1 || s.n_frames < 1) throw Error("spectrogram", "empty spectrogram");
+  if (map.n_mels != s.n_mels || map.n_frames != s.n_frames) throw Error("spectrogram", "the map's shape differs");
+  plot::Canvas c(fig.width, fig.height);
+  const double seconds = static_cast<double>(s.n_frames) * o.hop_length / o.audio.sample_rate;
+  plot::Axes a = c.axes(0, seconds, 0, s.n_mels, 80, 110);
+  c.title(fig.title);
+  const SpectrogramStats st = compute_stats(s);
+  draw_spectrogram(c, a, s, o, st.min, st.max > st.min ? st.max : st.min + 1, &map);
+  c.colorbar(a.left + a.width + 14, a.top, 16, a.height, 0, 1, map_label);
   return c.png_bytes();
 }
 

@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -214,7 +215,6 @@ struct HttpServer::Impl {
   void classify(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     std::string upload, name = "upload";
     if (!read_upload(req, res, reader, upload, name)) return;
-    const std::string* body = &upload;
 
     WindowOptions w;
     bool want_spectrogram = false;
@@ -233,6 +233,63 @@ struct HttpServer::Impl {
       return json_error(res, 400, e.what());
     }
 
+    admitted(res, [&] {
+      // Decoded once, for the classification and for the picture.
+      const auto t0 = std::chrono::steady_clock::now();
+      const Audio a = decode(upload, name);
+      Classification c = classifier.classify(a.samples, a.sample_rate, w);
+      c.seconds_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // decoding too
+      nlohmann::json j = classification_json(c, top);
+      if (want_spectrogram) {
+        // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
+        const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));
+        Spectrogram s = classifier.log_mel(std::span<const float>(a.samples).first(keep), a.sample_rate);
+        j["spectrogram_png"] = base64(spectrogram_png(s, classifier.features(), false, {900, 320, "Log-mel spectrogram of " + name}));
+      }
+      res.set_content(json_text(j), "application/json");
+    });
+  }
+
+  // POST /v1/explain: Grad-CAM of the upload for `genre` (default: the most probable), as the per-window
+  // shares of Explanation::to_json and, unless png=0, the picture.
+  void explain(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    std::string upload, name = "upload";
+    if (!read_upload(req, res, reader, upload, name)) return;
+    ExplainOptions o;
+    bool want_png = true;
+    try {
+      if (req.has_param("genre")) {
+        o.genre = req.get_param_value("genre");
+        const auto& classes = classifier.classes();
+        if (std::find(classes.begin(), classes.end(), o.genre) == classes.end())
+          throw Error("genre", "\"" + utf8_safe(o.genre) + "\" is not one of the model's genres");
+      }
+      o.windows.window_seconds = number_param(req, "window", o.windows.window_seconds);
+      o.windows.hop_seconds = number_param(req, "hop", o.windows.hop_seconds);
+      want_png = flag_param(req, "png", true);
+      o.windows.validate();
+    } catch (const Error& e) {
+      return json_error(res, 400, e.what());
+    }
+    admitted(res, [&] {
+      const Audio a = decode(upload, name);
+      const Explanation e = classifier.explain(a.samples, a.sample_rate, o);
+      nlohmann::json j = nlohmann::json::parse(e.to_json());
+      if (want_png) j["explanation_png"] = base64(explanation_png(e, classifier.features(), {900, 320, ""}));
+      res.set_content(json_text(j), "application/json");
+    });
+  }
+
+  Audio decode(const std::string& body, const std::string& name) const {
+    AudioOptions ao = classifier.features().audio;
+    ao.max_seconds = options.max_audio_seconds;
+    return load_audio({reinterpret_cast<const unsigned char*>(body.data()), body.size()}, name, ao);
+  }
+
+  // `work` once a worker is free (503 when every worker and queue place is taken, or after queue_timeout_s);
+  // its errors become JSON answers with the status their kind says.
+  template <class Work>
+  void admitted(httplib::Response& res, Work&& work) {
     if (!admission.admit()) {
       res.set_header("Retry-After", std::to_string(options.retry_after_s));
       return json_error(res, 503, "busy: every worker and queue place is taken; retry later");
@@ -249,27 +306,8 @@ struct HttpServer::Impl {
         if (a.release()) malloc_trim(0);
       }
     } release{admission};
-
     try {
-      // Decoded once, for the classification and for the picture.
-      const auto t0 = std::chrono::steady_clock::now();
-      AudioOptions ao = classifier.features().audio;
-      ao.max_seconds = options.max_audio_seconds;
-      Audio a = load_audio({reinterpret_cast<const unsigned char*>(body->data()), body->size()}, name, ao);
-      Classification c = classifier.classify(a.samples, a.sample_rate, w);
-      c.seconds_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // decoding too
-      nlohmann::json j = classification_json(c, top);
-      if (want_spectrogram) {
-        // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
-        const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));
-        Spectrogram s = classifier.log_mel(std::span<const float>(a.samples).first(keep), a.sample_rate);
-        FigureOptions fig;
-        fig.width = 900;
-        fig.height = 320;
-        fig.title = "Log-mel spectrogram of " + name;
-        j["spectrogram_png"] = base64(spectrogram_png(s, classifier.features(), false, fig));
-      }
-      res.set_content(json_text(j), "application/json");
+      work();
     } catch (const Error& e) {
       // Bad audio is the client's: over a limit is 413, anything else it sent that cannot be read is 422.
       json_error(res, e.kind() == ErrorKind::TooLarge ? 413 : e.kind() == ErrorKind::Internal ? 500 : 422, e.what());
@@ -302,11 +340,14 @@ struct HttpServer::Impl {
     server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndexHtml, "text/html; charset=utf-8"); });
     server.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res,
                                        const httplib::ContentReader& reader) { classify(req, res, reader); });
+    server.Post("/v1/explain", [this](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) { explain(req, res, reader); });
     // The resource exists; only POST classifies (a GET was a 404 before, which says it does not).
-    server.Get("/v1/classify", [](const httplib::Request&, httplib::Response& res) {
-      res.set_header("Allow", "POST");
-      json_error(res, 405, "method not allowed: POST the audio to /v1/classify");
-    });
+    for (const char* path : {"/v1/classify", "/v1/explain"})
+      server.Get(path, [path](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Allow", "POST");
+        json_error(res, 405, std::string("method not allowed: POST the audio to ") + path);
+      });
     // httplib's own refusals (413 for a large body, 404, 400 for a broken request) become JSON too.
     server.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
