@@ -1,4 +1,7 @@
 // Data, SpecAugment, training, evaluation and prediction, on small synthetic data.
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -225,6 +228,26 @@ TEST(FeatureCache, ComputesOnceRecomputesOnChangeAndRepairsDamage) {
   EXPECT_EQ(FeatureCache(dir / "cache", o).dir(), cache.dir());
   o.n_mels = 64;
   EXPECT_NE(FeatureCache(dir / "cache", o).dir(), cache.dir());
+}
+
+// The temporary file of a writer killed mid-write is removed when the cache is next opened: once its process
+// is gone and it is an hour old (a live writer elsewhere on a shared cache is never disturbed).
+TEST(FeatureCache, LeftoversOfKilledWritesAreSwept) {
+  test::TempDir dir;
+  const FeatureOptions o;
+  const auto folder = FeatureCache(dir / "cache", o).dir();
+  const auto old_leftover = folder / "ab12.npy.tmp.999999999.0";      // no such process; two hours old
+  const auto fresh_leftover = folder / "cd34.npy.tmp.999999999.1";    // no such process, but just written
+  const auto live_writer = folder / ("ef56.npy.tmp." + std::to_string(::getpid()) + ".2");  // this process
+  for (const auto& p : {old_leftover, fresh_leftover, live_writer}) test::write_bytes(p, "half a .npy");
+  const auto two_hours_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(2);
+  std::filesystem::last_write_time(old_leftover, two_hours_ago);
+  std::filesystem::last_write_time(live_writer, two_hours_ago);
+  FeatureCache reopened(dir / "cache", o);
+  EXPECT_FALSE(std::filesystem::exists(old_leftover));
+  EXPECT_TRUE(std::filesystem::exists(fresh_leftover));
+  EXPECT_TRUE(std::filesystem::exists(live_writer));
+  EXPECT_TRUE(std::filesystem::exists(folder / "options.json"));
 }
 
 TEST(Synth, TenGenresDeterministicAndInRange) {

@@ -2,12 +2,14 @@
 // The options key hashes only the options that shape the log-mel: standardisation, length, crop and pad
 // are applied when the spectrogram is used, so changing them reuses the cache.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -31,6 +33,26 @@ std::string options_key(FeatureOptions o) {
   return sha256_hex(o.to_json()).substr(0, 16);
 }
 
+// Removes the temporary files of writes whose process was killed (a .npy half written when a process
+// died), which nothing else would ever remove. The writer is named in the file name; a file is taken for
+// a leftover only when that process is gone here and the file is an hour old, so that a live writer on
+// another machine sharing the cache (its process id means nothing here) is never disturbed.
+int sweep_killed_writes(const std::filesystem::path& dir) {
+  int removed = 0;
+  std::error_code ec;
+  const auto hour_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const long pid = io::temporary_file_owner(it->path().filename().string());
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;
+    std::error_code stat_ec, remove_ec;
+    if (std::filesystem::last_write_time(it->path(), stat_ec) < hour_ago && !stat_ec &&
+        std::filesystem::remove(it->path(), remove_ec))
+      ++removed;
+  }
+  return removed;
+}
+
 }  // namespace
 
 std::filesystem::path default_feature_cache_dir() {
@@ -47,6 +69,8 @@ FeatureCache::FeatureCache(std::filesystem::path dir, FeatureOptions options)
   if (ec) throw Error(dir_.string(), "cannot create the feature cache folder (" + ec.message() + ")");
   if (!std::filesystem::exists(dir_ / "options.json"))
     io::write_file_atomically(dir_ / "options.json", extractor_.options().to_json());
+  if (const int n = sweep_killed_writes(dir_))
+    std::fprintf(stderr, "note: %s: removed %d temporary file(s) of killed writes\n", dir_.string().c_str(), n);
 }
 
 namespace {
