@@ -204,6 +204,22 @@ class KilledTraining : public ::testing::Test {
 };
 test::TempDir* KilledTraining::dir_ = nullptr;
 
+// A kill right after epoch 2's commit point: `evaluate` completes the commit first (as `train` would), so it
+// evaluates the epoch the run committed last, not the one before it.
+TEST_F(KilledTraining, EvaluateCompletesAnInterruptedCommit) {
+  const auto folder = *dir_ / "evaluate-after-kill";
+  auto r = test::run("GENRENET_TEST_CRASH_AT=checkpoint-committed:2 " + train_command("evaluate-after-kill") + " --epochs 3");
+  ASSERT_NE(r.status, 0) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(folder / ".checkpoint.commit"));
+  r = test::run(kExe + " evaluate --run " + folder.string() + " --model last --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("completed the checkpoint"), std::string::npos) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{'), r.output.rfind('}') - r.output.find('{') + 1));
+  EXPECT_EQ(j["epoch"], 2);
+  EXPECT_FALSE(std::filesystem::exists(folder / ".checkpoint.commit"));
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(folder / "last.json"))["epoch"], 2);
+}
+
 TEST_F(KilledTraining, InsideEveryStepOfTheCommitResumesExactly) {
   // Epoch 1 stages and publishes 5 files (it is the best so far); each point is reached again in epoch 2.
   for (const std::string point : {"checkpoint-staged:7", "checkpoint-committed:2", "checkpoint-published:7"}) {

@@ -1,6 +1,7 @@
 // A run folder's evaluation: its model on a subset of its split, windows averaged as predict does, written
 // beside the run (eval-<subset>.json, confusion-<subset>.png).
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -31,11 +32,26 @@ void write_evaluation(const io::RunFolder& run, const std::string& subset, const
   plot_confusion(run.confusion(subset), e, title);
 }
 
+// A checkpoint commit that a kill interrupted is completed first, as the next `train` would complete it, so
+// that the model evaluated is the one the run committed last. While a training holds the folder (its lock),
+// nothing is touched: its files are whole either way.
+void complete_interrupted_commit(const io::RunFolder& run) {
+  std::optional<io::RunFolderLock> lock;
+  try {
+    lock.emplace(run);
+  } catch (const Error&) {
+    return;  // a training holds the folder, or it cannot be written: read it as it is
+  }
+  for (const auto& line : run.recover()) std::fprintf(stderr, "note: %s: %s\n", run.root().c_str(), line.c_str());
+}
+
 }  // namespace
 
 Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string& subset, const std::string& model_choice,
                         const std::string& precision) {
   const io::RunFolder run(run_path);
+  if (!std::filesystem::is_directory(run_path)) throw Error(run_path.string(), "no such run folder");
+  complete_interrupted_commit(run);
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
   const std::string which = model_choice.empty() ? config.test_model : model_choice;
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
