@@ -50,8 +50,7 @@ void complete_interrupted_commit(const io::RunFolder& run) {
 Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string& subset, const std::string& model_choice,
                         const std::string& precision) {
   const io::RunFolder run(run_path);
-  if (!std::filesystem::is_directory(run_path)) throw Error(run_path.string(), "no such run folder");
-  complete_interrupted_commit(run);
+  if (std::filesystem::is_directory(run_path)) complete_interrupted_commit(run);  // else config.json's error names it
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
   const std::string which = model_choice.empty() ? config.test_model : model_choice;
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
