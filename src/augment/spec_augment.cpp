@@ -13,7 +13,7 @@ namespace genrenet {
 const options::Table<SpecAugmentOptions>& spec_augment_options_table() {
   using O = SpecAugmentOptions;
   static const options::Table<O> table = [] {
-    options::Table<O> t("specaugment option", "SpecAugment (with --specaugment)");
+    options::Table<O> t("specaugment option", "SpecAugment");
     t.integer("freq_masks", &O::freq_masks, {0, 100}, "Frequency masks per sample", "--freq-masks");
     t.integer("freq_mask_width", &O::freq_mask_width, {0, 100000}, "F: each frequency mask is up to F bins wide", "--freq-mask");
     t.integer("time_masks", &O::time_masks, {0, 100}, "Time masks per sample", "--time-masks");

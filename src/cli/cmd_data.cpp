@@ -40,7 +40,7 @@ void add_prepare_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--cache", a->cache, "Cache folder (default: ~/.cache/genrenet/features)");
   cmd->add_option("--threads,-j", a->threads, "Threads (0: all cores)")->capture_default_str();
   a->features.add_to(cmd);
-  cmd->callback([a, cmd, &exit_code] {
+  cmd->callback([a, &exit_code] {
     Dataset d = scan_dataset(a->data);
     FeatureCache cache(a->cache.empty() ? default_feature_cache_dir() : std::filesystem::path(a->cache),
                        a->features.resolve());
@@ -60,7 +60,7 @@ void add_augment_preview_command(CLI::App& app, int& exit_code) {
   struct Args {
     std::string file, out;
     unsigned seed = 1;
-    SpecAugmentOptions aug;
+    OptionFlags<SpecAugmentOptions> aug{spec_augment_options_table()};
     FeatureFlags features;
   };
   auto a = std::make_shared<Args>();
@@ -68,19 +68,17 @@ void add_augment_preview_command(CLI::App& app, int& exit_code) {
   cmd->add_option("FILE", a->file, "Audio file")->required();
   cmd->add_option("--out,-o", a->out, "PNG to write")->required();
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--freq-mask", a->aug.freq_mask_width, "F: widest frequency mask, bins")->capture_default_str();
-  cmd->add_option("--time-mask", a->aug.time_mask_width, "T: widest time mask, frames")->capture_default_str();
-  cmd->add_option("--freq-masks", a->aug.freq_masks, "Number of frequency masks")->capture_default_str();
-  cmd->add_option("--time-masks", a->aug.time_masks, "Number of time masks")->capture_default_str();
-  cmd->add_option("--time-warp", a->aug.time_warp, "W: largest time shift of the warp, frames")->capture_default_str();
+  a->aug.add_to(cmd);
   a->features.add_to(cmd);
-  cmd->callback([a, cmd, &exit_code] {
-    a->aug.validate();
+  cmd->callback([a, &exit_code] {
+    SpecAugmentOptions aug;
+    a->aug.apply(aug);
+    aug.validate();
     FeatureExtractor fx(a->features.resolve());
     Spectrogram before = fx.model_input(std::filesystem::path(a->file));
     Spectrogram after = before;
     std::mt19937 rng(a->seed);
-    auto r = spec_augment(after, a->aug, rng);
+    auto r = spec_augment(after, aug, rng);
     plot_augment_preview(a->out, before, after, fx.options(),
                          {1200, 360, "SpecAugment: " + std::filesystem::path(a->file).filename().string()});
     std::printf("wrote %s (warp %d -> %d", a->out.c_str(), r.warp_from, r.warp_to);

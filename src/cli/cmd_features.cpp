@@ -115,7 +115,7 @@ void print(const std::string& raw_file, const Result& r, const std::string& stag
   std::fflush(stdout);
 }
 
-int run(const Args& a, const CLI::App* cmd) {
+int run(const Args& a) {
   FeatureStage stage = parse_stage(a.stage);
   FeatureExtractor fx(a.features.resolve());
   auto outputs = output_names(a.files, a.out);
@@ -160,7 +160,7 @@ void add_features_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads,-j", args->threads, "Files processed in parallel")->capture_default_str()
       ->check(CLI::Range(1, 1024));
   args->features.add_to(cmd);
-  cmd->callback([args, cmd, &exit_code] { exit_code = run(*args, cmd); });
+  cmd->callback([args, &exit_code] { exit_code = run(*args); });
 }
 
 }  // namespace genrenet::cli

@@ -21,7 +21,7 @@ void add_show_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--width", args->width, "Figure width in pixels")->capture_default_str()->check(CLI::Range(200, 8000));
   cmd->add_option("--height", args->height, "Figure height in pixels")->capture_default_str()->check(CLI::Range(150, 8000));
   args->features.add_to(cmd);
-  cmd->callback([args, cmd, &exit_code] {
+  cmd->callback([args, &exit_code] {
     if (args->waveform.empty() && args->mel.empty())
       throw Error("show", "nothing to draw: give --waveform PNG and/or --mel PNG");
     if (args->stage != "db" && args->stage != "input")

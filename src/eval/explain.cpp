@@ -18,8 +18,9 @@ namespace {
 constexpr int kBands = 8;         // frequency bands of band_mass
 constexpr int kChunk = 16;        // windows through the trunk at once (bounds memory on long files)
 
-int class_index(const ModelFile& meta, const std::string& genre, const torch::Tensor& mean_probs) {
-  if (genre.empty()) return static_cast<int>(mean_probs.argmax().item<int64_t>());
+// The index of the genre asked for; -1 for the most probable one, known only once the windows are scored.
+int class_index(const ModelFile& meta, const std::string& genre) {
+  if (genre.empty()) return -1;
   for (size_t i = 0; i < meta.classes.size(); ++i)
     if (meta.classes[i] == genre) return static_cast<int>(i);
   std::string names;
@@ -64,6 +65,7 @@ WindowExplanation masses(const torch::Tensor& map, double start_frame, const Win
 
 Explanation explain_log_mel(ResNet& model, const ModelFile& meta, const Spectrogram& log_mel_db, std::size_t n_samples,
                             const ExplainOptions& o) {
+  int c = class_index(meta, o.genre);  // an unknown genre is refused before any network work
   const FeatureOptions& fo = meta.features;
   const WindowFrames f = window_frames(o.windows, fo);
   const AudioWindows win = cut_windows(log_mel_db, fo, f.window, f.hop, /*windows=*/true);
@@ -77,7 +79,7 @@ Explanation explain_log_mel(ResNet& model, const ModelFile& meta, const Spectrog
     logits.push_back(model->head(feats.back()));
   }
   const torch::Tensor mean_probs = torch::cat(logits).softmax(1).mean(0);
-  const int c = class_index(meta, o.genre, mean_probs);
+  if (c < 0) c = static_cast<int>(mean_probs.argmax().item<int64_t>());
   Explanation e;
   e.genre = meta.classes[c];
   e.probability = mean_probs[c].item<float>();

@@ -35,9 +35,9 @@ std::vector<TrainConfig> fold_runs(const TrainConfig& config) {
 }
 
 KFoldResult train_kfold(const TrainConfig& config, const RunControl& control) {
-  const std::vector<TrainConfig> runs = fold_runs(config);
   const int k = kfold_count(config.split);
   if (k == 0) throw Error("training option split", "\"" + config.split + "\" is not a kfold:K split");
+  const std::vector<TrainConfig> runs = fold_runs(config);
   const bool main = is_main_process();
   KFoldResult result;
   std::vector<double> accuracy;
