@@ -1,5 +1,5 @@
 // safetensors files and the model file's metadata on top of them (architecture, classes, feature options,
-// int8 calibration): what `genrenet predict --model` and `serve` read first.
+// int8 and confidence calibrations): what `genrenet predict --model` and `serve` read first.
 #include <cstdint>
 
 #include <genrenet/model.h>

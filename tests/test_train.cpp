@@ -350,6 +350,51 @@ TEST_F(Training, WritesTheRunAndResumesExactly) {
   EXPECT_EQ(c.ranked.size(), synthetic_genres().size());
 }
 
+// After training, the temperature and the out-of-distribution threshold are fitted on the validation clips
+// and written into both model files; evaluate judges the calibrated probabilities and reports both.
+TEST_F(Training, CalibratedOnTheValidationClipsAndJudgedByEvaluate) {
+  const TestedRun r = train_and_test(config("calibrated", 2));
+  const auto run = dir_->path() / "calibrated";
+  ASSERT_TRUE(r.calibration);
+  const Split split = Split::from_json(test::read_bytes(run / "split.json"));
+  for (auto [file, c] : {std::pair{"best.safetensors", r.calibration->best}, {"last.safetensors", r.calibration->last}}) {
+    EXPECT_EQ(c.clips, static_cast<int>(split.valid.size())) << file;
+    EXPECT_EQ(c.subset, "valid");
+    EXPECT_GT(c.temperature, 0.05);
+    EXPECT_LT(c.temperature, 20);
+    EXPECT_LE(c.nll_after, c.nll_before + 1e-9) << file;  // the fit minimises it, and 1 was a candidate
+    EXPECT_EQ(c.energy_tpr, 0.95);
+    const ConfidenceCalibration stored = read_model_file(run / file).calibration;
+    EXPECT_EQ(stored.temperature, c.temperature) << file;
+    EXPECT_EQ(stored.energy_threshold, c.energy_threshold) << file;
+  }
+  ASSERT_TRUE(r.test);
+  EXPECT_EQ(r.test->temperature, r.calibration->best.temperature);
+  EXPECT_TRUE(std::filesystem::exists(run / "reliability-test.png"));
+  const Evaluation raw = evaluate_run(run, "test", "", "", /*calibrated=*/false);
+  EXPECT_EQ(raw.temperature, 1);
+  EXPECT_NEAR(raw.calibrated.nll, r.test->uncalibrated.nll, 1e-6);
+  EXPECT_NEAR(raw.calibrated.ece, r.test->uncalibrated.ece, 1e-6);
+  const auto j = nlohmann::json::parse(r.test->to_json());
+  EXPECT_EQ(j["calibration"]["temperature"], r.test->temperature);
+  EXPECT_TRUE(j["calibration"]["calibrated"].contains("ece"));
+
+  // Refitting (genrenet calibrate) is deterministic; evaluate prints both sides.
+  const std::string exe = GENRENET_EXE;
+  auto out = test::run(exe + " calibrate " + run.string());
+  ASSERT_EQ(out.status, 0) << out.output;
+  EXPECT_EQ(read_model_file(run / "best.safetensors").calibration.temperature, r.calibration->best.temperature);
+  EXPECT_NE(out.output.find("best  temperature"), std::string::npos) << out.output;
+  out = test::run(exe + " evaluate --run " + run.string());
+  ASSERT_EQ(out.status, 0) << out.output;
+  EXPECT_NE(out.output.find("calibration: temperature"), std::string::npos) << out.output;
+  out = test::run(exe + " evaluate --run " + run.string() + " --no-calibration");
+  EXPECT_NE(out.output.find("calibration: none applied"), std::string::npos) << out.output;
+  out = test::run(exe + " calibrate " + (dir_->path() / "no-such-run").string());
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.output.find("no such run folder"), std::string::npos) << out.output;
+}
+
 TEST_F(Training, BadConfigurationsAreClearErrors) {
   TrainConfig c = config("bad", 1);
   c.lr = 0;

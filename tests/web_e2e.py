@@ -126,6 +126,27 @@ def main():
                 "return [...document.querySelectorAll('.bar .fill')].map(f => parseFloat(f.style.width));", "args": []})["value"]
             if abs(sum(widths) - 100) > 1.0:
                 raise RuntimeError(f"bar widths do not add up to 100%: {widths}")
+            # Trust: the model line says the model is calibrated (train fits it on the validation clips), and a
+            # confidence floor of 1 turns the answer into "unknown" with the ten candidates still shown.
+            answer = lambda: call("POST", s + "/execute/sync", {"script":
+                "return document.getElementById('answer').dataset.genre || '';", "args": []})["value"]
+            if answer() in ("", "unknown"):
+                raise RuntimeError("no genre answered before the confidence floor: " + answer())
+            if "calibrated (temperature" not in text_of("#model"):
+                raise RuntimeError("the model line does not show the calibration: " + text_of("#model"))
+            field = element_id(find("#min-confidence"))
+            call("POST", f"{s}/element/{field}/clear", {})
+            call("POST", f"{s}/element/{field}/value", {"text": "1"})
+            call("POST", s + "/execute/sync", {"script":
+                "document.getElementById('min-confidence').dispatchEvent(new Event('change'));", "args": []})
+            wait_until("the unknown answer", lambda: answer() == "unknown" and len(call(
+                "POST", s + "/elements", {"using": "css selector", "value": ".bar"})["value"]) == 10, 120)
+            unknown_text = text_of("#answer")
+            if "below 1.000" not in unknown_text or "candidates" not in unknown_text:
+                raise RuntimeError("the unknown answer does not say why: " + unknown_text)
+            unknown_shot = os.path.join(out_dir, "web-page-unknown.png")
+            with open(unknown_shot, "wb") as f:
+                f.write(base64.b64decode(call("GET", s + "/screenshot")["value"]))
             png = base64.b64decode(call("GET", s + "/screenshot")["value"])
             if not png.startswith(b"\x89PNG") or len(png) < 10000:
                 raise RuntimeError("the screenshot is not a PNG of a rendered page")
@@ -133,7 +154,8 @@ def main():
             with open(shot, "wb") as f:
                 f.write(png)
             print(f"web page: {status}; bars {bars and 10}, spectrogram {shown}; screenshot {shot} ({len(png)} bytes); "
-                  f"explanation: {explain_status} ({explain_shot})")
+                  f"explanation: {explain_status} ({explain_shot}); with a confidence floor of 1: "
+                  f"{unknown_text!r} ({unknown_shot})")
         finally:
             call("DELETE", s)
         return 0

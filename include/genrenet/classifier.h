@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,6 +23,14 @@
 
 namespace genrenet {
 
+// When the answer is "unknown" instead of a genre (the ranked candidates are still given). Off by default.
+struct UnknownOptions {
+  double min_confidence = 0;         // [0, 1]: a top probability below it is "unknown"; 0: never
+  bool out_of_distribution = false;  // also "unknown" when the audio's energy score is above the model's
+                                     // threshold (ConfidenceCalibration, genrenet/model.h)
+  void validate() const;
+};
+
 struct ClassifierOptions {
   int threads = 0;                 // threads for the model and for feature extraction (0: every core)
   std::string precision = "auto";  // "fp32", "fp32-cl", "bf16", "int8" (calibrated models) or "auto" (measured:
@@ -29,6 +38,8 @@ struct ClassifierOptions {
   std::string device = "cpu";      // or "cuda" when LibTorch has CUDA
   int batch = 16;                  // windows per model call, [1, 1024]
   double max_seconds = 0;          // refuse longer audio; 0: the model's own limit (features.audio.max_seconds)
+  bool calibrated = true;          // apply the model's temperature (when it has one); false: the raw softmax
+  UnknownOptions unknown;          // when to answer "unknown"
 };
 
 // How audio of any length becomes model inputs. Audio no longer than the model input (1024 frames, 32.8 s
@@ -56,15 +67,27 @@ struct WindowScores {
 };
 
 struct Classification {
+  static constexpr const char* kUnknown = "unknown";
+  std::string genre;                 // the answer: the most probable genre, or kUnknown (UnknownOptions)
+  std::string unknown_reason;        // why the answer is kUnknown ("" otherwise)
   std::vector<float> probabilities;  // in the model's class order (Classifier::classes())
-  std::vector<GenreScore> ranked;    // every genre, most probable first
+  std::vector<GenreScore> ranked;    // every genre, most probable first (the candidates, also when unknown)
+  double temperature = 1;            // the probabilities are softmax(logits / temperature), windows averaged
+  // The out-of-distribution score (ConfidenceCalibration): the mean over windows of -logsumexp(logits).
+  // Higher is less like the training data; above `energy_threshold` (when the model has one) it is out.
+  double energy = 0;
+  std::optional<double> energy_threshold;
+  bool out_of_distribution() const { return energy_threshold && energy > *energy_threshold; }
+  // Sets genre and unknown_reason from the ranking and the energy as `u` says (the server's per-request rule).
+  void decide(const UnknownOptions& u);
   std::vector<WindowScores> windows; // with WindowOptions::per_window
   int window_count = 0;
   double duration_seconds = 0;       // of the audio
   double seconds_taken = 0;          // decoding, features and model
   // The one JSON form of a classification (predict --format jsonl, the server, docs/SERVING.md): genre,
-  // ranked (the `top` most probable: [{genre, probability}]), probabilities ({genre: p}), duration_s, windows,
-  // seconds, and per_window ([{start_s, end_s, ranked}]) when asked for.
+  // unknown_reason (when unknown), ranked (the `top` most probable: [{genre, probability}]), probabilities
+  // ({genre: p}), temperature, energy, energy_threshold and out_of_distribution (when the model has a
+  // threshold), duration_s, windows, seconds, and per_window ([{start_s, end_s, ranked}]) when asked for.
   std::string to_json(std::size_t top = SIZE_MAX) const;
 };
 
@@ -111,7 +134,8 @@ class Classifier {
 
   const std::vector<std::string>& classes() const;
   const FeatureOptions& features() const;  // the model's own, from its file
-  // The model as JSON: architecture, classes, input shape, feature options, precision, training summary.
+  // The model as JSON: architecture, classes, input shape, feature options, precision, calibration (and
+  // whether it is applied), the unknown rule, training summary.
   std::string describe_json() const;
 
   // Mono samples at `sample_rate` (resampled and quantised as the model's features say).

@@ -1,7 +1,9 @@
 // genrenet/serve.h — a genrenet model over HTTP (cpp-httplib), with a web page.
 //
 //   POST /v1/classify   an audio file as the raw body or as multipart/form-data (field "file"); query:
-//                       top=K, windows=0|1, window=S, hop=S, per_window=1, spectrogram=1 (a PNG, base64)
+//                       top=K, windows=0|1, window=S, hop=S, per_window=1, spectrogram=1 (a PNG, base64),
+//                       min_confidence=P, reject_ood=0|1 (when to answer "unknown"; default: the service's)
+//   POST /v1/explain    Grad-CAM of the upload: genre=G, window=S, hop=S, png=0|1
 //   GET  /v1/model      the model: architecture, classes, input shape, feature options
 //   GET  /healthz       {"status": "ok"}
 //   GET  /              a page: pick or drop a file, see the genres as bars and the log-mel spectrogram

@@ -90,9 +90,24 @@ struct RunControl {
 TrainResult train(const TrainConfig& config, const RunControl& control = {});
 TrainResult train(const TrainConfig& config, bool resume, bool overwrite = false);
 
-// A run trained and then tested on its split's test subset (none when the split has no test clips).
+// Fits a run's models' ConfidenceCalibration (genrenet/model.h) on its split's validation subset (fp32,
+// windows as evaluate cuts them) and writes it into best.safetensors and last.safetensors (atomically; the
+// weights are unchanged). `train_and_test` calls it after training; `genrenet calibrate` for older runs.
+// Throws Error when the run has no validation clips or no finished epoch.
+struct CalibrateOptions {
+  double energy_tpr = 0.95;  // (0, 1]: the share of validation clips the out-of-distribution threshold keeps
+  void validate() const;
+};
+struct CalibratedRun {
+  ConfidenceCalibration best, last;
+};
+CalibratedRun calibrate_run(const std::filesystem::path& run, const CalibrateOptions& options = {});
+
+// A run trained, calibrated on its validation subset (calibrate_run; skipped when it has none) and then
+// tested on its split's test subset (none when the split has no test clips).
 struct TestedRun {
   TrainResult training;
+  std::optional<CalibratedRun> calibration;
   std::optional<Evaluation> test;
 };
 TestedRun train_and_test(const TrainConfig& config, const RunControl& control = {});
@@ -143,10 +158,13 @@ void plot_training_curves(const std::filesystem::path& png, const std::vector<Ep
 
 
 // Evaluates a run's model ("best", "last", or "": the run's test_model) on a subset of its split
-// ("train", "valid" or "test"), writing eval-<subset>.json and confusion-<subset>.png into the run folder.
-// `precision` is an inference precision (genrenet/compute.h); "" takes the run's training precision, which
-// for "auto" means the fastest inference precision on this CPU (measured once, cached).
+// ("train", "valid" or "test"), writing eval-<subset>.json, confusion-<subset>.png and
+// reliability-<subset>.png into the run folder. `precision` is an inference precision (genrenet/compute.h);
+// "" takes the run's training precision, which for "auto" means the fastest inference precision on this CPU
+// (measured once, cached). The model's temperature is applied unless `calibrated` is false; the
+// evaluation reports the expected calibration error and NLL at temperature 1 and at the model's.
 Evaluation evaluate_run(const std::filesystem::path& run, const std::string& subset = "test",
-                        const std::string& which = "", const std::string& precision = "");
+                        const std::string& which = "", const std::string& precision = "", bool calibrated = true);
+
 
 }  // namespace genrenet

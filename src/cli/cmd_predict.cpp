@@ -19,6 +19,7 @@ struct PredictArgs {
   int top = 3, threads = 0, batch = 16;
   bool no_windows = false;
   WindowOptions w;
+  ClassifierOptions classifier;  // the trust flags (add_confidence_flags)
 };
 
 std::string clock_time(double s) {
@@ -45,7 +46,7 @@ class Printer {
     if (a_.format == "csv") {
       std::printf("file,window,start_s,end_s");
       for (int i = 1; i <= top(); ++i) std::printf(",genre_%d,probability_%d", i, i);
-      std::printf(",error\n");
+      std::printf(",error,answer\n");
     } else if (a_.format == "table") {
       std::printf("%-*s  %8s  %s\n", width_, "file", "duration", "genres (probability)");
     }
@@ -75,18 +76,21 @@ class Printer {
       if (!f.error.empty()) {
         std::printf("%s,,,", csv_field(name).c_str());
         for (int i = 0; i < top(); ++i) std::printf(",,");
-        std::printf(",%s\n", csv_field(error).c_str());
+        std::printf(",%s,\n", csv_field(error).c_str());
         return;
       }
-      csv_row(name, "all", 0, r.duration_seconds, r.ranked);
+      csv_row(name, "all", 0, r.duration_seconds, r.ranked, r.genre);
       for (size_t i = 0; i < r.windows.size(); ++i)
-        csv_row(name, std::to_string(i), r.windows[i].start_seconds, r.windows[i].end_seconds, r.windows[i].ranked);
+        csv_row(name, std::to_string(i), r.windows[i].start_seconds, r.windows[i].end_seconds, r.windows[i].ranked, "");
     } else {
       if (!f.error.empty()) {
         std::printf("%-*s  %8s  error: %s\n", width_, name.c_str(), "-", error.c_str());
         return;
       }
-      std::printf("%-*s  %8s  %s\n", width_, name.c_str(), clock_time(r.duration_seconds).c_str(), genres(r.ranked).c_str());
+      // An "unknown" answer still shows its candidates, after the reason.
+      const std::string answer = r.genre == Classification::kUnknown ? "unknown (" + r.unknown_reason + "); candidates: " : "";
+      std::printf("%-*s  %8s  %s%s\n", width_, name.c_str(), clock_time(r.duration_seconds).c_str(), answer.c_str(),
+                  genres(r.ranked).c_str());
       for (auto& w : r.windows) {
         std::string span = "  " + clock_time(w.start_seconds) + "-" + clock_time(w.end_seconds);
         std::printf("%-*s  %8s  %s\n", width_, span.c_str(), "", genres(w.ranked).c_str());
@@ -107,10 +111,10 @@ class Printer {
     return s;
   }
   void csv_row(const std::string& name, const std::string& window, double start, double end,
-               const std::vector<GenreScore>& ranked) const {
+               const std::vector<GenreScore>& ranked, const std::string& answer) const {
     std::printf("%s,%s,%.2f,%.2f", csv_field(name).c_str(), window.c_str(), start, end);
     for (int i = 0; i < top(); ++i) std::printf(",%s,%.6f", csv_field(ranked[i].genre).c_str(), ranked[i].probability);
-    std::printf(",\n");
+    std::printf(",,%s\n", csv_field(answer).c_str());
   }
   const PredictArgs& a_;
   const std::vector<std::string>& classes_;
@@ -123,7 +127,7 @@ int run_predict(const PredictArgs& a) {
   w.validate();
   std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
   if (files.empty()) throw Error("predict", "no audio files found in the given paths");
-  ClassifierOptions co;
+  ClassifierOptions co = a.classifier;
   co.threads = a.threads;
   co.batch = a.batch;
   co.precision = a.precision;
@@ -169,6 +173,7 @@ void add_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--batch", a->batch, "Windows per model call")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--precision", a->precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  add_confidence_flags(cmd, a->classifier);
   cmd->callback([a, &exit_code] { exit_code = run_predict(*a); });
 }
 

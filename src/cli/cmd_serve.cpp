@@ -63,6 +63,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", a->classifier.precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->classifier.device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--quiet", a->quiet, "No line per request");
+  add_confidence_flags(cmd, a->classifier);
   cmd->callback([a, &exit_code] {
     a->server.write_timeout_s = a->server.read_timeout_s;
     exit_code = run_serve(*a);

@@ -40,8 +40,21 @@ void print_evaluation(const Evaluation& e, const std::string& run, const std::st
   std::printf("%-12s %9s %7s %7s %8s\n", "class", "precision", "recall", "f1", "support");
   for (auto& m : e.per_class)
     std::printf("%-12s %9.3f %7.3f %7.3f %8d\n", m.name.c_str(), m.precision, m.recall, m.f1, m.support);
+  if (e.temperature != 1)
+    std::printf("calibration: temperature %.3f; ECE (15 bins) %.4f -> %.4f, NLL %.4f -> %.4f\n", e.temperature,
+                e.uncalibrated.ece, e.calibrated.ece, e.uncalibrated.nll, e.calibrated.nll);
+  else
+    std::printf("calibration: none applied; ECE (15 bins) %.4f, NLL %.4f\n", e.calibrated.ece, e.calibrated.nll);
   const io::RunFolder folder(run);
-  std::printf("wrote %s and %s\n", folder.evaluation(subset).c_str(), folder.confusion(subset).c_str());
+  std::printf("wrote %s, %s and %s\n", folder.evaluation(subset).c_str(), folder.confusion(subset).c_str(),
+              folder.reliability(subset).c_str());
+}
+
+void print_calibration(const char* which, const ConfidenceCalibration& c) {
+  std::printf("%-5s temperature %.3f on %d %s clips: ECE %.4f -> %.4f, NLL %.4f -> %.4f; energy threshold %.3f "
+              "(keeps %.0f%% of them)\n",
+              which, c.temperature, c.clips, c.subset.c_str(), c.ece_before, c.ece_after, c.nll_before, c.nll_after,
+              c.energy_threshold, 100 * c.energy_tpr);
 }
 
 int run_train(const TrainArgs& a, const CLI::App* cmd) {
@@ -86,7 +99,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
 void add_evaluate_command(CLI::App& app, int& exit_code) {
   struct Args {
     std::string run, split = "test", model, precision;
-    bool json = false;
+    bool json = false, no_calibration = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("evaluate", "Accuracy, per-class metrics and the confusion matrix of a run");
@@ -95,10 +108,31 @@ void add_evaluate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", a->model, "best or last (default: the run's test_model)");
   cmd->add_option("--precision", a->precision, "Inference precision: auto, fp32, fp32-cl, bf16 or int8 (default: the run's)");
   cmd->add_flag("--json", a->json, "Print the evaluation as JSON");
+  cmd->add_flag("--no-calibration", a->no_calibration, "Judge the raw softmax, without the model's fitted temperature");
   cmd->callback([a, &exit_code] {
-    Evaluation e = evaluate_run(a->run, a->split, a->model, a->precision);
+    Evaluation e = evaluate_run(a->run, a->split, a->model, a->precision, !a->no_calibration);
     if (a->json) std::printf("%s\n", e.to_json().c_str());
     else print_evaluation(e, a->run, a->split);
+    exit_code = 0;
+  });
+}
+
+void add_calibrate_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string run;
+    CalibrateOptions options;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "calibrate", "Fit a run's confidence calibration (temperature, out-of-distribution threshold) on its validation clips");
+  cmd->add_option("RUN", a->run, "Run folder (train does this at its end; for runs trained before)")->required();
+  cmd->add_option("--energy-tpr", a->options.energy_tpr,
+                  "Share of validation clips the out-of-distribution threshold keeps, (0, 1]")
+      ->capture_default_str();
+  cmd->callback([a, &exit_code] {
+    const CalibratedRun r = calibrate_run(a->run, a->options);
+    print_calibration("best", r.best);
+    print_calibration("last", r.last);
     exit_code = 0;
   });
 }

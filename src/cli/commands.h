@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <genrenet/classifier.h>
 #include <genrenet/genrenet.h>
 
 #include "cli/option_flags.h"
@@ -27,6 +28,7 @@ void add_demo_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_experiments_command(CLI::App& app, int& exit_code);
 void add_compute_commands(CLI::App& app, int& exit_code);  // quantize, tune
+void add_calibrate_command(CLI::App& app, int& exit_code);
 
 // The feature flags shared by every command that turns audio into spectrograms: --feature-config and one
 // flag per feature option (made from its declaration, src/features/options.cpp).
@@ -40,6 +42,10 @@ struct FeatureFlags {
 
 // A JSON file of feature options (--feature-config); an Error names the file.
 FeatureOptions read_feature_config(const std::string& file);
+
+// The flags of the answer's trust, shared by predict and serve: --no-calibration, --min-confidence P and
+// --reject-ood (UnknownOptions, genrenet/classifier.h).
+void add_confidence_flags(CLI::App* cmd, ClassifierOptions& options);
 
 int default_threads();
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 
@@ -31,6 +32,27 @@ void WindowOptions::validate() const {
                            std::to_string(kMaxOverlap) + " windows overlap), got " + std::to_string(hop_seconds));
 }
 
+void UnknownOptions::validate() const {
+  if (!(min_confidence >= 0 && min_confidence <= 1))
+    throw Error("min_confidence", "must be in [0, 1], got " + std::to_string(min_confidence));
+}
+
+void Classification::decide(const UnknownOptions& u) {
+  u.validate();
+  genre = ranked.empty() ? "" : ranked[0].genre;
+  unknown_reason.clear();
+  char why[160];
+  if (!ranked.empty() && u.min_confidence > 0 && ranked[0].probability < u.min_confidence) {
+    std::snprintf(why, sizeof why, "confidence %.3f is below %.3f", ranked[0].probability, u.min_confidence);
+    unknown_reason = why;
+  } else if (u.out_of_distribution && out_of_distribution()) {
+    std::snprintf(why, sizeof why, "out of distribution: energy %.3f is above the model's threshold %.3f", energy,
+                  *energy_threshold);
+    unknown_reason = why;
+  }
+  if (!unknown_reason.empty()) genre = kUnknown;
+}
+
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -53,6 +75,7 @@ struct Classifier::Impl {
   ClassifierOptions options;
 
   AudioOptions decode;  // the model's audio options, with ClassifierOptions::max_seconds
+  double temperature = 1;  // the model's calibration, unless turned off
 
   // Explanations need the network with autograd, in fp32: read from the file on the first explain().
   std::filesystem::path file;
@@ -63,6 +86,7 @@ struct Classifier::Impl {
       : meta(std::move(mf)), net(std::move(n)), fx(meta.features), options(o), file(std::move(model_file)) {
     decode = meta.features.audio;
     if (o.max_seconds > 0) decode.max_seconds = o.max_seconds;
+    if (o.calibrated && !meta.calibration.empty()) temperature = meta.calibration.temperature;
   }
 
   // The model inputs of a whole log-mel (in dB), as WindowOptions say (in seconds; cut_windows in frames).
@@ -105,7 +129,7 @@ struct Classifier::Impl {
       fp32 = load_model(read_model_file(file));
       fp32->eval();
     });
-    return explain_log_mel(fp32, meta, fx.log_mel(samples), samples.size(), o);
+    return explain_log_mel(fp32, meta, fx.log_mel(samples), samples.size(), o, temperature);
   }
 
   std::vector<GenreScore> rank(const float* p) const {
@@ -124,16 +148,20 @@ struct Classifier::Impl {
     c.ranked = rank(c.probabilities.data());
     c.window_count = static_cast<int>(count);
     c.duration_seconds = win.duration_seconds;
+    c.temperature = p.temperature;
+    c.energy = p.energy[static_cast<int64_t>(k)].item<double>();
+    if (!meta.calibration.empty()) c.energy_threshold = meta.calibration.energy_threshold;
     if (w.per_window)
       for (int64_t j = 0; j < count; ++j)
         c.windows.push_back({win.spans[j].first, win.spans[j].second, rank(p.window[first + j].data_ptr<float>())});
+    c.decide(options.unknown);
     return c;
   }
 
   Classification run_one(Windows win, const WindowOptions& w, std::chrono::steady_clock::time_point t0) const {
     std::vector<AudioWindows> one;
     one.push_back(std::move(win.audio));
-    Classification c = summarise(score_windows(net, one, options.batch), 0, win, w);
+    Classification c = summarise(score_windows(net, one, options.batch, temperature), 0, win, w);
     c.seconds_taken = seconds_since(t0);
     return c;
   }
@@ -142,7 +170,11 @@ struct Classifier::Impl {
 Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o) {
   if (o.batch < 1 || o.batch > 1024) throw Error("batch", "must be in [1, 1024]");
   if (o.max_seconds < 0) throw Error("max_seconds", "must not be negative");
+  o.unknown.validate();
   ModelFile mf = read_model_file(model_file);
+  if (o.unknown.out_of_distribution && mf.calibration.empty())
+    throw Error(model_file.string(), "has no out-of-distribution threshold (it was not calibrated): calibrate its run "
+                                     "with `genrenet calibrate RUN_FOLDER`, or answer without the out-of-distribution rule");
   InferenceNet net = make_inference_net(mf, {o.device, o.precision, o.threads}, o.batch);
   mf.weights.clear();
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
@@ -162,6 +194,11 @@ std::string Classifier::describe_json() const {
     training = nlohmann::json::parse(m.training_json);
   } catch (const std::exception&) {
   }
+  nlohmann::json calibration = nullptr;
+  if (!m.calibration.empty()) {
+    calibration = nlohmann::json::parse(m.calibration.to_json());
+    calibration["applied"] = impl_->options.calibrated;
+  }
   return nlohmann::json({{"architecture", m.model.arch},
                          {"classes", m.classes},
                          {"input", {{"channels", m.model.input_channels}, {"n_mels", m.features.n_mels},
@@ -169,6 +206,9 @@ std::string Classifier::describe_json() const {
                          {"features", nlohmann::json::parse(m.features.to_json())},
                          {"precision", precision_name(impl_->net.precision())},
                          {"int8_calibrated", !m.int8.empty()},
+                         {"calibration", calibration},
+                         {"unknown", {{"min_confidence", impl_->options.unknown.min_confidence},
+                                      {"out_of_distribution", impl_->options.unknown.out_of_distribution}}},
                          {"device", impl_->net.device().is_cuda() ? "cuda" : "cpu"},
                          {"training", training}})
       .dump();
@@ -251,7 +291,7 @@ std::vector<FileClassification> Classifier::classify_files(const std::vector<std
     }
     if (!scored.empty()) {
       const auto t0 = std::chrono::steady_clock::now();
-      const WindowProbabilities p = score_windows(impl_->net, scored, impl_->options.batch);
+      const WindowProbabilities p = score_windows(impl_->net, scored, impl_->options.batch, impl_->temperature);
       const double model_seconds_per_input = seconds_since(t0) / windows;
       for (size_t i = 0; i < scored_file.size(); ++i) {
         const size_t k = scored_file[i];
@@ -279,12 +319,21 @@ nlohmann::json ranked_json(const std::vector<GenreScore>& ranked, std::size_t to
 nlohmann::json classification_json(const Classification& c, std::size_t top) {
   nlohmann::json probabilities = nlohmann::json::object();
   for (auto& g : c.ranked) probabilities[g.genre] = g.probability;
-  nlohmann::json j = {{"genre", c.ranked.empty() ? "" : c.ranked[0].genre},
+  // A Classification made by hand (not decided) answers its top genre.
+  const std::string genre = !c.genre.empty() ? c.genre : c.ranked.empty() ? "" : c.ranked[0].genre;
+  nlohmann::json j = {{"genre", genre},
                       {"ranked", ranked_json(c.ranked, top)},
                       {"probabilities", probabilities},
+                      {"temperature", c.temperature},
+                      {"energy", c.energy},
                       {"duration_s", c.duration_seconds},
                       {"windows", c.window_count},
                       {"seconds", c.seconds_taken}};
+  if (!c.unknown_reason.empty()) j["unknown_reason"] = c.unknown_reason;
+  if (c.energy_threshold) {
+    j["energy_threshold"] = *c.energy_threshold;
+    j["out_of_distribution"] = c.out_of_distribution();
+  }
   if (!c.windows.empty()) {
     nlohmann::json pw = nlohmann::json::array();
     for (auto& w : c.windows) pw.push_back({{"start_s", w.start_seconds}, {"end_s", w.end_seconds}, {"ranked", ranked_json(w.ranked, top)}});

@@ -64,7 +64,7 @@ WindowExplanation masses(const torch::Tensor& map, double start_frame, const Win
 }  // namespace
 
 Explanation explain_log_mel(ResNet& model, const ModelFile& meta, const Spectrogram& log_mel_db, std::size_t n_samples,
-                            const ExplainOptions& o) {
+                            const ExplainOptions& o, double temperature) {
   int c = class_index(meta, o.genre);  // an unknown genre is refused before any network work
   const FeatureOptions& fo = meta.features;
   const WindowFrames f = window_frames(o.windows, fo);
@@ -78,7 +78,7 @@ Explanation explain_log_mel(ResNet& model, const ModelFile& meta, const Spectrog
     torch::NoGradGuard no_grad;
     logits.push_back(model->head(feats.back()));
   }
-  const torch::Tensor mean_probs = torch::cat(logits).softmax(1).mean(0);
+  const torch::Tensor mean_probs = (torch::cat(logits) / temperature).softmax(1).mean(0);
   if (c < 0) c = static_cast<int>(mean_probs.argmax().item<int64_t>());
   Explanation e;
   e.genre = meta.classes[c];

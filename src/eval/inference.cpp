@@ -69,14 +69,14 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
   return net;
 }
 
-torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch) {
+torch::Tensor class_logits(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch) {
   std::vector<torch::Tensor> outs;
   const torch::Device device = net.device();
   const int channels = net.options().input_channels;
   for (size_t i = 0; i < inputs.size(); i += batch) {
     const size_t n = std::min<size_t>(batch, inputs.size() - i);
     torch::Tensor x = stack_spectrograms(inputs.subspan(i, n), channels).to(device);
-    outs.push_back(torch::softmax(net.forward(x), 1).cpu());
+    outs.push_back(net.forward(x).to(torch::kFloat32).cpu());
   }
   return torch::cat(outs).contiguous();
 }

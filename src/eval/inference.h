@@ -23,8 +23,8 @@ std::vector<Precision> inference_candidates(bool calibrated, bool cuda);
 // device (a warm-up pass, then the fastest of a few timed ones). The network is left at precision `p`.
 double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal);
 
-// Softmax probabilities [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time,
-// computed on the network's device. Only reads the network: safe to call from several threads at once.
-torch::Tensor class_probabilities(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch = 16);
+// Logits [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time, computed on the
+// network's device. Only reads the network: safe to call from several threads at once.
+torch::Tensor class_logits(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch = 16);
 
 }  // namespace genrenet

@@ -28,7 +28,31 @@ AudioWindows cut_windows(Spectrogram log_mel, const FeatureOptions& fo, int wind
   return out;
 }
 
-WindowProbabilities score_windows(const InferenceNet& net, std::vector<AudioWindows>& audios, int batch) {
+WindowProbabilities at_temperature(const WindowProbabilities& p, double temperature) {
+  WindowProbabilities out;
+  out.logits = p.logits;
+  out.first = p.first;
+  out.temperature = temperature;
+  if (!p.logits.defined()) return out;
+  out.window = torch::softmax(p.logits / temperature, 1);
+  // Each window's audio, for sums per audio in one pass (the temperature fit calls this dozens of times).
+  const int64_t audios = static_cast<int64_t>(p.first.size()) - 1;
+  std::vector<int64_t> owner(static_cast<size_t>(p.logits.size(0)));
+  std::vector<float> count(static_cast<size_t>(audios));
+  for (int64_t k = 0; k < audios; ++k) {
+    if (p.first[k + 1] == p.first[k]) throw Error("windowed scoring", "an audio without windows");
+    for (int64_t j = p.first[k]; j < p.first[k + 1]; ++j) owner[j] = k;
+    count[k] = static_cast<float>(p.first[k + 1] - p.first[k]);
+  }
+  const torch::Tensor index = torch::tensor(owner, torch::kInt64);
+  const torch::Tensor n = torch::tensor(count);
+  out.mean = torch::zeros({audios, p.logits.size(1)}).index_add_(0, index, out.window) / n.unsqueeze(1);
+  out.energy = torch::zeros({audios}).index_add_(0, index, -torch::logsumexp(p.logits, 1)) / n;
+  return out;
+}
+
+WindowProbabilities score_windows(const InferenceNet& net, std::vector<AudioWindows>& audios, int batch,
+                                  double temperature) {
   WindowProbabilities p;
   std::vector<Spectrogram> inputs;
   p.first.push_back(0);
@@ -38,14 +62,8 @@ WindowProbabilities score_windows(const InferenceNet& net, std::vector<AudioWind
     p.first.push_back(static_cast<int64_t>(inputs.size()));
   }
   if (inputs.empty()) return p;
-  p.window = class_probabilities(net, inputs, batch);
-  std::vector<torch::Tensor> means;
-  for (size_t k = 0; k + 1 < p.first.size(); ++k) {
-    if (p.first[k + 1] == p.first[k]) throw Error("windowed scoring", "an audio without windows");
-    means.push_back(p.window.narrow(0, p.first[k], p.first[k + 1] - p.first[k]).mean(0));
-  }
-  p.mean = torch::stack(means);
-  return p;
+  p.logits = class_logits(net, inputs, batch);
+  return at_temperature(p, temperature);
 }
 
 }  // namespace genrenet

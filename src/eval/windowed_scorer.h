@@ -33,13 +33,20 @@ AudioWindows cut_windows(Spectrogram log_mel, const FeatureOptions& features, in
                          bool windows = true);
 
 // Every window of `audios` (each with at least one; their inputs are moved out) through `net`, `batch` at a
-// time. Row k of `mean` is audio k's mean probability; `window` has every window's, audio by audio, the
-// windows of audio k in rows [first[k], first[k + 1]).
+// time, as logits; the probabilities at a temperature (the model's calibration, 1 for the raw softmax).
+// Row k of `mean` is audio k's mean probability; `window` has every window's, audio by audio, the windows
+// of audio k in rows [first[k], first[k + 1]).
 struct WindowProbabilities {
-  torch::Tensor window;          // [windows, classes]
+  torch::Tensor logits;          // [windows, classes]
   std::vector<int64_t> first;    // audios + 1 entries
+  double temperature = 1;
+  torch::Tensor window;          // [windows, classes]: softmax(logits / temperature)
   torch::Tensor mean;            // [audios, classes]
+  torch::Tensor energy;          // [audios]: the mean over its windows of -logsumexp(logits) (temperature 1)
 };
-WindowProbabilities score_windows(const InferenceNet& net, std::vector<AudioWindows>& audios, int batch);
+WindowProbabilities score_windows(const InferenceNet& net, std::vector<AudioWindows>& audios, int batch,
+                                  double temperature = 1);
+// The same windows' probabilities at another temperature (window, mean and energy recomputed from logits).
+WindowProbabilities at_temperature(const WindowProbabilities& p, double temperature);
 
 }  // namespace genrenet

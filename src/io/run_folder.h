@@ -26,6 +26,7 @@ class RunFolder {
   std::filesystem::path curves() const { return root_ / "curves.png"; }
   std::filesystem::path evaluation(const std::string& subset) const { return root_ / ("eval-" + subset + ".json"); }
   std::filesystem::path confusion(const std::string& subset) const { return root_ / ("confusion-" + subset + ".png"); }
+  std::filesystem::path reliability(const std::string& subset) const { return root_ / ("reliability-" + subset + ".png"); }
   std::filesystem::path fold(int f) const { return root_ / ("fold-" + std::to_string(f)); }
   std::filesystem::path kfold_summary() const { return root_ / "kfold.json"; }
   std::filesystem::path experiment_test() const { return root_ / "test.json"; }

@@ -31,6 +31,7 @@ void save_model_file(const std::filesystem::path& path, const ModelFile& f) {
                                              {"features", f.features.to_json()},
                                              {"training", f.training_json}};
   if (!f.int8.empty()) meta["int8"] = f.int8.to_json();
+  if (!f.calibration.empty()) meta["calibration"] = f.calibration.to_json();
   write_safetensors(path, f.weights, meta);
 }
 
@@ -56,6 +57,38 @@ Int8Calibration Int8Calibration::from_json(const std::string& text, const std::s
   } catch (const nlohmann::json::exception& e) {
     throw Error(subject, std::string("damaged int8 calibration (") + e.what() + ")");
   }
+  return c;
+}
+
+std::string ConfidenceCalibration::to_json() const {
+  return nlohmann::json({{"temperature", temperature}, {"energy_threshold", energy_threshold},
+                         {"energy_tpr", energy_tpr}, {"clips", clips}, {"subset", subset},
+                         {"nll_before", nll_before}, {"nll_after", nll_after},
+                         {"ece_before", ece_before}, {"ece_after", ece_after}})
+      .dump();
+}
+
+ConfidenceCalibration ConfidenceCalibration::from_json(const std::string& text, const std::string& subject) {
+  ConfidenceCalibration c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    c.temperature = json_finite<double>(j.at("temperature"), subject + " temperature");
+    c.energy_threshold = json_finite<double>(j.at("energy_threshold"), subject + " energy_threshold");
+    c.energy_tpr = json_finite<double>(j.at("energy_tpr"), subject + " energy_tpr");
+    c.clips = json_whole<int>(j.at("clips"), subject + " clips");
+    c.subset = j.value("subset", "");
+    for (auto [key, field] : {std::pair{"nll_before", &c.nll_before}, {"nll_after", &c.nll_after},
+                              {"ece_before", &c.ece_before}, {"ece_after", &c.ece_after}})
+      if (j.contains(key)) *field = json_finite<double>(j[key], subject + " " + key);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(subject, std::string("damaged confidence calibration (") + e.what() + ")");
+  }
+  // A temperature out of range would make every answer certain (near 0) or uniform (huge): refused.
+  if (!(c.temperature > 0.01 && c.temperature <= 100))
+    throw Error(subject, "temperature must be in (0.01, 100], got " + std::to_string(c.temperature));
+  if (!(c.energy_tpr > 0 && c.energy_tpr <= 1))
+    throw Error(subject, "energy_tpr must be in (0, 1], got " + std::to_string(c.energy_tpr));
+  if (c.clips < 0) throw Error(subject, "clips must not be negative");
   return c;
 }
 
@@ -104,6 +137,7 @@ ModelFile read_model_file(const std::filesystem::path& path) {
   }
   f.training_json = w.metadata.count("training") ? w.metadata["training"] : "{}";
   if (w.metadata.count("int8")) f.int8 = Int8Calibration::from_json(w.metadata["int8"], name);
+  if (w.metadata.count("calibration")) f.calibration = ConfidenceCalibration::from_json(w.metadata["calibration"], name);
   f.weights = std::move(w.tensors);
   return f;
 }

@@ -131,11 +131,14 @@ struct HttpServer::Impl {
   httplib::Server server;
   Admission admission;
   std::string model_json;
+  UnknownOptions unknown;  // the service's rule; a request may override it (min_confidence=, reject_ood=)
+  bool has_energy_threshold = false;
   int port = -1;
 
   Impl(const std::filesystem::path& model, const ClassifierOptions& co, const ServerOptions& so)
       : classifier(model, with_limit(co, so)), options(so), admission(so.workers, so.queue),
-        model_json(classifier.describe_json()) {}
+        model_json(classifier.describe_json()), unknown(co.unknown),
+        has_energy_threshold(!nlohmann::json::parse(model_json)["calibration"].is_null()) {}
 
   static ClassifierOptions with_limit(ClassifierOptions co, const ServerOptions& so) {
     co.max_seconds = so.max_audio_seconds;
@@ -217,9 +220,15 @@ struct HttpServer::Impl {
     if (!read_upload(req, res, reader, upload, name)) return;
 
     WindowOptions w;
+    UnknownOptions u = unknown;
     bool want_spectrogram = false;
     size_t top = classifier.classes().size();
     try {
+      u.min_confidence = number_param(req, "min_confidence", u.min_confidence);
+      u.out_of_distribution = flag_param(req, "reject_ood", u.out_of_distribution);
+      u.validate();
+      if (u.out_of_distribution && !has_energy_threshold)
+        throw Error("reject_ood", "this model has no out-of-distribution threshold (it was not calibrated)");
       w.windows = flag_param(req, "windows", true);
       w.per_window = flag_param(req, "per_window", false);
       w.window_seconds = number_param(req, "window", w.window_seconds);
@@ -238,6 +247,7 @@ struct HttpServer::Impl {
       const auto t0 = std::chrono::steady_clock::now();
       const Audio a = decode(upload, name);
       Classification c = classifier.classify(a.samples, a.sample_rate, w);
+      c.decide(u);
       c.seconds_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // decoding too
       nlohmann::json j = classification_json(c, top);
       if (want_spectrogram) {

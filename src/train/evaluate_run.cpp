@@ -1,5 +1,6 @@
-// A run folder's evaluation: its model on a subset of its split, windows averaged as predict does, written
-// beside the run (eval-<subset>.json, confusion-<subset>.png).
+// A run folder's evaluation (its model on a subset of its split, windows averaged as predict does, written
+// beside the run: eval-<subset>.json, confusion-<subset>.png, reliability-<subset>.png) and its calibration
+// (the confidence calibration fitted on the validation subset, written into its model files).
 #include <cstdio>
 #include <optional>
 
@@ -7,6 +8,7 @@
 
 #include <genrenet/train.h>
 
+#include "eval/calibration.h"
 #include "eval/inference.h"
 #include "eval/windowed_scorer.h"
 #include "io/atomic_file.h"
@@ -30,6 +32,8 @@ void write_evaluation(const io::RunFolder& run, const std::string& subset, const
   std::snprintf(title, sizeof title, "Confusion matrix, %s (%d clips, accuracy %.1f%%)", subset.c_str(), e.count,
                 100 * e.accuracy);
   plot_confusion(run.confusion(subset), e, title);
+  std::snprintf(title, sizeof title, "Reliability, %s (%d clips, temperature %.3g)", subset.c_str(), e.count, e.temperature);
+  plot_reliability(run.reliability(subset), e.uncalibrated, e.calibrated, title);
 }
 
 // A checkpoint commit that a kill interrupted is completed first, as the next `train` would complete it, so
@@ -45,23 +49,21 @@ void complete_interrupted_commit(const io::RunFolder& run) {
   for (const auto& line : run.recover()) std::fprintf(stderr, "note: %s: %s\n", run.root().c_str(), line.c_str());
 }
 
-}  // namespace
+// A subset of a run's split scored by a model of the run, windows as predict cuts them, at temperature 1.
+struct ScoredSubset {
+  WindowProbabilities scored;
+  std::vector<int> truth;
+  std::string precision;  // what the network ran in
+};
 
-Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string& subset, const std::string& model_choice,
-                        const std::string& precision) {
+ScoredSubset score_subset(const std::filesystem::path& run_path, const TrainConfig& config, const ModelFile& mf,
+                          const std::string& subset, const std::string& precision) {
   const io::RunFolder run(run_path);
-  if (std::filesystem::is_directory(run_path)) complete_interrupted_commit(run);  // else config.json's error names it
-  TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
-  const std::string which = model_choice.empty() ? config.test_model : model_choice;
-  if (which != "best" && which != "last") throw Error("--model", "must be best or last");
   const Split split = Split::from_json(io::read_text_file(run.split()));
   const std::vector<std::string>& ids = split.subset(subset);
   if (ids.empty()) throw Error(run_path.string(), "the " + subset + " subset of this run's split is empty");
-  ModelFile mf = read_model_file(which == "best" ? run.best_model() : run.last_model());
   const int batch = 16;
-  const InferenceNet net =
-      make_inference_net(mf, {config.device, precision.empty() ? config.precision : precision, config.threads}, batch);
-
+  const InferenceNet net = make_inference_net(mf, {config.device, precision, config.threads}, batch);
   Dataset data = scan_dataset(config.data);
   if (data.classes != mf.classes) throw Error(config.data, "its classes differ from the model's");
   const SplitClips clips = find_clips(data, ids);
@@ -72,28 +74,72 @@ Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string
   // Clips longer than the model input are judged on windows of it every half input, their probabilities
   // averaged (test-time averaging, as `predict` does); shorter ones are one padded input, as in training.
   std::vector<AudioWindows> audios;
-  std::vector<int> truth;
+  ScoredSubset out;
   for (size_t i = 0; i < files.size(); ++i) {
     if (!loaded.errors[i].empty()) {
       std::fprintf(stderr, "warning: skipped unreadable clip: %s\n", loaded.errors[i].c_str());
       continue;
     }
     audios.push_back(cut_windows(std::move(loaded.spectrograms[i]), mf.features, mf.features.frames, mf.features.frames / 2));
-    truth.push_back(clips.clips[i].label);
+    out.truth.push_back(clips.clips[i].label);
   }
   if (audios.empty()) throw Error(run_path.string(), "no clip of the " + subset + " subset could be read");
-  const torch::Tensor probs = score_windows(net, audios, batch).mean;
-  const torch::Tensor pred = probs.argmax(1);
+  out.scored = score_windows(net, audios, batch);
+  out.precision = precision_name(net.precision());
+  return out;
+}
+
+}  // namespace
+
+Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string& subset, const std::string& model_choice,
+                        const std::string& precision, bool calibrated) {
+  const io::RunFolder run(run_path);
+  if (std::filesystem::is_directory(run_path)) complete_interrupted_commit(run);  // else config.json's error names it
+  TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
+  const std::string which = model_choice.empty() ? config.test_model : model_choice;
+  if (which != "best" && which != "last") throw Error("--model", "must be best or last");
+  const ModelFile mf = read_model_file(which == "best" ? run.best_model() : run.last_model());
+  const ScoredSubset s = score_subset(run_path, config, mf, subset, precision.empty() ? config.precision : precision);
+  const double temperature = calibrated && !mf.calibration.empty() ? mf.calibration.temperature : 1.0;
+  const WindowProbabilities p = at_temperature(s.scored, temperature);
+  const torch::Tensor pred = p.mean.argmax(1);
   std::vector<int> predicted(pred.size(0));
   for (int64_t i = 0; i < pred.size(0); ++i) predicted[i] = static_cast<int>(pred[i].item<int64_t>());
-  Evaluation e = evaluate_predictions(truth, predicted, mf.classes);
+  Evaluation e = evaluate_predictions(s.truth, predicted, mf.classes);
   e.model = which;
-  e.inference_precision = precision_name(net.precision());
+  e.inference_precision = s.precision;
   e.epoch = saved_epoch(mf);
-  const torch::Tensor t = torch::tensor(std::vector<int64_t>(truth.begin(), truth.end()));
-  e.loss = -probs.gather(1, t.unsqueeze(1)).clamp_min(1e-12).log().mean().item<double>();
+  e.temperature = temperature;
+  e.uncalibrated = calibration_report(at_temperature(s.scored, 1).mean, s.truth);
+  e.calibrated = calibration_report(p.mean, s.truth);
+  e.loss = e.calibrated.nll;
   write_evaluation(run, subset, e);
   return e;
+}
+
+void CalibrateOptions::validate() const {
+  if (!(energy_tpr > 0 && energy_tpr <= 1)) throw Error("energy_tpr", "must be in (0, 1], got " + std::to_string(energy_tpr));
+}
+
+CalibratedRun calibrate_run(const std::filesystem::path& run_path, const CalibrateOptions& options) {
+  options.validate();
+  const io::RunFolder run(run_path);
+  if (!std::filesystem::is_directory(run_path)) throw Error(run_path.string(), "no such run folder");
+  const io::RunFolderLock lock(run);  // a training that holds the folder is not written under
+  for (const auto& line : run.recover()) std::fprintf(stderr, "note: %s: %s\n", run.root().c_str(), line.c_str());
+  if (!run.has_finished_epoch()) throw Error(run_path.string(), "no finished epoch to calibrate");
+  const TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
+  CalibratedRun result;
+  for (auto [path, into] : {std::pair{run.best_model(), &result.best}, {run.last_model(), &result.last}}) {
+    ModelFile mf = read_model_file(path);
+    // Fitted in fp32 whatever precision the model will run in: the temperature is a property of the model.
+    const ScoredSubset s = score_subset(run_path, config, mf, "valid", "fp32");
+    mf.calibration = fit_calibration(s.scored, s.truth, options.energy_tpr);
+    mf.calibration.subset = "valid";
+    save_model_file(path, mf);
+    *into = mf.calibration;
+  }
+  return result;
 }
 
 }  // namespace genrenet

@@ -30,9 +30,11 @@ RunOutcome run_one(const TrainConfig& c, const std::atomic<bool>* stop) {
     std::printf("  %s: finished before (test accuracy %.4f)\n", c.out.c_str(), j.at("accuracy").get<double>());
     return {j.at("accuracy").get<double>(), j.at("seconds_per_epoch").get<double>(), j.at("epochs").get<int>()};
   }
-  TrainResult r = train(c, RunControl{folder.has_finished_epoch(), false, stop});
+  // Trained, calibrated and tested as `genrenet train` does (other processes of a data-parallel run test too).
+  const TestedRun t = train_and_test(c, RunControl{folder.has_finished_epoch(), false, stop});
+  const TrainResult& r = t.training;
   if (r.interrupted) throw Error(c.out, "interrupted; run the same command again to resume");
-  Evaluation e = evaluate_run(folder.root(), "test");
+  const Evaluation e = t.test ? *t.test : evaluate_run(folder.root(), "test");
   RunOutcome o;
   o.accuracy = e.accuracy;
   o.epochs = static_cast<int>(r.history.size());

@@ -16,6 +16,14 @@ TestedRun train_and_test(const TrainConfig& config, const RunControl& control) {
   // In a data-parallel run every process trains; rank 0 alone tests.
   if (r.training.interrupted || r.training.history.empty() || !is_main_process()) return r;
   const Split split = Split::from_json(io::read_text_file(io::RunFolder(config.out).split()));
+  if (!split.valid.empty()) {
+    r.calibration = calibrate_run(config.out);
+    const ConfidenceCalibration& c = config.test_model == "last" ? r.calibration->last : r.calibration->best;
+    std::printf("calibration (%s model, %d validation clips): temperature %.3f, ECE %.3f -> %.3f, NLL %.3f -> %.3f; "
+                "out-of-distribution energy threshold %.3f (keeps %.0f%% of them)\n",
+                config.test_model.c_str(), c.clips, c.temperature, c.ece_before, c.ece_after, c.nll_before, c.nll_after,
+                c.energy_threshold, 100 * c.energy_tpr);
+  }
   if (!split.test.empty()) r.test = evaluate_run(config.out, "test");
   return r;
 }
