@@ -117,6 +117,24 @@ struct Explanation {
   std::string to_json() const;
 };
 
+// Where audio lies in "sounds like" space: the network's pooled penultimate features (layer4 averaged over
+// frequency and time: 512 values for ResNet-18/34, 2048 for ResNet-50/SE-ResNet-50), averaged over the
+// audio's windows (as classify cuts them) and L2-normalised, so that the inner product of two embeddings is
+// their cosine similarity. Computed in fp32 whatever the classifier's precision. (All zeros only if every
+// feature is zero, as for an input the network does not respond to at all.)
+struct Embedding {
+  std::vector<float> values;
+  int window_count = 0;
+  double duration_seconds = 0;
+};
+
+// One entry of a batch of embeddings: the file and either its embedding or the error that stopped it.
+struct FileEmbedding {
+  std::filesystem::path file;
+  std::string error;
+  Embedding result;
+};
+
 // One entry of a batch: the file and either its classification or the error that stopped it.
 struct FileClassification {
   std::filesystem::path file;
@@ -156,6 +174,15 @@ class Classifier {
   Explanation explain_bytes(std::span<const unsigned char> bytes, const std::string& name,
                             const ExplainOptions& o = {}) const;
 
+  // Embeddings (Embedding): of samples, a file, an encoded file in memory, or many files (features on every
+  // thread; never throws for one bad file). Safe from several threads, like classify.
+  int embedding_size() const;
+  Embedding embed(std::span<const float> samples, int sample_rate, const WindowOptions& w = {}) const;
+  Embedding embed_file(const std::filesystem::path& file, const WindowOptions& w = {}) const;
+  Embedding embed_bytes(std::span<const unsigned char> bytes, const std::string& name, const WindowOptions& w = {}) const;
+  std::vector<FileEmbedding> embed_files(const std::vector<std::filesystem::path>& files, const WindowOptions& w = {},
+                                         const std::function<void(std::size_t)>& done = {}) const;
+
   // The standardised log-mel of audio as the model sees it (whole length, before windowing), for plots.
   Spectrogram log_mel(std::span<const float> samples, int sample_rate) const;
 
@@ -163,6 +190,23 @@ class Classifier {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A collection's embeddings on disk (`genrenet embed --out`): M.npy (float32, one row per file), M.jsonl (one
+// line per row: row, file, sha256 of its content, duration_s, windows) and M.json (what made them: the model
+// file, the sha256 of its weights, architecture, embedding size, feature options), where M is `out` without
+// ".npy", or out/embeddings for a folder. Adding files skips those whose content is already there (a rerun
+// or a resumed run does only the rest), refuses a store made by another model, and rewrites the matrix and
+// the list atomically after every `group` files (an interrupted run loses at most a group).
+struct EmbedStoreReport {
+  std::filesystem::path matrix;  // M.npy
+  int rows = 0;                  // in the store now
+  int embedded = 0, skipped = 0;
+  std::vector<std::string> errors;  // one per file that could not be read (the others go on)
+};
+EmbedStoreReport embed_into_store(const Classifier& classifier, const std::filesystem::path& model_file,
+                                  const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
+                                  const WindowOptions& w = {}, const std::function<void(std::size_t)>& done = {},
+                                  int group = 64);
 
 // An explanation as a picture (PNG bytes): the log-mel in grey, the map over it in magma, time in seconds,
 // frequency in Hz, a colour bar, and the genre with its probability in the title.

@@ -76,6 +76,7 @@ struct Classifier::Impl {
 
   AudioOptions decode;  // the model's audio options, with ClassifierOptions::max_seconds
   double temperature = 1;  // the model's calibration, unless turned off
+  int embedding_size = 0;  // pooled penultimate features (fc's inputs)
 
   // Explanations need the network with autograd, in fp32: read from the file on the first explain().
   std::filesystem::path file;
@@ -122,14 +123,41 @@ struct Classifier::Impl {
     return cut(fx.log_mel(samples), samples.size(), w);
   }
 
-  Explanation explain(std::span<const float> samples, const ExplainOptions& o) const {
-    o.windows.validate();
-    check_length(samples);
+  // The network with autograd, in fp32, read from the model file once (explain, embed).
+  ResNet& fp32_network() const {
     std::call_once(fp32_loaded, [this] {
       fp32 = load_model(read_model_file(file));
       fp32->eval();
     });
-    return explain_log_mel(fp32, meta, fx.log_mel(samples), samples.size(), o, temperature);
+    return fp32;
+  }
+
+  Explanation explain(std::span<const float> samples, const ExplainOptions& o) const {
+    o.windows.validate();
+    check_length(samples);
+    return explain_log_mel(fp32_network(), meta, fx.log_mel(samples), samples.size(), o, temperature);
+  }
+
+  // Every window's layer4 features pooled over frequency and time, averaged over the windows, L2-normalised.
+  Embedding embed(Windows win) const {
+    ResNet& net = fp32_network();
+    torch::NoGradGuard no_grad;
+    const int channels = meta.model.input_channels;
+    torch::Tensor sum;
+    for (size_t b = 0; b < win.audio.inputs.size(); b += static_cast<size_t>(options.batch)) {
+      const size_t n = std::min<size_t>(options.batch, win.audio.inputs.size() - b);
+      const torch::Tensor pooled =
+          net->features(stack_spectrograms(std::span(win.audio.inputs).subspan(b, n), channels)).mean({2, 3}).sum(0);
+      sum = sum.defined() ? sum + pooled : pooled;
+    }
+    const torch::Tensor mean = sum / static_cast<double>(win.audio.inputs.size());
+    const double norm = mean.norm().item<double>();
+    const torch::Tensor unit = (norm > 0 ? mean / norm : mean).contiguous();
+    Embedding e;
+    e.values.assign(unit.data_ptr<float>(), unit.data_ptr<float>() + unit.numel());
+    e.window_count = static_cast<int>(win.audio.inputs.size());
+    e.duration_seconds = win.duration_seconds;
+    return e;
   }
 
   std::vector<GenreScore> rank(const float* p) const {
@@ -176,8 +204,11 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
     throw Error(model_file.string(), "has no out-of-distribution threshold (it was not calibrated): calibrate its run "
                                      "with `genrenet calibrate RUN_FOLDER`, or answer without the out-of-distribution rule");
   InferenceNet net = make_inference_net(mf, {o.device, o.precision, o.threads}, o.batch);
+  const auto fc = mf.weights.find("fc.weight");  // [classes, pooled features]: the embedding's size
+  const int embedding_size = fc == mf.weights.end() ? 0 : static_cast<int>(fc->second.size(1));
   mf.weights.clear();
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
+  impl_->embedding_size = embedding_size;
 }
 
 Classifier::~Classifier() = default;
@@ -247,6 +278,56 @@ Explanation Classifier::explain_file(const std::filesystem::path& file, const Ex
 Explanation Classifier::explain_bytes(std::span<const unsigned char> bytes, const std::string& name,
                                       const ExplainOptions& o) const {
   return impl_->explain(load_audio(bytes, name, impl_->decode).samples, o);
+}
+
+int Classifier::embedding_size() const { return impl_->embedding_size; }
+
+Embedding Classifier::embed(std::span<const float> samples, int sample_rate, const WindowOptions& w) const {
+  w.validate();
+  Audio a = audio_from_samples(samples, sample_rate, "samples", impl_->decode);
+  return impl_->embed(impl_->windows_of_samples(a.samples, w));
+}
+
+Embedding Classifier::embed_file(const std::filesystem::path& file, const WindowOptions& w) const {
+  w.validate();
+  return impl_->embed(impl_->windows_of_samples(load_audio(file, impl_->decode).samples, w));
+}
+
+Embedding Classifier::embed_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                                  const WindowOptions& w) const {
+  w.validate();
+  return impl_->embed(impl_->windows_of_samples(load_audio(bytes, name, impl_->decode).samples, w));
+}
+
+std::vector<FileEmbedding> Classifier::embed_files(const std::vector<std::filesystem::path>& files, const WindowOptions& w,
+                                                   const std::function<void(std::size_t)>& done) const {
+  w.validate();
+  std::vector<FileEmbedding> out(files.size());
+  const int threads = resolve_threads(impl_->options.threads);
+  // Decoding and features of a chunk on every thread, then the network file by file: a chunk bounds memory.
+  const size_t chunk = static_cast<size_t>(std::max(4 * threads, 8));
+  for (size_t begin = 0; begin < files.size(); begin += chunk) {
+    const size_t end = std::min(files.size(), begin + chunk);
+    std::vector<Windows> wins(end - begin);
+    parallel_for(end - begin, threads, [&](size_t k) {
+      out[begin + k].file = files[begin + k];
+      try {
+        wins[k] = impl_->windows_of_samples(load_audio(files[begin + k], impl_->decode).samples, w);
+      } catch (const std::exception& e) {
+        out[begin + k].error = e.what();
+      }
+    });
+    for (size_t k = 0; k < wins.size(); ++k) {
+      if (!out[begin + k].error.empty()) continue;
+      try {
+        out[begin + k].result = impl_->embed(std::move(wins[k]));
+      } catch (const std::exception& e) {
+        out[begin + k].error = e.what();
+      }
+    }
+    if (done) done(end - begin);
+  }
+  return out;
 }
 
 Spectrogram Classifier::log_mel(std::span<const float> samples, int sample_rate) const {

@@ -1,0 +1,151 @@
+// A collection's embeddings on disk: a matrix, a list of what each row is, and the model that made them.
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/classifier.h>
+#include <genrenet/model.h>
+
+#include "common/sha256.h"
+#include "common/text.h"
+#include "io/atomic_file.h"
+
+namespace genrenet {
+namespace {
+
+struct StorePaths {
+  std::filesystem::path matrix, list, meta;
+};
+
+StorePaths store_paths(const std::filesystem::path& out) {
+  std::filesystem::path stem = out;
+  if (out.extension() == ".npy") {
+    stem.replace_extension();
+  } else {
+    std::filesystem::create_directories(out);
+    stem = out / "embeddings";
+  }
+  if (!stem.parent_path().empty()) std::filesystem::create_directories(stem.parent_path());
+  return {stem.string() + ".npy", stem.string() + ".jsonl", stem.string() + ".json"};
+}
+
+// The identity of a model's weights: the sha256 of the safetensors file's tensor bytes (everything after the
+// header), so that rewriting its metadata (a calibration, int8 ranges) does not make it another model.
+std::string weights_sha256(const std::filesystem::path& model_file) {
+  std::ifstream in(model_file, std::ios::binary);
+  unsigned char size[8] = {0};
+  if (!in.read(reinterpret_cast<char*>(size), 8)) throw Error(model_file.string(), "cannot read the model file");
+  std::uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = header << 8 | size[i];
+  in.seekg(static_cast<std::streamoff>(8 + header));
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return sha256_hex(data);
+}
+
+struct Stored {
+  std::vector<nlohmann::json> rows;
+  std::vector<float> values;  // rows x size
+};
+
+// What the store holds: the rows that both the list and the matrix have (a kill between their two writes
+// leaves the matrix a group ahead; that group is embedded again).
+Stored read_store(const StorePaths& p, int size) {
+  Stored s;
+  if (!std::filesystem::exists(p.list) || !std::filesystem::exists(p.matrix)) return s;
+  std::ifstream in(p.list);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    try {
+      s.rows.push_back(nlohmann::json::parse(line));
+      s.rows.back().at("sha256").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(p.list.string(), "damaged line " + std::to_string(s.rows.size()) + " (" + e.what() + ")");
+    }
+  }
+  const NpyArray m = read_npy(p.matrix);
+  if (m.shape.size() != 2 || m.shape[1] != size)
+    throw Error(p.matrix.string(), "not a matrix of " + std::to_string(size) + "-value embeddings");
+  const size_t rows = std::min<size_t>(s.rows.size(), static_cast<size_t>(m.shape[0]));
+  s.rows.resize(rows);
+  s.values.assign(m.data.begin(), m.data.begin() + static_cast<std::ptrdiff_t>(rows * size));
+  return s;
+}
+
+}  // namespace
+
+EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::path& model_file,
+                                  const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
+                                  const WindowOptions& w, const std::function<void(std::size_t)>& done, int group) {
+  if (group < 1) throw Error("group", "must be at least 1");
+  const StorePaths p = store_paths(out);
+  const int size = clf.embedding_size();
+  const nlohmann::json meta = {{"model", model_file.string()},
+                               {"weights_sha256", weights_sha256(model_file)},
+                               {"size", size},
+                               {"features", nlohmann::json::parse(clf.features().to_json())}};
+  if (std::filesystem::exists(p.meta)) {
+    nlohmann::json old;
+    try {
+      old = nlohmann::json::parse(io::read_text_file(p.meta));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(p.meta.string(), std::string("damaged (") + e.what() + ")");
+    }
+    if (old.value("weights_sha256", "") != meta["weights_sha256"] || old.value("features", nlohmann::json()) != meta["features"])
+      throw Error(p.meta.string(), "these embeddings were made by another model (" + old.value("model", std::string("?")) +
+                                       "); embeddings of two models cannot be compared: use another --out");
+  }
+  Stored store = read_store(p, size);
+  std::set<std::string> have;
+  for (auto& r : store.rows) have.insert(r["sha256"].get<std::string>());
+
+  EmbedStoreReport report;
+  report.matrix = p.matrix;
+  std::vector<std::filesystem::path> todo;
+  std::vector<std::string> todo_sha;
+  for (const auto& f : files) {
+    std::string sha;
+    try {
+      sha = sha256_file(f);
+    } catch (const std::exception& e) {
+      report.errors.push_back(e.what());
+      if (done) done(1);
+      continue;
+    }
+    if (!have.insert(sha).second) {  // already in the store, or twice in this list
+      ++report.skipped;
+      if (done) done(1);
+      continue;
+    }
+    todo.push_back(f);
+    todo_sha.push_back(sha);
+  }
+  io::write_file_atomically(p.meta, meta.dump(1));
+  for (size_t begin = 0; begin < todo.size(); begin += static_cast<size_t>(group)) {
+    const size_t end = std::min(todo.size(), begin + static_cast<size_t>(group));
+    const std::vector<std::filesystem::path> part(todo.begin() + begin, todo.begin() + end);
+    const auto results = clf.embed_files(part, w, done);
+    for (size_t i = 0; i < results.size(); ++i) {
+      const FileEmbedding& r = results[i];
+      if (!r.error.empty()) {
+        report.errors.push_back(r.error);
+        continue;
+      }
+      store.rows.push_back({{"row", store.rows.size()}, {"file", utf8_safe(r.file.string())}, {"sha256", todo_sha[begin + i]},
+                            {"duration_s", r.result.duration_seconds}, {"windows", r.result.window_count}});
+      store.values.insert(store.values.end(), r.result.values.begin(), r.result.values.end());
+      ++report.embedded;
+    }
+    // The matrix first: a kill before the list is written leaves rows the list does not name (ignored).
+    write_npy(p.matrix, store.values, {static_cast<std::int64_t>(store.rows.size()), size});
+    std::string lines;
+    for (auto& r : store.rows) lines += r.dump() + "\n";
+    io::write_file_atomically(p.list, lines);
+  }
+  if (!std::filesystem::exists(p.matrix)) write_npy(p.matrix, store.values, {0, size});
+  if (!std::filesystem::exists(p.list)) io::write_file_atomically(p.list, "");
+  report.rows = static_cast<int>(store.rows.size());
+  return report;
+}
+
+}  // namespace genrenet
