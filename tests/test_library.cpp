@@ -1,5 +1,6 @@
 // A music library: embeddings (the pooled network features, windows averaged, unit length) from the C++ API
 // and `genrenet embed` (a matrix, a list and the model's identity; resumable; another model refused).
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -7,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genrenet/classifier.h>
+#include <genrenet/library.h>
 #include <genrenet/model.h>
 
 #include "small_model.h"
@@ -145,6 +147,79 @@ TEST_F(Embeddings, EmbedCommandWritesAMatrixAListAndResumes) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(std::filesystem::exists(dir_ / "one.jsonl"));
   EXPECT_EQ(read_npy(dir_ / "one.npy").shape, (std::vector<int64_t>{1, 512}));
+}
+
+// A FAISS index over a store: the neighbours are the store's rows ranked by inner product (checked by hand),
+// the query's own content left out; `index add` grows it; a query model other than the index's is refused.
+TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
+  const std::string exe = GENRENET_EXE;
+  std::filesystem::create_directories(dir_ / "music");
+  for (unsigned seed : {1u, 2u, 3u, 4u, 5u})
+    write_wav(dir_ / "music" / ("song" + std::to_string(seed) + ".wav"), synthesize_example_clip(3.0 + seed, 8000, seed), 8000);
+  const std::string index = (dir_ / "index").string();
+  auto r = test::run(exe + " index build -m " + model_.string() + " --out " + index + " " + (dir_ / "music/song1.wav").string() +
+                     " " + (dir_ / "music/song2.wav").string() + " " + (dir_ / "music/song3.wav").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("index flat of 3 embeddings (512 values)"), std::string::npos) << r.output;
+  r = test::run(exe + " index add -i " + index + " " + (dir_ / "music").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("embedded 2 files (3 already there, 0 failed); index flat of 5"), std::string::npos) << r.output;
+
+  // By hand: the store's rows against song2's, most similar first, song2 itself left out.
+  const NpyArray m = read_npy(dir_ / "index/embeddings.npy");
+  ASSERT_EQ(m.shape, (std::vector<int64_t>{5, 512}));
+  const auto rows = jsonl(dir_ / "index/embeddings.jsonl");
+  int self = -1;
+  for (int i = 0; i < 5; ++i)
+    if (rows[i]["file"].get<std::string>().find("song2.wav") != std::string::npos) self = i;
+  ASSERT_GE(self, 0);
+  std::vector<std::pair<double, int>> by_hand;
+  for (int i = 0; i < 5; ++i) {
+    if (i == self) continue;
+    double dot = 0;
+    for (int j = 0; j < 512; ++j) dot += static_cast<double>(m.data[i * 512 + j]) * m.data[self * 512 + j];
+    by_hand.push_back({dot, i});
+  }
+  std::sort(by_hand.rbegin(), by_hand.rend());
+  r = test::run(exe + " similar -i " + index + " " + (dir_ / "music/song2.wav").string() + " --k 3 --format jsonl");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto answer = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  ASSERT_EQ(answer["neighbours"].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(answer["neighbours"][i]["row"], by_hand[i].second) << i;
+    EXPECT_NEAR(answer["neighbours"][i]["similarity"].get<double>(), by_hand[i].first, 1e-4) << i;
+  }
+  r = test::run(exe + " similar -i " + index + " " + (dir_ / "music/song2.wav").string() + " --k 2 --format m3u");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("#EXTM3U\n#EXTINF:", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find(rows[by_hand[0].second]["file"].get<std::string>()), std::string::npos) << r.output;
+
+  // The C++ API gives the same; another model's query is refused; a folder without an index is named.
+  const SimilarityIndex opened = SimilarityIndex::open(dir_ / "index");
+  EXPECT_EQ(opened.size(), 5);
+  const Embedding q = Classifier(model_, fp32()).embed_file(dir_ / "music/song2.wav");
+  const auto found = opened.search(q.values, 1, rows[self]["sha256"].get<std::string>());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].row, by_hand[0].second);
+  EXPECT_THROW(opened.search(std::vector<float>(10, 0.f), 1), Error);
+  ModelFile other = read_model_file(model_);
+  other.weights.at("fc.bias") = other.weights.at("fc.bias") + 1;
+  std::filesystem::create_directories(dir_ / "other");
+  save_model_file(dir_ / "other/model.safetensors", other);
+  r = test::run(exe + " similar -i " + index + " -m " + (dir_ / "other/model.safetensors").string() + " " +
+                (dir_ / "music/song2.wav").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("a query must be embedded by the same model"), std::string::npos) << r.output;
+  r = test::run(exe + " similar -i " + (dir_ / "music").string() + " " + (dir_ / "music/song2.wav").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("genrenet index build"), std::string::npos) << r.output;
+
+  // IVF over enough rows reports its recall against the exact index.
+  r = test::run(exe + " index build -m " + model_.string() + " --out " + (dir_ / "ivf").string() + " " +
+                (dir_ / "music").string() + " --ivf --nlist 2 --nprobe 2");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("index ivf2 of 5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("recall@10 against the exact index 1.000"), std::string::npos) << r.output;  // every cell probed
 }
 
 }  // namespace

@@ -193,9 +193,9 @@ class Classifier {
 
 // A collection's embeddings on disk (`genrenet embed --out`): M.npy (float32, one row per file), M.jsonl (one
 // line per row: row, file, sha256 of its content, duration_s, windows) and M.json (what made them: the model
-// file, the sha256 of its weights, architecture, embedding size, feature options), where M is `out` without
+// file, the sha256 of its weights, embedding size, feature options, window options), where M is `out` without
 // ".npy", or out/embeddings for a folder. Adding files skips those whose content is already there (a rerun
-// or a resumed run does only the rest), refuses a store made by another model, and rewrites the matrix and
+// or a resumed run does only the rest), refuses a store made by another model or other windows, and rewrites the matrix and
 // the list atomically after every `group` files (an interrupted run loses at most a group).
 struct EmbedStoreReport {
   std::filesystem::path matrix;  // M.npy

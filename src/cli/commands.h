@@ -30,6 +30,7 @@ void add_experiments_command(CLI::App& app, int& exit_code);
 void add_compute_commands(CLI::App& app, int& exit_code);  // quantize, tune
 void add_calibrate_command(CLI::App& app, int& exit_code);
 void add_embed_command(CLI::App& app, int& exit_code);
+void add_index_commands(CLI::App& app, int& exit_code);  // index build|add, similar
 
 // The feature flags shared by every command that turns audio into spectrograms: --feature-config and one
 // flag per feature option (made from its declaration, src/features/options.cpp).

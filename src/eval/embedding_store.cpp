@@ -8,30 +8,24 @@
 #include <genrenet/model.h>
 
 #include "common/sha256.h"
+#include "eval/embedding_store.h"
 #include "common/text.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
-namespace {
 
-struct StorePaths {
-  std::filesystem::path matrix, list, meta;
-};
-
-StorePaths store_paths(const std::filesystem::path& out) {
+EmbeddingStoreFiles embedding_store_files(const std::filesystem::path& out, bool create) {
   std::filesystem::path stem = out;
   if (out.extension() == ".npy") {
     stem.replace_extension();
   } else {
-    std::filesystem::create_directories(out);
+    if (create) std::filesystem::create_directories(out);
     stem = out / "embeddings";
   }
-  if (!stem.parent_path().empty()) std::filesystem::create_directories(stem.parent_path());
+  if (create && !stem.parent_path().empty()) std::filesystem::create_directories(stem.parent_path());
   return {stem.string() + ".npy", stem.string() + ".jsonl", stem.string() + ".json"};
 }
 
-// The identity of a model's weights: the sha256 of the safetensors file's tensor bytes (everything after the
-// header), so that rewriting its metadata (a calibration, int8 ranges) does not make it another model.
 std::string weights_sha256(const std::filesystem::path& model_file) {
   std::ifstream in(model_file, std::ios::binary);
   unsigned char size[8] = {0};
@@ -43,15 +37,8 @@ std::string weights_sha256(const std::filesystem::path& model_file) {
   return sha256_hex(data);
 }
 
-struct Stored {
-  std::vector<nlohmann::json> rows;
-  std::vector<float> values;  // rows x size
-};
-
-// What the store holds: the rows that both the list and the matrix have (a kill between their two writes
-// leaves the matrix a group ahead; that group is embedded again).
-Stored read_store(const StorePaths& p, int size) {
-  Stored s;
+StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& p, int size) {
+  StoredEmbeddings s;
   if (!std::filesystem::exists(p.list) || !std::filesystem::exists(p.matrix)) return s;
   std::ifstream in(p.list);
   for (std::string line; std::getline(in, line);) {
@@ -72,18 +59,17 @@ Stored read_store(const StorePaths& p, int size) {
   return s;
 }
 
-}  // namespace
-
 EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::path& model_file,
                                   const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
                                   const WindowOptions& w, const std::function<void(std::size_t)>& done, int group) {
   if (group < 1) throw Error("group", "must be at least 1");
-  const StorePaths p = store_paths(out);
+  const EmbeddingStoreFiles p = embedding_store_files(out, true);
   const int size = clf.embedding_size();
   const nlohmann::json meta = {{"model", model_file.string()},
                                {"weights_sha256", weights_sha256(model_file)},
                                {"size", size},
-                               {"features", nlohmann::json::parse(clf.features().to_json())}};
+                               {"features", nlohmann::json::parse(clf.features().to_json())},
+                               {"windows", {{"windows", w.windows}, {"window_s", w.window_seconds}, {"hop_s", w.hop_seconds}}}};
   if (std::filesystem::exists(p.meta)) {
     nlohmann::json old;
     try {
@@ -94,8 +80,11 @@ EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::
     if (old.value("weights_sha256", "") != meta["weights_sha256"] || old.value("features", nlohmann::json()) != meta["features"])
       throw Error(p.meta.string(), "these embeddings were made by another model (" + old.value("model", std::string("?")) +
                                        "); embeddings of two models cannot be compared: use another --out");
+    if (old.contains("windows") && old["windows"] != meta["windows"])
+      throw Error(p.meta.string(), "these embeddings were made with other windows (" + old["windows"].dump() +
+                                       "): give the same --window and --hop, or use another --out");
   }
-  Stored store = read_store(p, size);
+  StoredEmbeddings store = read_embedding_store(p, size);
   std::set<std::string> have;
   for (auto& r : store.rows) have.insert(r["sha256"].get<std::string>());
 

@@ -1,0 +1,154 @@
+// genrenet index build | add, genrenet similar: a library's embeddings in a FAISS index, and "sounds like".
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <genrenet/classifier.h>
+#include <genrenet/library.h>
+
+#include "cli/commands.h"
+#include "common/progress.h"
+#include "common/sha256.h"
+#include "common/text.h"
+#include "eval/embedding_store.h"
+#include "io/atomic_file.h"
+
+namespace genrenet::cli {
+namespace {
+
+struct IndexArgs {
+  std::string model, index;
+  std::vector<std::string> inputs;
+  SimilarityIndexOptions options;
+  WindowOptions w;
+  int threads = 0;
+};
+
+// The window options a store's embeddings were made with (its embeddings.json), for queries and additions.
+WindowOptions windows_of(const nlohmann::json& w) {
+  WindowOptions o;
+  o.windows = w.at("windows").get<bool>();
+  o.window_seconds = w.at("window_s").get<double>();
+  o.hop_seconds = w.at("hop_s").get<double>();
+  return o;
+}
+
+// The options an index was built with (index.json), so that `index add` rebuilds it the same way.
+std::filesystem::path options_file(const std::string& index) { return std::filesystem::path(index) / "index.json"; }
+
+int embed_and_build(IndexArgs& a, bool adding) {
+  if (adding) {
+    const SimilarityIndex existing = SimilarityIndex::open(a.index);
+    a.model = existing.model_file();
+    const auto o = nlohmann::json::parse(io::read_text_file(options_file(a.index)));
+    a.options = {o.value("ivf", false), o.value("nlist", 0), o.value("nprobe", 8)};
+    const auto w = nlohmann::json::parse(io::read_text_file(embedding_store_files(a.index, false).meta)).at("windows");
+    a.w = windows_of(w);
+  }
+  const std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
+  if (files.empty()) throw Error("index", "no audio files found in the given paths");
+  ClassifierOptions co;
+  co.precision = "fp32";  // embeddings are computed in fp32 whatever the precision
+  co.threads = a.threads;
+  const Classifier clf(a.model, co);
+  ProgressBar bar("embed", files.size(), files.size() > 8);
+  const EmbedStoreReport e = embed_into_store(clf, a.model, files, a.index, a.w, [&](size_t n) { bar.tick(n); });
+  bar.finish();
+  for (const auto& err : e.errors) std::fprintf(stderr, "error: %s\n", printable(err).c_str());
+  const IndexBuildReport r = SimilarityIndex::build(a.index, a.options);
+  io::write_file_atomically(options_file(a.index),
+                            nlohmann::json({{"ivf", a.options.ivf}, {"nlist", a.options.nlist}, {"nprobe", a.options.nprobe}}).dump(1));
+  std::printf("embedded %d files (%d already there, %zu failed); index %s of %d embeddings (%d values) in %.2f s",
+              e.embedded, e.skipped, e.errors.size(), r.kind.c_str(), r.rows, r.dimension, r.seconds);
+  if (a.options.ivf) std::printf("; recall@10 against the exact index %.3f", r.recall_at_10);
+  std::printf("\n");
+  return e.errors.empty() ? 0 : 1;
+}
+
+struct SimilarArgs {
+  std::string index, model, format = "table";
+  std::vector<std::string> queries;
+  int k = 10, threads = 0;
+};
+
+int run_similar(const SimilarArgs& a) {
+  const SimilarityIndex index = SimilarityIndex::open(a.index);
+  const std::string model = a.model.empty() ? index.model_file() : a.model;
+  // A query embedded by another network lands in another space: refused rather than answered with noise.
+  if (weights_sha256(model) != index.weights_sha256())
+    throw Error(model, "is not the model whose embeddings " + a.index + " holds (" + index.model_file() +
+                           "): a query must be embedded by the same model");
+  ClassifierOptions co;
+  co.precision = "fp32";
+  co.threads = a.threads;
+  const Classifier clf(model, co);
+  if (nlohmann::json::parse(clf.features().to_json()).dump() != index.features_json())
+    throw Error(model, "its feature options differ from those the index was made with");
+  const auto w = nlohmann::json::parse(io::read_text_file(embedding_store_files(a.index, false).meta)).at("windows");
+  const WindowOptions windows = windows_of(w);
+  if (a.format == "m3u") std::printf("#EXTM3U\n");
+  int failed = 0;
+  for (const std::filesystem::path q : collect_audio_files(a.queries)) {
+    std::vector<Neighbour> found;
+    try {
+      found = index.search(clf.embed_file(q, windows).values, a.k, sha256_file(q));
+    } catch (const Error& e) {
+      ++failed;
+      std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());
+      continue;
+    }
+    if (a.format == "jsonl") {
+      nlohmann::json n = nlohmann::json::array();
+      for (auto& f : found)
+        n.push_back({{"file", f.file}, {"similarity", f.similarity}, {"row", f.row}, {"duration_s", f.duration_seconds}});
+      std::printf("%s\n", nlohmann::json({{"query", utf8_safe(q.string())}, {"neighbours", n}}).dump().c_str());
+    } else if (a.format == "m3u") {
+      for (auto& f : found)
+        std::printf("#EXTINF:%d,%s\n%s\n", static_cast<int>(f.duration_seconds + 0.5),
+                    printable(std::filesystem::path(f.file).stem().string()).c_str(), printable(f.file).c_str());
+    } else {
+      std::printf("%s\n", printable(q.string()).c_str());
+      for (size_t i = 0; i < found.size(); ++i)
+        std::printf("  %2zu  %6.3f  %s\n", i + 1, found[i].similarity, printable(found[i].file).c_str());
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+void add_index_commands(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<IndexArgs>();
+  auto* index = app.add_subcommand("index", "A music library's embeddings in a FAISS index (then: genrenet similar)");
+  index->require_subcommand(1);
+  auto* build = index->add_subcommand("build", "Embed audio files into INDEX (new ones only) and build its index");
+  build->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
+  build->add_option("--out,-o", a->index, "The index folder (created; an existing one of the same model grows)")->required();
+  build->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
+  build->add_flag("--ivf", a->options.ivf, "An IVF index (approximate, for large libraries); its recall@10 is printed");
+  build->add_option("--nlist", a->options.nlist, "IVF cells (0: about sqrt(files))")->capture_default_str();
+  build->add_option("--nprobe", a->options.nprobe, "IVF cells searched per query")->capture_default_str();
+  build->add_option("--window", a->w.window_seconds, "Window length in seconds")->capture_default_str();
+  build->add_option("--hop", a->w.hop_seconds, "Seconds between window starts")->capture_default_str();
+  build->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  build->callback([a, &exit_code] { exit_code = embed_and_build(*a, false); });
+  auto* add = index->add_subcommand("add", "Embed more audio files into an index (its model and options) and rebuild it");
+  add->add_option("--index,-i", a->index, "The index folder")->required();
+  add->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
+  add->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  add->callback([a, &exit_code] { exit_code = embed_and_build(*a, true); });
+
+  auto s = std::make_shared<SimilarArgs>();
+  auto* similar = app.add_subcommand("similar", "The library's files that sound most like each query file");
+  similar->add_option("--index,-i", s->index, "An index folder (genrenet index build)")->required();
+  similar->add_option("QUERY", s->queries, "Audio files, folders or @lists to find neighbours of")->required();
+  similar->add_option("--k", s->k, "Neighbours per query")->capture_default_str()->check(CLI::Range(1, 10000));
+  similar->add_option("--format", s->format, "table, jsonl or m3u (a playlist)")->capture_default_str()
+      ->check(CLI::IsMember({"table", "jsonl", "m3u"}));
+  similar->add_option("--model,-m", s->model, "The model to embed queries with (default: the index's; must be the same)");
+  similar->add_option("--threads", s->threads, "Threads (0: all cores)")->capture_default_str();
+  similar->callback([s, &exit_code] { exit_code = run_similar(*s); });
+}
+
+}  // namespace genrenet::cli

@@ -1,0 +1,174 @@
+// "Sounds like" search: FAISS inner-product indexes over an embedding store's rows.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_io.h>
+
+#include <genrenet/library.h>
+
+#include "eval/embedding_store.h"
+#include "io/atomic_file.h"
+
+namespace genrenet {
+namespace {
+
+// FAISS's row numbers (faiss::idx_t from 1.7.4 on; Index::idx_t, still there, in Debian's 1.7.3).
+using RowId = faiss::Index::idx_t;
+
+std::filesystem::path index_file(const std::filesystem::path& folder) { return folder / "index.faiss"; }
+
+struct Store {
+  nlohmann::json meta;
+  StoredEmbeddings embeddings;
+  int dimension = 0;
+};
+
+Store read_store(const std::filesystem::path& folder) {
+  const EmbeddingStoreFiles files = embedding_store_files(folder, false);
+  if (!std::filesystem::exists(files.meta))
+    throw Error(folder.string(), "not an index or embedding folder (no embeddings.json): make one with `genrenet index build`");
+  Store s;
+  try {
+    s.meta = nlohmann::json::parse(io::read_text_file(files.meta));
+    s.dimension = s.meta.at("size").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(files.meta.string(), std::string("damaged (") + e.what() + ")");
+  }
+  if (s.dimension < 1 || s.dimension > 65536) throw Error(files.meta.string(), "an embedding size out of range");
+  s.embeddings = read_embedding_store(files, s.dimension);
+  return s;
+}
+
+// The k nearest of every query in `index`, as row numbers (-1 where there are fewer than k rows).
+std::vector<RowId> nearest(const faiss::Index& index, const float* queries, int n, int k) {
+  std::vector<float> similarity(static_cast<size_t>(n) * k);
+  std::vector<RowId> rows(static_cast<size_t>(n) * k);
+  index.search(n, queries, k, similarity.data(), rows.data());
+  return rows;
+}
+
+// Of an approximate index against the exact one: the share of each query's exact 10 nearest that it finds.
+double recall_at_10(const faiss::Index& approximate, const faiss::Index& exact, const std::vector<float>& values, int d) {
+  const int n = static_cast<int>(values.size() / d), queries = std::min(n, 1000), k = std::min(10, n);
+  if (queries == 0) return 1;
+  // Queries spread evenly over the rows.
+  std::vector<float> q;
+  for (int i = 0; i < queries; ++i) {
+    const size_t row = static_cast<size_t>(i) * n / queries;
+    q.insert(q.end(), values.begin() + row * d, values.begin() + (row + 1) * d);
+  }
+  const auto truth = nearest(exact, q.data(), queries, k), found = nearest(approximate, q.data(), queries, k);
+  size_t hits = 0;
+  for (int i = 0; i < queries; ++i) {
+    const std::set<RowId> want(truth.begin() + i * k, truth.begin() + (i + 1) * k);
+    for (int j = 0; j < k; ++j) hits += want.count(found[static_cast<size_t>(i) * k + j]);
+  }
+  return static_cast<double>(hits) / (static_cast<double>(queries) * k);
+}
+
+}  // namespace
+
+struct SimilarityIndex::Impl {
+  Store store;
+  std::unique_ptr<faiss::Index> index;
+};
+
+SimilarityIndex::SimilarityIndex() : impl_(std::make_unique<Impl>()) {}
+SimilarityIndex::~SimilarityIndex() = default;
+SimilarityIndex::SimilarityIndex(SimilarityIndex&&) noexcept = default;
+SimilarityIndex& SimilarityIndex::operator=(SimilarityIndex&&) noexcept = default;
+
+IndexBuildReport SimilarityIndex::build(const std::filesystem::path& folder, const SimilarityIndexOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Store s = read_store(folder);
+  const int d = s.dimension, n = static_cast<int>(s.embeddings.rows.size());
+  if (n == 0) throw Error(folder.string(), "holds no embeddings to index");
+  IndexBuildReport r;
+  r.rows = n;
+  r.dimension = d;
+  const float* x = s.embeddings.values.data();
+  faiss::IndexFlatIP exact(d);
+  exact.add(n, x);
+  std::unique_ptr<faiss::Index> index;
+  try {
+    if (o.ivf) {
+      const int nlist = o.nlist > 0 ? o.nlist : std::max(1, static_cast<int>(std::lround(std::sqrt(n))));
+      if (nlist > n) throw Error("nlist", "an IVF index of " + std::to_string(nlist) + " cells needs at least as many rows, got " + std::to_string(n));
+      if (o.nprobe < 1 || o.nprobe > nlist) throw Error("nprobe", "must be in [1, " + std::to_string(nlist) + "]");
+      auto ivf = std::make_unique<faiss::IndexIVFFlat>(new faiss::IndexFlatIP(d), d, nlist, faiss::METRIC_INNER_PRODUCT);
+      ivf->own_fields = true;  // it deletes its quantizer
+      ivf->train(n, x);
+      ivf->add(n, x);
+      ivf->nprobe = o.nprobe;
+      r.kind = "ivf" + std::to_string(nlist);
+      r.recall_at_10 = recall_at_10(*ivf, exact, s.embeddings.values, d);
+      index = std::move(ivf);
+    } else {
+      auto flat = std::make_unique<faiss::IndexFlatIP>(d);
+      flat->add(n, x);
+      r.kind = "flat";
+      index = std::move(flat);
+    }
+    io::write_atomically(index_file(folder), [&](const std::filesystem::path& tmp) { faiss::write_index(index.get(), tmp.c_str()); });
+  } catch (const faiss::FaissException& e) {
+    throw Error(folder.string(), std::string("FAISS: ") + e.what());
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+SimilarityIndex SimilarityIndex::open(const std::filesystem::path& folder) {
+  SimilarityIndex out;
+  out.impl_->store = read_store(folder);
+  if (!std::filesystem::exists(index_file(folder)))
+    throw Error(folder.string(), "has embeddings but no index.faiss: run `genrenet index build` on it");
+  try {
+    out.impl_->index.reset(faiss::read_index(index_file(folder).c_str()));
+  } catch (const faiss::FaissException& e) {
+    throw Error(index_file(folder).string(), std::string("damaged index (FAISS: ") + e.what() + ")");
+  }
+  const faiss::Index& index = *out.impl_->index;
+  if (index.d != out.impl_->store.dimension || index.ntotal != static_cast<RowId>(out.impl_->store.embeddings.rows.size()))
+    throw Error(index_file(folder).string(), "does not match the embeddings beside it (" + std::to_string(index.ntotal) +
+                                                 " rows of " + std::to_string(index.d) + " against " +
+                                                 std::to_string(out.impl_->store.embeddings.rows.size()) +
+                                                 "): run `genrenet index build` again");
+  return out;
+}
+
+int SimilarityIndex::size() const { return static_cast<int>(impl_->store.embeddings.rows.size()); }
+int SimilarityIndex::dimension() const { return impl_->store.dimension; }
+std::string SimilarityIndex::model_file() const { return impl_->store.meta.value("model", ""); }
+std::string SimilarityIndex::weights_sha256() const { return impl_->store.meta.value("weights_sha256", ""); }
+std::string SimilarityIndex::features_json() const { return impl_->store.meta.value("features", nlohmann::json()).dump(); }
+
+std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int k, const std::string& exclude_sha256) const {
+  if (static_cast<int>(query.size()) != dimension())
+    throw Error("query", "has " + std::to_string(query.size()) + " values; this index holds embeddings of " + std::to_string(dimension()));
+  if (k < 1) throw Error("k", "must be at least 1");
+  const auto& rows = impl_->store.embeddings.rows;
+  // One more than asked for each row that may be left out (the query's own content).
+  int extra = 0;
+  if (!exclude_sha256.empty())
+    for (auto& r : rows) extra += r["sha256"] == exclude_sha256;
+  const int want = std::min(size(), k + extra);
+  std::vector<float> similarity(want);
+  std::vector<RowId> found(want);
+  impl_->index->search(1, query.data(), want, similarity.data(), found.data());
+  std::vector<Neighbour> out;
+  for (int i = 0; i < want && static_cast<int>(out.size()) < k; ++i) {
+    if (found[i] < 0) continue;
+    const nlohmann::json& r = rows[static_cast<size_t>(found[i])];
+    if (!exclude_sha256.empty() && r["sha256"] == exclude_sha256) continue;
+    out.push_back({static_cast<int>(found[i]), r.value("file", ""), r["sha256"].get<std::string>(), r.value("duration_s", 0.0),
+                   similarity[i]});
+  }
+  return out;
+}
+
+}  // namespace genrenet
