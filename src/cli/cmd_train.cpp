@@ -102,7 +102,7 @@ void add_evaluate_command(CLI::App& app, int& exit_code) {
     bool json = false, no_calibration = false;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("evaluate", "Accuracy, per-class metrics and the confusion matrix of a run");
+  auto* cmd = app.add_subcommand("evaluate", "Accuracy, per-class metrics, the confusion matrix and the calibration error of a run");
   cmd->add_option("--run", a->run, "Run folder")->required();
   cmd->add_option("--split", a->split, "train, valid or test")->capture_default_str();
   cmd->add_option("--model", a->model, "best or last (default: the run's test_model)");
