@@ -1,15 +1,20 @@
 // A music library: embeddings (the pooled network features, windows averaged, unit length) from the C++ API
-// and `genrenet embed` (a matrix, a list and the model's identity; resumable; another model refused).
+// and `genrenet embed` (a matrix, a list and the model's identity; resumable; another model refused); the
+// FAISS index, `genrenet similar` and POST /v1/similar.
+#include <httplib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include <genrenet/classifier.h>
 #include <genrenet/library.h>
 #include <genrenet/model.h>
+#include <genrenet/serve.h>
 
 #include "small_model.h"
 #include "test_util.h"
@@ -213,6 +218,42 @@ TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
   r = test::run(exe + " similar -i " + (dir_ / "music").string() + " " + (dir_ / "music/song2.wav").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("genrenet index build"), std::string::npos) << r.output;
+
+  // The service: POST /v1/similar answers as the API does; an index of another model is refused at start.
+  ServerOptions so;
+  so.port = 0;
+  so.log_requests = false;
+  so.index = index;
+  HttpServer server(model_, fp32(), so);
+  const int port = server.bind();
+  std::thread serving([&] { server.run(); });
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  auto res = client.Post("/v1/similar?k=2", test::read_bytes(dir_ / "music/song2.wav"), "application/octet-stream");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const auto served = nlohmann::json::parse(res->body)["neighbours"];
+  ASSERT_EQ(served.size(), 2u);
+  EXPECT_EQ(served[0]["row"], by_hand[0].second);
+  EXPECT_EQ(served[1]["row"], by_hand[1].second);
+  EXPECT_EQ(nlohmann::json::parse(client.Get("/v1/model")->body)["similar"]["files"], 5);
+  res = client.Post("/v1/similar?k=0", test::read_bytes(dir_ / "music/song2.wav"), "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  server.stop();
+  serving.join();
+  so.index.clear();
+  HttpServer plain(model_, fp32(), so);
+  const int plain_port = plain.bind();
+  std::thread plain_serving([&] { plain.run(); });
+  httplib::Client plain_client("127.0.0.1", plain_port);
+  res = plain_client.Post("/v1/similar", test::read_bytes(dir_ / "music/song2.wav"), "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  plain.stop();
+  plain_serving.join();
+  so.index = index;
+  EXPECT_THROW(HttpServer(dir_ / "other/model.safetensors", fp32(), so), Error);
 
   // IVF over enough rows reports its recall against the exact index.
   r = test::run(exe + " index build -m " + model_.string() + " --out " + (dir_ / "ivf").string() + " " +

@@ -66,10 +66,12 @@ def main():
             run("synth", "--out", f"{work}/data", "--per-class", "10", "--seconds", "1", "--seed", "2")
             run("train", "--data", f"{work}/data", "--out", f"{work}/run", "--cache", f"{work}/cache", "--epochs", "1",
                 "--frames", "32", "--n-mels", "32", "--precision", "fp32")
+            run("index", "build", "-m", model, "--out", f"{work}/index", f"{work}/data")
         clip = f"{work}/clip.wav"
         run("example-clip", "--seconds", "40", clip)
 
-        server = subprocess.Popen([exe, "serve", "--model", model, "--port", "0", "--quiet"],
+        library = ["--index", f"{work}/index"] if os.path.isdir(f"{work}/index") else []
+        server = subprocess.Popen([exe, "serve", "--model", model, "--port", "0", "--quiet", *library],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(server)
         line = server.stdout.readline()
@@ -105,6 +107,11 @@ def main():
             status = text_of("#status")
             if "clip.wav:" not in status or "window" not in status:
                 raise RuntimeError("unexpected status line: " + status)
+            if library:  # the "sounds like" list: the index's five nearest files
+                wait_until("the sounds-like list", lambda: len(call(
+                    "POST", s + "/elements", {"using": "css selector", "value": ".neighbour"})["value"]) == 5 or None, 60)
+                if "similarity" not in text_of("#similar"):
+                    raise RuntimeError("the sounds-like list does not show similarities: " + text_of("#similar"))
             # The Grad-CAM toggle: the picture becomes the explanation (another image), and back.
             image_src = "return document.getElementById('spectrogram').src;"
             plain = call("POST", s + "/execute/sync", {"script": image_src, "args": []})["value"]

@@ -4,6 +4,7 @@
 //                       top=K, windows=0|1, window=S, hop=S, per_window=1, spectrogram=1 (a PNG, base64),
 //                       min_confidence=P, reject_ood=0|1 (when to answer "unknown"; default: the service's)
 //   POST /v1/explain    Grad-CAM of the upload: genre=G, window=S, hop=S, png=0|1
+//   POST /v1/similar    with --index: the library's files that sound most like the upload: k=N (default 10)
 //   GET  /v1/model      the model: architecture, classes, input shape, feature options
 //   GET  /healthz       {"status": "ok"}
 //   GET  /              a page: pick or drop a file, see the genres as bars and the log-mel spectrogram
@@ -32,6 +33,7 @@ struct ServerOptions {
   int retry_after_s = 2;           // the Retry-After of a 503
   int read_timeout_s = 30, write_timeout_s = 30;  // per socket operation
   bool log_requests = true;        // one line per request on stderr
+  std::string index;               // a similarity index folder (genrenet index build) of the same model: /v1/similar
   void validate() const;
 };
 

@@ -28,7 +28,7 @@ int run_serve(ServeArgs& a) {
   a.server.log_requests = !a.quiet;
   HttpServer server(a.model, a.classifier, a.server);
   const int port = server.bind();
-  std::printf("genrenet serve: %s on http://%s:%d/ (POST /v1/classify, GET /v1/model, GET /healthz); Ctrl-C stops\n",
+  std::printf("genrenet serve: %s on http://%s:%d/ (POST /v1/classify, /v1/explain, /v1/similar, GET /v1/model, GET /healthz); Ctrl-C stops\n",
               a.model.c_str(), a.server.host.c_str(), port);
   std::fflush(stdout);
   // Signals only set a flag; this thread turns it into a clean stop (httplib's stop is not signal-safe).
@@ -63,6 +63,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", a->classifier.precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->classifier.device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--quiet", a->quiet, "No line per request");
+  cmd->add_option("--index", a->server.index, "A similarity index of this model (genrenet index build): POST /v1/similar and the page's \"sounds like\" list");
   add_confidence_flags(cmd, a->classifier);
   cmd->callback([a, &exit_code] {
     a->server.write_timeout_s = a->server.read_timeout_s;

@@ -8,13 +8,17 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include <genrenet/library.h>
 #include <genrenet/serve.h>
 
+#include "common/sha256.h"
 #include "common/text.h"
 #include "eval/classification_json.h"
+#include "eval/embedding_store.h"
 
 namespace genrenet {
 
@@ -131,6 +135,7 @@ struct HttpServer::Impl {
   httplib::Server server;
   Admission admission;
   std::string model_json;
+  std::optional<SimilarityIndex> library;  // with ServerOptions::index
   UnknownOptions unknown;  // the service's rule; a request may override it (min_confidence=, reject_ood=)
   bool has_energy_threshold = false;
   int port = -1;
@@ -138,7 +143,17 @@ struct HttpServer::Impl {
   Impl(const std::filesystem::path& model, const ClassifierOptions& co, const ServerOptions& so)
       : classifier(model, with_limit(co, so)), options(so), admission(so.workers, so.queue),
         model_json(classifier.describe_json()), unknown(co.unknown),
-        has_energy_threshold(!nlohmann::json::parse(model_json)["calibration"].is_null()) {}
+        has_energy_threshold(!nlohmann::json::parse(model_json)["calibration"].is_null()) {
+    if (!so.index.empty()) {
+      library = SimilarityIndex::open(so.index);
+      // Embeddings of two networks are not comparable: the index must hold this model's.
+      if (weights_sha256(model) != library->weights_sha256())
+        throw Error(so.index, "holds the embeddings of another model (" + library->model_file() + "), not of " + model.string());
+    }
+    auto j = nlohmann::json::parse(model_json);
+    j["similar"] = library ? nlohmann::json({{"files", library->size()}}) : nlohmann::json(nullptr);
+    model_json = j.dump();
+  }
 
   static ClassifierOptions with_limit(ClassifierOptions co, const ServerOptions& so) {
     co.max_seconds = so.max_audio_seconds;
@@ -290,6 +305,29 @@ struct HttpServer::Impl {
     });
   }
 
+  // POST /v1/similar: the index's k nearest files to the upload (its own content left out).
+  void similar(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    std::string upload, name = "upload";
+    if (!read_upload(req, res, reader, upload, name)) return;
+    if (!library) return json_error(res, 404, "no similarity index: start the server with --index INDEX");
+    int k = 10;
+    try {
+      const double v = number_param(req, "k", 10);
+      if (!(v >= 1 && v <= 1000)) throw Error("k", "must be in [1, 1000]");
+      k = static_cast<int>(v);
+    } catch (const Error& e) {
+      return json_error(res, 400, e.what());
+    }
+    admitted(res, [&] {
+      const Audio a = decode(upload, name);
+      const Embedding e = classifier.embed(a.samples, a.sample_rate);
+      nlohmann::json n = nlohmann::json::array();
+      for (const Neighbour& f : library->search(e.values, k, sha256_hex(upload)))
+        n.push_back({{"file", f.file}, {"similarity", f.similarity}, {"row", f.row}, {"duration_s", f.duration_seconds}});
+      res.set_content(json_text({{"neighbours", n}}), "application/json");
+    });
+  }
+
   Audio decode(const std::string& body, const std::string& name) const {
     AudioOptions ao = classifier.features().audio;
     ao.max_seconds = options.max_audio_seconds;
@@ -352,8 +390,10 @@ struct HttpServer::Impl {
                                        const httplib::ContentReader& reader) { classify(req, res, reader); });
     server.Post("/v1/explain", [this](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) { explain(req, res, reader); });
+    server.Post("/v1/similar", [this](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) { similar(req, res, reader); });
     // The resource exists; only POST classifies (a GET was a 404 before, which says it does not).
-    for (const char* path : {"/v1/classify", "/v1/explain"})
+    for (const char* path : {"/v1/classify", "/v1/explain", "/v1/similar"})
       server.Get(path, [path](const httplib::Request&, httplib::Response& res) {
         res.set_header("Allow", "POST");
         json_error(res, 405, std::string("method not allowed: POST the audio to ") + path);
