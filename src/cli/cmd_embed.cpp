@@ -9,6 +9,21 @@
 
 namespace genrenet::cli {
 
+EmbeddedInputs embed_inputs(const std::string& command, const std::string& model, ClassifierOptions co,
+                            const std::vector<std::string>& inputs, const std::filesystem::path& out, const WindowOptions& w) {
+  w.validate();
+  const std::vector<std::filesystem::path> files = collect_audio_files(inputs);
+  if (files.empty()) throw Error(command, "no audio files found in the given paths");
+  // The embeddings are computed in fp32 whatever the precision; the fastest inference net is not needed.
+  co.precision = "fp32";
+  const Classifier clf(model, co);
+  ProgressBar bar("embed", files.size(), files.size() > 8);
+  EmbeddedInputs r{embed_into_store(clf, model, files, out, w, [&](size_t n) { bar.tick(n); }), clf.embedding_size()};
+  bar.finish();
+  for (const auto& e : r.report.errors) std::fprintf(stderr, "error: %s\n", printable(e).c_str());
+  return r;
+}
+
 void add_embed_command(CLI::App& app, int& exit_code) {
   struct Args {
     std::string model, out;
@@ -26,18 +41,10 @@ void add_embed_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", a->classifier.threads, "Threads (0: all cores)")->capture_default_str();
   cmd->add_option("--batch", a->classifier.batch, "Windows per model call")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->callback([a, &exit_code] {
-    a->w.validate();
-    const std::vector<std::filesystem::path> files = collect_audio_files(a->inputs);
-    if (files.empty()) throw Error("embed", "no audio files found in the given paths");
-    // The embeddings are computed in fp32 whatever the precision; the fastest inference net is not needed.
-    a->classifier.precision = "fp32";
-    const Classifier clf(a->model, a->classifier);
-    ProgressBar bar("embed", files.size(), files.size() > 8);
-    const EmbedStoreReport r = embed_into_store(clf, a->model, files, a->out, a->w, [&](size_t n) { bar.tick(n); });
-    bar.finish();
-    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", printable(e).c_str());
+    const EmbeddedInputs e = embed_inputs("embed", a->model, a->classifier, a->inputs, a->out, a->w);
+    const EmbedStoreReport& r = e.report;
     std::printf("embedded %d files (%d already there, %zu failed): %s holds %d embeddings of %d values\n", r.embedded,
-                r.skipped, r.errors.size(), r.matrix.c_str(), r.rows, clf.embedding_size());
+                r.skipped, r.errors.size(), r.matrix.c_str(), r.rows, e.size);
     exit_code = r.errors.empty() ? 0 : 1;
   });
 }

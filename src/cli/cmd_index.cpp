@@ -8,7 +8,6 @@
 #include <genrenet/library.h>
 
 #include "cli/commands.h"
-#include "common/progress.h"
 #include "common/sha256.h"
 #include "common/text.h"
 #include "eval/embedding_store.h"
@@ -25,15 +24,6 @@ struct IndexArgs {
   int threads = 0;
 };
 
-// The window options a store's embeddings were made with (its embeddings.json), for queries and additions.
-WindowOptions windows_of(const nlohmann::json& w) {
-  WindowOptions o;
-  o.windows = w.at("windows").get<bool>();
-  o.window_seconds = w.at("window_s").get<double>();
-  o.hop_seconds = w.at("hop_s").get<double>();
-  return o;
-}
-
 // The options an index was built with (index.json), so that `index add` rebuilds it the same way.
 std::filesystem::path options_file(const std::string& index) { return std::filesystem::path(index) / "index.json"; }
 
@@ -43,19 +33,11 @@ int embed_and_build(IndexArgs& a, bool adding) {
     a.model = existing.model_file();
     const auto o = nlohmann::json::parse(io::read_text_file(options_file(a.index)));
     a.options = {o.value("ivf", false), o.value("nlist", 0), o.value("nprobe", 8)};
-    const auto w = nlohmann::json::parse(io::read_text_file(embedding_store_files(a.index, false).meta)).at("windows");
-    a.w = windows_of(w);
+    a.w = embedding_store_windows(embedding_store_files(a.index, false));
   }
-  const std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
-  if (files.empty()) throw Error("index", "no audio files found in the given paths");
   ClassifierOptions co;
-  co.precision = "fp32";  // embeddings are computed in fp32 whatever the precision
   co.threads = a.threads;
-  const Classifier clf(a.model, co);
-  ProgressBar bar("embed", files.size(), files.size() > 8);
-  const EmbedStoreReport e = embed_into_store(clf, a.model, files, a.index, a.w, [&](size_t n) { bar.tick(n); });
-  bar.finish();
-  for (const auto& err : e.errors) std::fprintf(stderr, "error: %s\n", printable(err).c_str());
+  const EmbedStoreReport e = embed_inputs("index", a.model, co, a.inputs, a.index, a.w).report;
   const IndexBuildReport r = SimilarityIndex::build(a.index, a.options);
   io::write_file_atomically(options_file(a.index),
                             nlohmann::json({{"ivf", a.options.ivf}, {"nlist", a.options.nlist}, {"nprobe", a.options.nprobe}}).dump(1));
@@ -85,8 +67,7 @@ int run_similar(const SimilarArgs& a) {
   const Classifier clf(model, co);
   if (nlohmann::json::parse(clf.features().to_json()).dump() != index.features_json())
     throw Error(model, "its feature options differ from those the index was made with");
-  const auto w = nlohmann::json::parse(io::read_text_file(embedding_store_files(a.index, false).meta)).at("windows");
-  const WindowOptions windows = windows_of(w);
+  const WindowOptions windows = embedding_store_windows(embedding_store_files(a.index, false));
   if (a.format == "m3u") std::printf("#EXTM3U\n");
   int failed = 0;
   for (const std::filesystem::path q : collect_audio_files(a.queries)) {

@@ -30,6 +30,15 @@ void add_experiments_command(CLI::App& app, int& exit_code);
 void add_compute_commands(CLI::App& app, int& exit_code);  // quantize, tune
 void add_calibrate_command(CLI::App& app, int& exit_code);
 void add_embed_command(CLI::App& app, int& exit_code);
+// What `embed` and `index build|add` share: `inputs` (files, folders, @lists) embedded into the store `out`
+// in fp32 with a progress bar, each unreadable file printed as an error line.
+struct EmbeddedInputs {
+  EmbedStoreReport report;
+  int size = 0;  // values per embedding
+};
+// `command` names the command in the error for inputs without audio files.
+EmbeddedInputs embed_inputs(const std::string& command, const std::string& model, ClassifierOptions options,
+                            const std::vector<std::string>& inputs, const std::filesystem::path& out, const WindowOptions& w);
 void add_index_commands(CLI::App& app, int& exit_code);  // index build|add, similar
 
 // The feature flags shared by every command that turns audio into spectrograms: --feature-config and one

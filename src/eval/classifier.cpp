@@ -186,6 +186,32 @@ struct Classifier::Impl {
     return c;
   }
 
+  // The files of a batch decoded and cut into windows `chunk` at a time on `threads` threads (a chunk bounds
+  // memory on long lists of long files), then `finish(begin, windows, feature_seconds)` for each chunk. Entry
+  // i of `out` (FileClassification, FileEmbedding) gets its file and, when it could not be read, its error.
+  template <class Entry, class Finish>
+  void decode_in_chunks(const std::vector<std::filesystem::path>& files, const WindowOptions& w, size_t chunk, int threads,
+                        std::vector<Entry>& out, const std::function<void(std::size_t)>& done, Finish&& finish) const {
+    for (size_t begin = 0; begin < files.size(); begin += chunk) {
+      const size_t end = std::min(files.size(), begin + chunk);
+      std::vector<Windows> wins(end - begin);
+      std::vector<double> seconds(end - begin, 0);
+      parallel_for(end - begin, threads, [&](size_t k) {
+        const size_t i = begin + k;
+        out[i].file = files[i];
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+          wins[k] = windows_of_samples(load_audio(files[i], decode).samples, w);
+        } catch (const std::exception& e) {
+          out[i].error = e.what();
+        }
+        seconds[k] = seconds_since(t0);
+      });
+      finish(begin, wins, seconds);
+      if (done) done(end - begin);
+    }
+  }
+
   Classification run_one(Windows win, const WindowOptions& w, std::chrono::steady_clock::time_point t0) const {
     std::vector<AudioWindows> one;
     one.push_back(std::move(win.audio));
@@ -304,19 +330,9 @@ std::vector<FileEmbedding> Classifier::embed_files(const std::vector<std::filesy
   w.validate();
   std::vector<FileEmbedding> out(files.size());
   const int threads = resolve_threads(impl_->options.threads);
-  // Decoding and features of a chunk on every thread, then the network file by file: a chunk bounds memory.
-  const size_t chunk = static_cast<size_t>(std::max(4 * threads, 8));
-  for (size_t begin = 0; begin < files.size(); begin += chunk) {
-    const size_t end = std::min(files.size(), begin + chunk);
-    std::vector<Windows> wins(end - begin);
-    parallel_for(end - begin, threads, [&](size_t k) {
-      out[begin + k].file = files[begin + k];
-      try {
-        wins[k] = impl_->windows_of_samples(load_audio(files[begin + k], impl_->decode).samples, w);
-      } catch (const std::exception& e) {
-        out[begin + k].error = e.what();
-      }
-    });
+  // Features of a chunk on every thread, then the network file by file.
+  impl_->decode_in_chunks(files, w, static_cast<size_t>(std::max(4 * threads, 8)), threads, out, done,
+                          [&](size_t begin, std::vector<Windows>& wins, const std::vector<double>&) {
     for (size_t k = 0; k < wins.size(); ++k) {
       if (!out[begin + k].error.empty()) continue;
       try {
@@ -325,8 +341,7 @@ std::vector<FileEmbedding> Classifier::embed_files(const std::vector<std::filesy
         out[begin + k].error = e.what();
       }
     }
-    if (done) done(end - begin);
-  }
+  });
   return out;
 }
 
@@ -342,25 +357,10 @@ std::vector<FileClassification> Classifier::classify_files(const std::vector<std
   w.validate();
   std::vector<FileClassification> out(files.size());
   const int threads = resolve_threads(impl_->options.threads);
-  // Files go through in chunks: features of a chunk on every thread, then its windows through the model in
-  // full batches. A chunk bounds memory on long lists of long files.
+  // Features of a chunk on every thread, then its windows through the model in full batches.
   const size_t chunk = std::max<size_t>(static_cast<size_t>(impl_->options.batch) * 2, 4 * threads);
-  for (size_t begin = 0; begin < files.size(); begin += chunk) {
-    const size_t end = std::min(files.size(), begin + chunk);
-    std::vector<Windows> wins(end - begin);
-    std::vector<double> feature_seconds(end - begin, 0);
-    parallel_for(end - begin, threads, [&](size_t k) {
-      const size_t i = begin + k;
-      out[i].file = files[i];
-      const auto t0 = std::chrono::steady_clock::now();
-      try {
-        Audio a = load_audio(files[i], impl_->decode);
-        wins[k] = impl_->windows_of_samples(a.samples, w);
-      } catch (const std::exception& e) {
-        out[i].error = e.what();
-      }
-      feature_seconds[k] = seconds_since(t0);
-    });
+  impl_->decode_in_chunks(files, w, chunk, threads, out, done,
+                          [&](size_t begin, std::vector<Windows>& wins, const std::vector<double>& feature_seconds) {
     std::vector<AudioWindows> scored;
     std::vector<size_t> scored_file;  // chunk positions of the files with windows
     size_t windows = 0;
@@ -370,19 +370,17 @@ std::vector<FileClassification> Classifier::classify_files(const std::vector<std
       scored.push_back(std::move(wins[k].audio));
       scored_file.push_back(k);
     }
-    if (!scored.empty()) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const WindowProbabilities p = score_windows(impl_->net, scored, impl_->options.batch, impl_->temperature);
-      const double model_seconds_per_input = seconds_since(t0) / windows;
-      for (size_t i = 0; i < scored_file.size(); ++i) {
-        const size_t k = scored_file[i];
-        auto& r = out[begin + k].result;
-        r = impl_->summarise(p, i, wins[k], w);
-        r.seconds_taken = feature_seconds[k] + model_seconds_per_input * r.window_count;
-      }
+    if (scored.empty()) return;
+    const auto t0 = std::chrono::steady_clock::now();
+    const WindowProbabilities p = score_windows(impl_->net, scored, impl_->options.batch, impl_->temperature);
+    const double model_seconds_per_input = seconds_since(t0) / windows;
+    for (size_t i = 0; i < scored_file.size(); ++i) {
+      const size_t k = scored_file[i];
+      auto& r = out[begin + k].result;
+      r = impl_->summarise(p, i, wins[k], w);
+      r.seconds_taken = feature_seconds[k] + model_seconds_per_input * r.window_count;
     }
-    if (done) done(end - begin);
-  }
+  });
   return out;
 }
 

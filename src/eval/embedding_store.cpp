@@ -26,6 +26,27 @@ EmbeddingStoreFiles embedding_store_files(const std::filesystem::path& out, bool
   return {stem.string() + ".npy", stem.string() + ".jsonl", stem.string() + ".json"};
 }
 
+namespace {
+
+nlohmann::json windows_json(const WindowOptions& w) {
+  return {{"windows", w.windows}, {"window_s", w.window_seconds}, {"hop_s", w.hop_seconds}};
+}
+
+}  // namespace
+
+WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files) {
+  WindowOptions o;
+  try {
+    const auto w = nlohmann::json::parse(io::read_text_file(files.meta)).at("windows");
+    o.windows = w.at("windows").get<bool>();
+    o.window_seconds = w.at("window_s").get<double>();
+    o.hop_seconds = w.at("hop_s").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(files.meta.string(), std::string("damaged window options (") + e.what() + ")");
+  }
+  return o;
+}
+
 std::string weights_sha256(const std::filesystem::path& model_file) {
   std::ifstream in(model_file, std::ios::binary);
   unsigned char size[8] = {0};
@@ -69,7 +90,7 @@ EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::
                                {"weights_sha256", weights_sha256(model_file)},
                                {"size", size},
                                {"features", nlohmann::json::parse(clf.features().to_json())},
-                               {"windows", {{"windows", w.windows}, {"window_s", w.window_seconds}, {"hop_s", w.hop_seconds}}}};
+                               {"windows", windows_json(w)}};
   if (std::filesystem::exists(p.meta)) {
     nlohmann::json old;
     try {

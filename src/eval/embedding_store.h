@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genrenet/classifier.h>
+
 namespace genrenet {
 
 struct EmbeddingStoreFiles {
@@ -23,6 +25,9 @@ struct StoredEmbeddings {
 // The rows that both the list and the matrix hold (a kill between their two writes leaves the matrix a
 // group ahead); none when the store is empty. Error naming the file when one is damaged.
 StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& files, int size);
+
+// The window options the store's embeddings were made with (its M.json), for queries and additions.
+WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files);
 
 // The identity of a model's weights: the sha256 of the safetensors file's tensor bytes (everything after the
 // header), so that rewriting its metadata (a calibration, int8 ranges) does not make it another model.

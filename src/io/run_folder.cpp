@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -86,6 +87,10 @@ std::vector<std::string> RunFolder::recover() const {
     done.push_back("removed " + std::to_string(count) + " temporary file(s) of interrupted writes (" +
                    std::to_string(bytes / 1000000) + " MB)");
   return done;
+}
+
+void RunFolder::recover_and_report() const {
+  for (const auto& line : recover()) std::fprintf(stderr, "note: %s: %s\n", root_.c_str(), line.c_str());
 }
 
 void RunFolder::remove_checkpoint() const {

@@ -47,6 +47,8 @@ class RunFolder {
   // Completes an interrupted commit, discards a half-staged one and removes the temporary files of writes
   // that were killed (those of live processes are left alone). Returns one line per thing done.
   std::vector<std::string> recover() const;
+  // recover(), each thing done printed as a note on stderr (what train, evaluate and calibrate do first).
+  void recover_and_report() const;
 
   // Removes the checkpoint files of a previous run (before training over it from scratch).
   void remove_checkpoint() const;

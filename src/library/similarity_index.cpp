@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <unordered_map>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
@@ -76,6 +77,7 @@ double recall_at_10(const faiss::Index& approximate, const faiss::Index& exact, 
 struct SimilarityIndex::Impl {
   Store store;
   std::unique_ptr<faiss::Index> index;
+  std::unordered_map<std::string, int> rows_of_content;  // sha256 -> rows holding it (counted once, at open)
 };
 
 SimilarityIndex::SimilarityIndex() : impl_(std::make_unique<Impl>()) {}
@@ -132,6 +134,7 @@ SimilarityIndex SimilarityIndex::open(const std::filesystem::path& folder) {
   } catch (const faiss::FaissException& e) {
     throw Error(index_file(folder).string(), std::string("damaged index (FAISS: ") + e.what() + ")");
   }
+  for (const auto& r : out.impl_->store.embeddings.rows) ++out.impl_->rows_of_content[r["sha256"].get<std::string>()];
   const faiss::Index& index = *out.impl_->index;
   if (index.d != out.impl_->store.dimension || index.ntotal != static_cast<RowId>(out.impl_->store.embeddings.rows.size()))
     throw Error(index_file(folder).string(), "does not match the embeddings beside it (" + std::to_string(index.ntotal) +
@@ -153,9 +156,8 @@ std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int
   if (k < 1) throw Error("k", "must be at least 1");
   const auto& rows = impl_->store.embeddings.rows;
   // One more than asked for each row that may be left out (the query's own content).
-  int extra = 0;
-  if (!exclude_sha256.empty())
-    for (auto& r : rows) extra += r["sha256"] == exclude_sha256;
+  const auto excluded = impl_->rows_of_content.find(exclude_sha256);
+  const int extra = excluded == impl_->rows_of_content.end() ? 0 : excluded->second;
   const int want = std::min(size(), k + extra);
   std::vector<float> similarity(want);
   std::vector<RowId> found(want);

@@ -137,22 +137,22 @@ struct HttpServer::Impl {
   std::string model_json;
   std::optional<SimilarityIndex> library;  // with ServerOptions::index
   UnknownOptions unknown;  // the service's rule; a request may override it (min_confidence=, reject_ood=)
-  bool has_energy_threshold = false;
+  bool has_energy_threshold = false;  // the model is calibrated
   int port = -1;
 
   Impl(const std::filesystem::path& model, const ClassifierOptions& co, const ServerOptions& so)
       : classifier(model, with_limit(co, so)), options(so), admission(so.workers, so.queue),
-        model_json(classifier.describe_json()), unknown(co.unknown),
-        has_energy_threshold(!nlohmann::json::parse(model_json)["calibration"].is_null()) {
+        unknown(co.unknown) {
+    nlohmann::json description = nlohmann::json::parse(classifier.describe_json());
+    has_energy_threshold = !description["calibration"].is_null();
     if (!so.index.empty()) {
       library = SimilarityIndex::open(so.index);
       // Embeddings of two networks are not comparable: the index must hold this model's.
       if (weights_sha256(model) != library->weights_sha256())
         throw Error(so.index, "holds the embeddings of another model (" + library->model_file() + "), not of " + model.string());
     }
-    auto j = nlohmann::json::parse(model_json);
-    j["similar"] = library ? nlohmann::json({{"files", library->size()}}) : nlohmann::json(nullptr);
-    model_json = j.dump();
+    description["similar"] = library ? nlohmann::json({{"files", library->size()}}) : nlohmann::json(nullptr);
+    model_json = description.dump();
   }
 
   static ClassifierOptions with_limit(ClassifierOptions co, const ServerOptions& so) {

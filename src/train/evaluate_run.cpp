@@ -46,7 +46,7 @@ void complete_interrupted_commit(const io::RunFolder& run) {
   } catch (const Error&) {
     return;  // a training holds the folder, or it cannot be written: read it as it is
   }
-  for (const auto& line : run.recover()) std::fprintf(stderr, "note: %s: %s\n", run.root().c_str(), line.c_str());
+  run.recover_and_report();
 }
 
 // A subset of a run's split scored by a model of the run, windows as predict cuts them, at temperature 1.
@@ -126,7 +126,7 @@ CalibratedRun calibrate_run(const std::filesystem::path& run_path, const Calibra
   const io::RunFolder run(run_path);
   if (!std::filesystem::is_directory(run_path)) throw Error(run_path.string(), "no such run folder");
   const io::RunFolderLock lock(run);  // a training that holds the folder is not written under
-  for (const auto& line : run.recover()) std::fprintf(stderr, "note: %s: %s\n", run.root().c_str(), line.c_str());
+  run.recover_and_report();
   if (!run.has_finished_epoch()) throw Error(run_path.string(), "no finished epoch to calibrate");
   const TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
   CalibratedRun result;

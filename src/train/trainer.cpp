@@ -199,8 +199,7 @@ class Trainer {
   void take_folder() {
     std::filesystem::create_directories(folder_.root());
     lock_.emplace(folder_);
-    for (const auto& line : folder_.recover())
-      std::fprintf(stderr, "note: %s: %s\n", folder_.root().c_str(), line.c_str());
+    folder_.recover_and_report();
   }
 
   // The config: the flags, or the run's own when resuming (whose epochs the flags may change); shared.
