@@ -11,6 +11,7 @@ packages=(
   libgloo-dev                            # headers of the collectives behind LibTorch's c10d (data-parallel training)
   libcli11-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev
   libfaiss-dev                           # similarity search over embeddings (genrenet index, similar)
+  libtag1-dev libsqlite3-dev             # genre tags written into files (TagLib) and their journal (genrenet tag)
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
   chromium chromium-driver curl          # the web page's end-to-end test; health checks in bench/run_serve.sh
   clang-14 libclang-rt-14-dev            # libFuzzer, AddressSanitizer and UBSan for the fuzz targets (scripts/fuzz.sh)

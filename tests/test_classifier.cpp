@@ -295,6 +295,52 @@ TEST_F(ClassifierTest, BadInputIsAClearErrorAndABatchGoesOn) {
   EXPECT_THROW(Classifier(dir_ / "absent.safetensors"), Error);
 }
 
+// Batches of many files go through in chunks, the next chunk decoded while the model runs on this one: every
+// entry must still be its own file's answer (or error), in order, whatever chunk it fell in.
+TEST_F(ClassifierTest, ManyFilesInSeveralChunksEachGetTheirOwnAnswer) {
+  ClassifierOptions o = fp32();
+  o.batch = 1;  // chunks of max(2 * batch, 4 * threads) = 8 files
+  Classifier clf(model_, o);
+  std::vector<std::filesystem::path> files;
+  for (int i = 0; i < 19; ++i) {
+    files.push_back(dir_ / ("f" + std::to_string(i) + ".wav"));
+    if (i % 7 == 3)
+      test::write_bytes(files.back(), "RIFF....WAVEjunk");
+    else
+      write_wav(files.back(), synthesize_example_clip(2.0 + 0.5 * (i % 5), 8000, static_cast<unsigned>(i)), 8000);
+  }
+  // Both ways of taking the chunks: in turns (the CPU default) and decoding ahead (the GPU default).
+  for (const char* ahead : {"0", "1"}) {
+    SCOPED_TRACE(std::string("GENRENET_DECODE_AHEAD=") + ahead);
+    ::setenv("GENRENET_DECODE_AHEAD", ahead, 1);
+    size_t reported = 0;
+    const auto rs = clf.classify_files(files, {}, [&](size_t n) { reported += n; });
+    const auto es = clf.embed_files(files);
+    ::unsetenv("GENRENET_DECODE_AHEAD");
+    ASSERT_EQ(rs.size(), files.size());
+    ASSERT_EQ(es.size(), files.size());
+    EXPECT_EQ(reported, files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
+      SCOPED_TRACE(files[i].string());
+      EXPECT_EQ(rs[i].file, files[i]);
+      EXPECT_EQ(es[i].file, files[i]);
+      if (i % 7 == 3) {
+        EXPECT_NE(rs[i].error.find(files[i].filename().string()), std::string::npos) << rs[i].error;
+        EXPECT_FALSE(es[i].error.empty());
+        continue;
+      }
+      ASSERT_TRUE(rs[i].error.empty()) << rs[i].error;
+      const Classification one = clf.classify_file(files[i]);
+      ASSERT_EQ(rs[i].result.probabilities.size(), one.probabilities.size());
+      for (size_t k = 0; k < one.probabilities.size(); ++k) EXPECT_NEAR(rs[i].result.probabilities[k], one.probabilities[k], 1e-5);
+      EXPECT_NEAR(rs[i].result.duration_seconds, one.duration_seconds, 1e-9);
+      const Embedding e = clf.embed_file(files[i]);
+      ASSERT_EQ(es[i].result.values.size(), e.values.size());
+      for (size_t k = 0; k < e.values.size(); k += 37) EXPECT_NEAR(es[i].result.values[k], e.values[k], 1e-5);
+    }
+  }
+}
+
 // `genrenet predict` over a folder and a list: the three output formats, windows, and the exit status.
 // `genrenet explain`: the picture, and with --json the API's explanation.
 TEST_F(ClassifierTest, ExplainCommandDrawsAndPrints) {

@@ -7,15 +7,24 @@
 // genrenet/classifier.h) and index.faiss, an inner-product index over its rows (exact by default; IVF for
 // large libraries). Embeddings are unit length, so the inner product is the cosine similarity. The index
 // remembers the model whose embeddings it holds (the sha256 of its weights and its feature options).
-// This header needs no LibTorch or FAISS headers.
+//
+// Genre tags written into the files (TagLib): `tag_files` classifies each file and writes the answer into
+// its genre (or comment) tag: ID3v2 (and ID3v1/APE where present) in MP3, Vorbis comments in FLAC and Ogg,
+// RIFF INFO and ID3v2 in WAV, ID3v2 in AIFF. A file is never written in place: its copy is tagged, checked to
+// decode to exactly the samples of the original, then renamed over it. A journal (SQLite) records every old
+// value so that `undo_tags` restores them, and lets a rerun skip the files it finished.
+// This header needs no LibTorch, FAISS, TagLib or SQLite headers.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include <genrenet/classifier.h>
 #include <genrenet/genrenet.h>
 
 namespace genrenet {
@@ -64,5 +73,64 @@ class SimilarityIndex {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// ---------------------------------------------------------------------------------------------------------
+// Genre tags (src/library/audio_tags.cpp, tag_files.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+enum class TagField { genre, comment };
+
+struct TagOptions {
+  TagField field = TagField::genre;
+  // What is written: {genre} (the class name, "hiphop"), {Genre} (capitalised, "Hiphop") and {confidence}
+  // (its probability, "0.87"); any other text is kept as it is.
+  std::string format = "{genre}";
+  bool write = false;  // false: a dry run that reports what it would write and touches nothing
+  // The SQLite journal: required when writing; in a dry run optional (read only: files it lists as done
+  // are reported as such).
+  std::filesystem::path journal;
+  WindowOptions windows;
+  int group = 32;  // files classified together before their tags are written, [1, 4096]
+  // When it becomes true the run ends after the file in hand (Ctrl-C); a rerun goes on from there.
+  const std::atomic<bool>* stop = nullptr;
+  void validate() const;
+};
+
+// What became of one file. The status is one of:
+//   "would write"  a dry run would write new_value;   "written"    it was written (journal updated);
+//   "unchanged"    the field already says new_value;  "left alone" the answer is unknown (message: why);
+//   "done before"  the journal has it, content unchanged since;    "error" (message: what; the run goes on);
+//   "restored"     undo_tags put the old value back.
+struct TagOutcome {
+  std::filesystem::path file;
+  std::string status;
+  std::string old_value, new_value;  // the field as players read it ("" when absent)
+  std::string genre;                 // the model's answer ("unknown" when left alone)
+  double confidence = 0;             // the top genre's probability
+  std::string message;
+};
+
+struct TagReport {
+  int would_write = 0, written = 0, unchanged = 0, left_alone = 0, done_before = 0, errors = 0, restored = 0;
+  bool interrupted = false;  // TagOptions::stop ended it early
+  void count(const TagOutcome& o);
+};
+
+// Classifies `files` with `classifier` (its UnknownOptions decide which answers are "unknown" and so left
+// alone) and writes or previews their tags. `each` sees every file's outcome as it is decided, `done(n)`
+// counts finished files (for a progress bar). Never throws for one bad file: that is an "error" outcome.
+// Throws Error for a bad option, a journal that cannot be opened or one made by another model or field.
+TagReport tag_files(const Classifier& classifier, const std::filesystem::path& model_file,
+                    const std::vector<std::filesystem::path>& files, const TagOptions& options,
+                    const std::function<void(const TagOutcome&)>& each = {},
+                    const std::function<void(std::size_t)>& done = {});
+
+// Puts back every value a journal's "written" files had before genrenet wrote them (the same safe write), for
+// files whose content is still what genrenet left; a file changed since is an "error" outcome, left alone.
+TagReport undo_tags(const std::filesystem::path& journal, const std::function<void(const TagOutcome&)>& each = {});
+
+// The field of one file as players read it ("" when absent); Error naming the file when TagLib cannot read
+// it or its format holds no tags (AU, raw).
+std::string read_tag(const std::filesystem::path& file, TagField field);
 
 }  // namespace genrenet

@@ -40,6 +40,7 @@ struct EmbeddedInputs {
 EmbeddedInputs embed_inputs(const std::string& command, const std::string& model, ClassifierOptions options,
                             const std::vector<std::string>& inputs, const std::filesystem::path& out, const WindowOptions& w);
 void add_index_commands(CLI::App& app, int& exit_code);  // index build|add, similar
+void add_tag_command(CLI::App& app, int& exit_code);
 
 // The feature flags shared by every command that turns audio into spectrograms: --feature-config and one
 // flag per feature option (made from its declaration, src/features/options.cpp).
@@ -62,7 +63,8 @@ int default_threads();
 
 // Ctrl-C and SIGTERM during training: the first sets the returned flag, which the command passes to the
 // training (RunControl::stop: the run stops cleanly after the current batch, its last checkpoint kept); the
-// second has the default action (exit now). Used by every command that trains (train, experiments, demo).
+// second has the default action (exit now). Used by every command that trains (train, experiments, demo),
+// and by tag (the run ends after the file in hand).
 const std::atomic<bool>* stop_training_on_signals();
 
 }  // namespace genrenet::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   genrenet::cli::add_evaluate_command(app, exit_code);
   genrenet::cli::add_calibrate_command(app, exit_code);
   genrenet::cli::add_embed_command(app, exit_code);
+  genrenet::cli::add_tag_command(app, exit_code);
   genrenet::cli::add_index_commands(app, exit_code);
   genrenet::cli::add_predict_command(app, exit_code);
   genrenet::cli::add_explain_command(app, exit_code);

@@ -2,7 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -43,7 +45,7 @@ std::string sha256_hex(std::string_view bytes) {
 
 std::string sha256_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string(), "cannot open");
+  if (!in) throw Error(path.string(), std::string("cannot open: ") + std::strerror(errno));
   Sha256 h;
   std::vector<char> buf(1 << 20);
   while (in) {

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <future>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -18,40 +20,6 @@
 #include "eval/windowed_scorer.h"
 
 namespace genrenet {
-
-void WindowOptions::validate() const {
-  if (!(window_seconds >= 1 && window_seconds <= 900))
-    throw Error("window", "must be in [1, 900] seconds, got " + std::to_string(window_seconds));
-  if (!(hop_seconds > 0 && hop_seconds <= 900))
-    throw Error("hop", "must be in (0, 900] seconds, got " + std::to_string(hop_seconds));
-  // The cost of a classification grows with the windows' overlap: bounded, so that a tiny hop cannot
-  // make one request cost thousands of inferences (hop=1e-300 made a 30-s clip take 18 s).
-  if (hop_seconds < window_seconds / kMaxOverlap)
-    throw Error("hop", "must be at least window/" + std::to_string(kMaxOverlap) + " = " +
-                           std::to_string(window_seconds / kMaxOverlap) + " seconds (at most " +
-                           std::to_string(kMaxOverlap) + " windows overlap), got " + std::to_string(hop_seconds));
-}
-
-void UnknownOptions::validate() const {
-  if (!(min_confidence >= 0 && min_confidence <= 1))
-    throw Error("min_confidence", "must be in [0, 1], got " + std::to_string(min_confidence));
-}
-
-void Classification::decide(const UnknownOptions& u) {
-  u.validate();
-  genre = ranked.empty() ? "" : ranked[0].genre;
-  unknown_reason.clear();
-  char why[160];
-  if (!ranked.empty() && u.min_confidence > 0 && ranked[0].probability < u.min_confidence) {
-    std::snprintf(why, sizeof why, "confidence %.3f is below %.3f", ranked[0].probability, u.min_confidence);
-    unknown_reason = why;
-  } else if (u.out_of_distribution && out_of_distribution()) {
-    std::snprintf(why, sizeof why, "out of distribution: energy %.3f is above the model's threshold %.3f", energy,
-                  *energy_threshold);
-    unknown_reason = why;
-  }
-  if (!unknown_reason.empty()) genre = kUnknown;
-}
 
 namespace {
 
@@ -187,28 +155,54 @@ struct Classifier::Impl {
   }
 
   // The files of a batch decoded and cut into windows `chunk` at a time on `threads` threads (a chunk bounds
-  // memory on long lists of long files), then `finish(begin, windows, feature_seconds)` for each chunk. Entry
-  // i of `out` (FileClassification, FileEmbedding) gets its file and, when it could not be read, its error.
+  // memory on long lists of long files), then `finish(begin, windows, feature_seconds)` for each chunk. When
+  // the network runs on a GPU, the next chunk is decoded while `finish` runs it on this one (two chunks in
+  // memory at most), so the cores are not idle while the GPU works. On the CPU the network already uses
+  // every core: decoding beside it was 5-10% slower on the 2-core VM (docs/PERFORMANCE.md), so there the
+  // chunks take turns. GENRENET_DECODE_AHEAD=1 or 0 forces either. Entry i of `out` (FileClassification,
+  // FileEmbedding) gets its file and, when it could not be read, its error.
   template <class Entry, class Finish>
   void decode_in_chunks(const std::vector<std::filesystem::path>& files, const WindowOptions& w, size_t chunk, int threads,
                         std::vector<Entry>& out, const std::function<void(std::size_t)>& done, Finish&& finish) const {
-    for (size_t begin = 0; begin < files.size(); begin += chunk) {
+    struct Decoded {
+      std::vector<Windows> wins;
+      std::vector<double> seconds;
+    };
+    // Writes only the entries of its own chunk: safe beside `finish` on another chunk.
+    auto decode_chunk = [&](size_t begin) {
       const size_t end = std::min(files.size(), begin + chunk);
-      std::vector<Windows> wins(end - begin);
-      std::vector<double> seconds(end - begin, 0);
+      Decoded d{std::vector<Windows>(end - begin), std::vector<double>(end - begin, 0)};
       parallel_for(end - begin, threads, [&](size_t k) {
         const size_t i = begin + k;
         out[i].file = files[i];
         const auto t0 = std::chrono::steady_clock::now();
         try {
-          wins[k] = windows_of_samples(load_audio(files[i], decode).samples, w);
+          d.wins[k] = windows_of_samples(load_audio(files[i], decode).samples, w);
         } catch (const std::exception& e) {
           out[i].error = e.what();
         }
-        seconds[k] = seconds_since(t0);
+        d.seconds[k] = seconds_since(t0);
       });
-      finish(begin, wins, seconds);
-      if (done) done(end - begin);
+      return d;
+    };
+    if (files.empty()) return;
+    const char* forced = std::getenv("GENRENET_DECODE_AHEAD");
+    const bool ahead = forced && *forced ? std::string(forced) != "0" : net.device().is_cuda();
+    const auto policy = ahead ? std::launch::async : std::launch::deferred;  // deferred: decoded at get()
+    std::future<Decoded> next = std::async(policy, decode_chunk, size_t{0});
+    for (size_t begin = 0; begin < files.size(); begin += chunk) {
+      Decoded d = next.get();
+      if (begin + chunk < files.size()) next = std::async(policy, decode_chunk, begin + chunk);
+      // A throw from `finish` must not leave the decoding thread writing into `out` after it is gone.
+      struct Join {
+        std::future<Decoded>& f;
+        bool ahead;
+        ~Join() {
+          if (ahead && f.valid()) f.wait();
+        }
+      } join{next, ahead};
+      finish(begin, d.wins, d.seconds);
+      if (done) done(std::min(files.size(), begin + chunk) - begin);
     }
   }
 

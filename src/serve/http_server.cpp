@@ -19,8 +19,12 @@
 #include "common/text.h"
 #include "eval/classification_json.h"
 #include "eval/embedding_store.h"
+#include "serve/requests.h"
 
 namespace genrenet {
+
+using serve::json_error;
+using serve::json_text;
 
 extern const char* const kIndexHtml;  // src/serve/web/index.html, compiled in
 
@@ -55,16 +59,6 @@ std::string base64(const std::string& in) {
     out += {t[v >> 18], t[(v >> 12) & 63], i + 1 < in.size() ? t[(v >> 6) & 63] : '=', '='};
   }
   return out;
-}
-
-// Answers carry what clients sent (file names, parameters), which need not be UTF-8: such bytes are written
-// as \xHH where they enter (utf8_safe), and serialising replaces any left over, so that no answer fails to
-// serialise (a non-UTF-8 name was a 500 "type_error.316" before).
-std::string json_text(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
-
-void json_error(httplib::Response& res, int status, const std::string& message) {
-  res.status = status;
-  res.set_content(json_text({{"error", utf8_safe(message)}, {"status", status}}), "application/json");
 }
 
 // A bounded waiting room: `workers` slots, `queue` places to wait in; admit() says whether a request may
@@ -106,27 +100,6 @@ class Admission {
   int workers_, capacity_, busy_ = 0, inside_ = 0;
 };
 
-// Query parameters: a malformed number is the client's error, named in the answer.
-double number_param(const httplib::Request& req, const char* key, double fallback) {
-  if (!req.has_param(key)) return fallback;
-  const std::string v = req.get_param_value(key);
-  try {
-    size_t used = 0;
-    double d = std::stod(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return d;
-  } catch (const std::exception&) {
-    throw Error(key, "not a number: \"" + v + "\"");
-  }
-}
-bool flag_param(const httplib::Request& req, const char* key, bool fallback) {
-  if (!req.has_param(key)) return fallback;
-  const std::string v = req.get_param_value(key);
-  if (v == "1" || v == "true" || v == "yes" || v.empty()) return true;
-  if (v == "0" || v == "false" || v == "no") return false;
-  throw Error(key, "must be 0 or 1, got \"" + v + "\"");
-}
-
 }  // namespace
 
 struct HttpServer::Impl {
@@ -160,112 +133,27 @@ struct HttpServer::Impl {
     return co;
   }
 
-  // The upload, read by the handler itself rather than by httplib, so that every way of sending it is
-  // held to the size limit as it arrives (httplib read chunked bodies whole, and a form-encoded body
-  // was capped at 8 KiB) and to one deadline for the whole body (a client sending a byte a second reset
-  // httplib's per-read timeout forever). Returns false after answering the client itself.
-  bool read_upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
-                   std::string& body, std::string& name) {
-    const size_t limit = options.max_body_bytes;
-    auto refuse = [&](int status, const std::string& message) {
-      // The rest of the body is not read: the client is told to close (httplib itself keeps the connection
-      // until its keep-alive timeout, 5 s, and answers any leftover bytes with a 400).
-      res.set_header("Connection", "close");
-      json_error(res, status, message);
-      return false;
-    };
-    const std::string too_large = "upload too large: the limit is " + std::to_string(limit >> 20) + " MiB";
-    if (req.has_header("Content-Length")) {
-      // Refused at once, before any of the body is read (a body of 200 MiB used to be read, then refused).
-      const std::string v = req.get_header_value("Content-Length");
-      if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
-        return refuse(400, "bad Content-Length: \"" + utf8_safe(v) + "\"");
-      if (std::stoull(v) > limit) return refuse(413, too_large);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.read_timeout_s);
-    size_t received = 0;
-    int failure = 0;
-    auto accept = [&](std::string& into, const char* data, size_t n) {
-      received += n;
-      if (received > limit) failure = 413;
-      else if (std::chrono::steady_clock::now() > deadline) failure = 408;
-      if (failure) return false;
-      into.append(data, n);
-      return true;
-    };
-    bool complete;
-    httplib::MultipartFormDataItems parts;
-    if (req.is_multipart_form_data()) {
-      complete = reader([&](const httplib::MultipartFormData& part) { parts.push_back(part); return parts.size() <= 64; },
-                        [&](const char* data, size_t n) { return accept(parts.back().content, data, n); });
-    } else {
-      // Anything that is not multipart is the audio itself, whatever its Content-Type says (curl's
-      // --data-binary sends application/x-www-form-urlencoded).
-      complete = reader([&](const char* data, size_t n) { return accept(body, data, n); });
-    }
-    if (failure == 413) return refuse(413, too_large);
-    if (failure == 408)
-      return refuse(408, "upload too slow: the whole body must arrive within " + std::to_string(options.read_timeout_s) + " s");
-    if (!complete) return refuse(400, parts.size() > 64 ? "too many multipart parts (at most 64)" : "the upload ended early or is malformed");
-    if (req.is_multipart_form_data()) {
-      // The field "file", else the only part when it is a file (a text field alone is no upload).
-      httplib::MultipartFormData* file = nullptr;
-      for (auto& part : parts)
-        if (part.name == "file") file = &part;
-      if (!file && parts.size() == 1 && !parts[0].filename.empty()) file = &parts[0];
-      if (!file) {
-        json_error(res, 400, "multipart upload without a \"file\" field");
-        return false;
-      }
-      body = std::move(file->content);
-      if (!file->filename.empty()) name = file->filename;
-    } else if (req.has_param("name")) {
-      name = req.get_param_value("name");
-    }
-    name = utf8_safe(name);
-    if (body.empty()) {
-      json_error(res, 400, "empty upload: send an audio file as the body");
-      return false;
-    }
-    return true;
-  }
-
   void classify(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     std::string upload, name = "upload";
-    if (!read_upload(req, res, reader, upload, name)) return;
+    if (!serve::read_upload(req, res, reader, {options.max_body_bytes, options.read_timeout_s}, upload, name)) return;
 
-    WindowOptions w;
-    UnknownOptions u = unknown;
-    bool want_spectrogram = false;
-    size_t top = classifier.classes().size();
+    serve::ClassifyRequest r;
     try {
-      u.min_confidence = number_param(req, "min_confidence", u.min_confidence);
-      u.out_of_distribution = flag_param(req, "reject_ood", u.out_of_distribution);
-      u.validate();
-      if (u.out_of_distribution && !has_energy_threshold)
-        throw Error("reject_ood", "this model has no out-of-distribution threshold (it was not calibrated)");
-      w.windows = flag_param(req, "windows", true);
-      w.per_window = flag_param(req, "per_window", false);
-      w.window_seconds = number_param(req, "window", w.window_seconds);
-      w.hop_seconds = number_param(req, "hop", w.hop_seconds);
-      want_spectrogram = flag_param(req, "spectrogram", false);
-      const double t = number_param(req, "top", static_cast<double>(top));
-      if (!(t >= 1)) throw Error("top", "must be at least 1");
-      if (t < static_cast<double>(top)) top = static_cast<size_t>(t);  // (a huge t cast to size_t is undefined)
-      w.validate();
+      r = serve::classify_request(req, unknown, has_energy_threshold, classifier.classes().size());
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
     }
+    const WindowOptions& w = r.windows;
 
     admitted(res, [&] {
       // Decoded once, for the classification and for the picture.
       const auto t0 = std::chrono::steady_clock::now();
       const Audio a = decode(upload, name);
       Classification c = classifier.classify(a.samples, a.sample_rate, w);
-      c.decide(u);
+      c.decide(r.unknown);
       c.seconds_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // decoding too
-      nlohmann::json j = classification_json(c, top);
-      if (want_spectrogram) {
+      nlohmann::json j = classification_json(c, r.top);
+      if (r.spectrogram) {
         // The picture is of the decoded audio as the model sees it (standardised log-mel), at most 30 s of it.
         const size_t keep = std::min(a.samples.size(), static_cast<size_t>(30.0 * a.sample_rate));
         Spectrogram s = classifier.log_mel(std::span<const float>(a.samples).first(keep), a.sample_rate);
@@ -279,28 +167,18 @@ struct HttpServer::Impl {
   // shares of Explanation::to_json and, unless png=0, the picture.
   void explain(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     std::string upload, name = "upload";
-    if (!read_upload(req, res, reader, upload, name)) return;
-    ExplainOptions o;
-    bool want_png = true;
+    if (!serve::read_upload(req, res, reader, {options.max_body_bytes, options.read_timeout_s}, upload, name)) return;
+    serve::ExplainRequest r;
     try {
-      if (req.has_param("genre")) {
-        o.genre = req.get_param_value("genre");
-        const auto& classes = classifier.classes();
-        if (std::find(classes.begin(), classes.end(), o.genre) == classes.end())
-          throw Error("genre", "\"" + utf8_safe(o.genre) + "\" is not one of the model's genres");
-      }
-      o.windows.window_seconds = number_param(req, "window", o.windows.window_seconds);
-      o.windows.hop_seconds = number_param(req, "hop", o.windows.hop_seconds);
-      want_png = flag_param(req, "png", true);
-      o.windows.validate();
+      r = serve::explain_request(req, classifier.classes());
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
     }
     admitted(res, [&] {
       const Audio a = decode(upload, name);
-      const Explanation e = classifier.explain(a.samples, a.sample_rate, o);
+      const Explanation e = classifier.explain(a.samples, a.sample_rate, r.options);
       nlohmann::json j = nlohmann::json::parse(e.to_json());
-      if (want_png) j["explanation_png"] = base64(explanation_png(e, classifier.features(), {900, 320, ""}));
+      if (r.png) j["explanation_png"] = base64(explanation_png(e, classifier.features(), {900, 320, ""}));
       res.set_content(json_text(j), "application/json");
     });
   }
@@ -308,13 +186,11 @@ struct HttpServer::Impl {
   // POST /v1/similar: the index's k nearest files to the upload (its own content left out).
   void similar(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     std::string upload, name = "upload";
-    if (!read_upload(req, res, reader, upload, name)) return;
+    if (!serve::read_upload(req, res, reader, {options.max_body_bytes, options.read_timeout_s}, upload, name)) return;
     if (!library) return json_error(res, 404, "no similarity index: start the server with --index INDEX");
     int k = 10;
     try {
-      const double v = number_param(req, "k", 10);
-      if (!(v >= 1 && v <= 1000)) throw Error("k", "must be in [1, 1000]");
-      k = static_cast<int>(v);
+      k = serve::similar_k(req);
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
     }

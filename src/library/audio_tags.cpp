@@ -1,0 +1,273 @@
+// Genre and comment fields through TagLib (Debian's libtag1-dev, LGPL), one code path per tag kind.
+#include "library/audio_tags.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+#include <taglib/aifffile.h>
+#include <taglib/apetag.h>
+#include <taglib/fileref.h>
+#include <taglib/flacfile.h>
+#include <taglib/id3v1tag.h>
+#include <taglib/id3v2tag.h>
+#include <taglib/mpegfile.h>
+#include <taglib/oggfile.h>
+#include <taglib/tpropertymap.h>
+#include <taglib/textidentificationframe.h>
+#include <taglib/wavfile.h>
+#include <taglib/xiphcomment.h>
+
+#include "audio/same_audio.h"
+#include "common/sha256.h"
+#include "io/atomic_file.h"
+
+namespace genrenet::tags {
+namespace {
+
+std::string utf8(const TagLib::String& s) { return s.to8Bit(true); }
+TagLib::String tstring(const std::string& s) { return TagLib::String(s, TagLib::String::UTF8); }
+
+// One tag of a file: where the field is read and written.
+struct Slot {
+  std::string kind;
+  TagLib::Tag* tag = nullptr;
+};
+
+// The open file and its slots in the order players prefer them; save() writes them all back, keeping every
+// other tag and the ID3v2 version the file had.
+class TaggedFile {
+ public:
+  TaggedFile(const std::filesystem::path& file, bool for_writing) : path_(file), ref_(file.c_str(), false) {
+    if (ref_.isNull() || !ref_.file() || !ref_.file()->isValid())
+      throw Error(file.string(), std::filesystem::exists(file)
+                                     ? "TagLib cannot read its tags (not a format that holds them: AU and raw audio do not, or damaged)"
+                                     : "no such file");
+    if (for_writing && ref_.file()->readOnly()) throw Error(file.string(), "is read-only: its tags cannot be written");
+    TagLib::File* f = ref_.file();
+    if (auto* mp3 = dynamic_cast<TagLib::MPEG::File*>(f)) {
+      mp3_ = mp3;
+      id3v2_version_ = version_of(mp3->hasID3v2Tag() ? mp3->ID3v2Tag() : nullptr);
+      slots_.push_back({"id3v2", mp3->ID3v2Tag(true)});
+      if (mp3->hasAPETag()) slots_.push_back({"ape", mp3->APETag()});
+      if (mp3->hasID3v1Tag()) slots_.push_back({"id3v1", mp3->ID3v1Tag()});
+    } else if (auto* flac = dynamic_cast<TagLib::FLAC::File*>(f)) {
+      flac_ = flac;
+      slots_.push_back({"xiph", flac->xiphComment(true)});
+      if (flac->hasID3v2Tag()) slots_.push_back({"id3v2", flac->ID3v2Tag()});
+      if (flac->hasID3v1Tag()) slots_.push_back({"id3v1", flac->ID3v1Tag()});
+    } else if (auto* wav = dynamic_cast<TagLib::RIFF::WAV::File*>(f)) {
+      wav_ = wav;
+      id3v2_version_ = version_of(wav->hasID3v2Tag() ? wav->ID3v2Tag() : nullptr);
+      slots_.push_back({"riff-info", wav->InfoTag()});
+      slots_.push_back({"id3v2", wav->ID3v2Tag()});
+    } else if (auto* aiff = dynamic_cast<TagLib::RIFF::AIFF::File*>(f)) {
+      aiff_ = aiff;
+      id3v2_version_ = version_of(aiff->hasID3v2Tag() ? aiff->tag() : nullptr);
+      slots_.push_back({"id3v2", aiff->tag()});
+    } else if (auto* ogg = dynamic_cast<TagLib::Ogg::File*>(f)) {  // Vorbis, Opus, Speex, Ogg FLAC
+      if (auto* x = dynamic_cast<TagLib::Ogg::XiphComment*>(ogg->tag())) slots_.push_back({"xiph", x});
+    }
+    if (slots_.empty())
+      throw Error(file.string(), "its format's tags are not among those genrenet writes (MP3, FLAC, Ogg, WAV, AIFF)");
+  }
+
+  const std::vector<Slot>& slots() const { return slots_; }
+
+  void save() {
+    bool ok = false;
+    const auto v = id3v2_version_ == 3 ? TagLib::ID3v2::v3 : TagLib::ID3v2::v4;
+    if (mp3_) {
+      int kinds = TagLib::MPEG::File::ID3v2;
+      if (mp3_->hasAPETag()) kinds |= TagLib::MPEG::File::APE;
+      if (mp3_->hasID3v1Tag()) kinds |= TagLib::MPEG::File::ID3v1;
+      ok = mp3_->save(kinds, TagLib::File::StripNone, v, TagLib::File::DoNotDuplicate);
+    } else if (wav_) {
+      ok = wav_->save(TagLib::RIFF::WAV::File::AllTags, TagLib::File::StripNone, v);
+    } else if (aiff_) {
+      ok = aiff_->save(v);
+    } else {
+      ok = ref_.file()->save();
+    }
+    if (!ok) throw Error(path_.string(), "TagLib could not save its tags");
+  }
+
+ private:
+  static int version_of(TagLib::ID3v2::Tag* t) { return t && t->header() ? static_cast<int>(t->header()->majorVersion()) : 4; }
+
+  std::filesystem::path path_;
+  TagLib::FileRef ref_;
+  std::vector<Slot> slots_;
+  TagLib::MPEG::File* mp3_ = nullptr;
+  TagLib::FLAC::File* flac_ = nullptr;
+  TagLib::RIFF::WAV::File* wav_ = nullptr;
+  TagLib::RIFF::AIFF::File* aiff_ = nullptr;
+  int id3v2_version_ = 4;
+};
+
+// Vorbis comments and ID3v2 text frames hold lists: read and written whole. Other tags hold one string.
+std::vector<std::string> get(const Slot& s, TagField field) {
+  std::vector<std::string> out;
+  if (auto* x = dynamic_cast<TagLib::Ogg::XiphComment*>(s.tag)) {
+    const auto& m = x->fieldListMap();
+    const auto it = m.find(field == TagField::genre ? "GENRE" : "COMMENT");
+    if (it != m.end())
+      for (const auto& v : it->second) out.push_back(utf8(v));
+    return out;
+  }
+  if (auto* id3 = dynamic_cast<TagLib::ID3v2::Tag*>(s.tag); id3 && field == TagField::genre) {
+    for (auto* frame : id3->frameList("TCON"))
+      if (auto* t = dynamic_cast<TagLib::ID3v2::TextIdentificationFrame*>(frame))
+        for (const auto& v : t->fieldList()) out.push_back(utf8(v));
+    return out;
+  }
+  const std::string v = utf8(field == TagField::genre ? s.tag->genre() : s.tag->comment());
+  if (!v.empty()) out.push_back(v);
+  return out;
+}
+
+void set(const Slot& s, TagField field, const std::vector<std::string>& values) {
+  if (auto* x = dynamic_cast<TagLib::Ogg::XiphComment*>(s.tag)) {
+    const char* key = field == TagField::genre ? "GENRE" : "COMMENT";
+    x->removeFields(key);
+    for (const auto& v : values) x->addField(key, tstring(v), false);
+    return;
+  }
+  if (auto* id3 = dynamic_cast<TagLib::ID3v2::Tag*>(s.tag); id3 && field == TagField::genre) {
+    id3->removeFrames("TCON");
+    if (values.empty()) return;
+    auto* frame = new TagLib::ID3v2::TextIdentificationFrame("TCON", TagLib::String::UTF8);
+    TagLib::StringList list;
+    for (const auto& v : values) list.append(tstring(v));
+    frame->setText(list);
+    id3->addFrame(frame);  // the tag owns it
+    return;
+  }
+  const TagLib::String v = values.empty() ? TagLib::String() : tstring(values.front());
+  if (field == TagField::genre)
+    s.tag->setGenre(v);
+  else
+    s.tag->setComment(v);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
+}  // namespace
+
+std::string FieldValues::shown() const {
+  for (const auto& [kind, values] : by_tag)
+    if (!values.empty()) return join(values);
+  return "";
+}
+
+bool FieldValues::all_say(const std::string& value) const {
+  for (const auto& [kind, values] : by_tag)
+    if (kind != "id3v1" && values != std::vector<std::string>{value}) return false;
+  return !by_tag.empty();
+}
+
+FieldValues FieldValues::with_value(const std::string& value) const {
+  FieldValues out = *this;
+  for (auto& [kind, values] : out.by_tag) values = value.empty() ? std::vector<std::string>{} : std::vector<std::string>{value};
+  return out;
+}
+
+std::string FieldValues::to_json() const {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& [kind, values] : by_tag) j.push_back({kind, values});
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+FieldValues FieldValues::from_json(const std::string& json, const std::string& origin) {
+  FieldValues out;
+  try {
+    for (const auto& e : nlohmann::json::parse(json)) out.by_tag.emplace_back(e.at(0).get<std::string>(), e.at(1).get<std::vector<std::string>>());
+  } catch (const std::exception& e) {
+    throw Error(origin, std::string("a damaged record of old tag values: ") + e.what());
+  }
+  return out;
+}
+
+FieldValues read_field(const std::filesystem::path& file, TagField field) {
+  TaggedFile f(file, false);
+  FieldValues out;
+  for (const auto& s : f.slots()) out.by_tag.emplace_back(s.kind, get(s, field));
+  return out;
+}
+
+void write_field(const std::filesystem::path& file, TagField field, const FieldValues& values) {
+  TaggedFile f(file, true);
+  for (const auto& [kind, list] : values.by_tag) {
+    bool found = false;
+    for (const auto& s : f.slots())
+      if (s.kind == kind) {
+        set(s, field, list);
+        found = true;
+      }
+    if (!found) throw Error(file.string(), "has no " + kind + " tag to restore (was it converted to another format?)");
+  }
+  f.save();
+}
+
+void write_safely(const std::filesystem::path& file, TagField field, const FieldValues& values,
+                  const std::function<void(const std::string&)>& before_commit) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target = fs::canonical(file, ec);
+  if (ec) throw Error(file.string(), "vanished or cannot be reached: " + ec.message());
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw Error(file.string(), "is not a regular file");
+  // The mode bits too, not only access(): root may write anything, but a file made read-only is meant to stay.
+  if ((st.st_mode & 0222) == 0 || ::access(target.c_str(), W_OK) != 0) throw Error(file.string(), "is read-only: left as it is");
+  // Hidden, beside the file (a rename is atomic only within one file system), and one name per file: a copy
+  // left by a killed run is overwritten by the next.
+  const fs::path copy = target.parent_path() / ("." + target.filename().string() + ".genrenet-tag.tmp");
+  struct RemoveCopy {
+    const fs::path& p;
+    bool keep = false;
+    ~RemoveCopy() {
+      std::error_code ignored;
+      if (!keep) fs::remove(p, ignored);
+    }
+  } cleanup{copy};
+  if (!fs::copy_file(target, copy, fs::copy_options::overwrite_existing, ec))
+    throw Error(file.string(), "its folder refuses a working copy (" + ec.message() + "): left as it is");
+  write_field(copy, field, values);
+  if (const std::string d = audio_difference(target, copy); !d.empty())
+    throw Error(file.string(), "writing its tag would change its audio (" + d + "): left as it is");
+  const FieldValues written = read_field(copy, field);
+  for (const auto& [kind, list] : values.by_tag)
+    for (const auto& [k2, l2] : written.by_tag)
+      if (k2 == kind && kind != "id3v1" && l2 != list)
+        throw Error(file.string(), "its " + kind + " tag does not read back what was written: left as it is");
+  {  // The copy's bytes and its mode on disk before it replaces the file.
+    const int fd = ::open(copy.c_str(), O_RDONLY);
+    if (fd < 0) throw Error(copy.string(), "cannot be reopened");
+    if (::fchmod(fd, st.st_mode & 07777) != 0 || ::fsync(fd) != 0) {
+      ::close(fd);
+      throw Error(copy.string(), "cannot be given the file's mode or flushed");
+    }
+    [[maybe_unused]] const int owner = ::fchown(fd, st.st_uid, st.st_gid);  // best effort: needs privileges
+    ::close(fd);
+  }
+  if (before_commit) before_commit(sha256_file(copy));
+  if (st.st_nlink > 1) {
+    // A rename would leave the other names on the old content: the bytes are copied into the same inode.
+    if (!fs::copy_file(copy, target, fs::copy_options::overwrite_existing, ec))
+      throw Error(file.string(), "could not be rewritten in place: " + ec.message());
+  } else {
+    fs::rename(copy, target, ec);
+    if (ec) throw Error(file.string(), "could not be replaced by its tagged copy: " + ec.message());
+    cleanup.keep = true;
+    io::fsync_folder(target.parent_path());
+  }
+}
+
+}  // namespace genrenet::tags
