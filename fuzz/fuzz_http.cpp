@@ -1,9 +1,10 @@
 // The HTTP handlers' parsing of what clients send: each input is the raw bytes of one connection (request
 // line, headers, query string, a multipart, chunked or plain body, or anything else) sent to a real httplib
 // server on loopback whose routes run genrenet's own request code (src/serve/requests.cpp: the upload held
-// to its limits, multipart part choice, file names, every query parameter of /v1/classify, /v1/explain and
-// /v1/similar) and answer with what they parsed instead of classifying. An answer that is not HTTP, an
-// exception other than genrenet::Error escaping a handler, a crash or UB in a handler thread is a finding.
+// to its limits, multipart part choice, file names, every query parameter of POST /v1/classify, /v1/explain,
+// /v1/similar and GET /v1/similar) and answer with what they parsed instead of classifying. An answer that
+// is not HTTP, an exception other than genrenet::Error escaping a handler, a crash or UB in a handler thread
+// is a finding.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -58,6 +59,13 @@ int start_server() {
                            {"hop", r.options.windows.hop_seconds}, {"png", r.png}});
   });
   route(server, "/v1/similar", [](const httplib::Request& req) { return nlohmann::json({{"k", serve::similar_k(req)}}); });
+  server.Get("/v1/similar", [](const httplib::Request& req, httplib::Response& res) {
+    try {
+      parsed(res, {{"k", serve::similar_k(req)}, {"row", serve::similar_row(req, 100)}, {"file", req.get_param_value("file")}});
+    } catch (const Error& e) {
+      serve::json_error(res, 400, e.what());
+    }
+  });
   // As in the service (src/serve/http_server.cpp); anything else that escapes a handler is a finding.
   server.set_exception_handler([](const httplib::Request&, httplib::Response&, std::exception_ptr ep) {
     try {

@@ -207,6 +207,25 @@ TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].row, by_hand[0].second);
   EXPECT_THROW(opened.search(std::vector<float>(10, 0.f), 1), Error);
+  // A file already in the index, found by its name or its content, answered from its stored embedding.
+  EXPECT_EQ(opened.find_row(rows[self]["file"].get<std::string>()), self);
+  EXPECT_EQ(opened.find_row(rows[self]["sha256"].get<std::string>()), self);
+  EXPECT_EQ(opened.find_row("not/in/the/index.wav"), -1);
+  const auto like = opened.search_like_row(self, 3);
+  ASSERT_EQ(like.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(like[i].row, by_hand[i].second) << i;
+  EXPECT_THROW(opened.search_like_row(5, 1), Error);
+  // A query the index does not hold is embedded with the model: the CLI agrees with the API.
+  write_wav(dir_ / "song6.wav", synthesize_example_clip(5.5, 8000, 6), 8000);
+  const auto outside = opened.search(Classifier(model_, fp32()).embed_file(dir_ / "song6.wav").values, 2);
+  r = test::run(exe + " similar -i " + index + " " + (dir_ / "song6.wav").string() + " --k 2 --format jsonl");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto outside_cli = nlohmann::json::parse(r.output.substr(r.output.find('{')))["neighbours"];
+  ASSERT_EQ(outside_cli.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(outside_cli[i]["row"], outside[i].row) << i;
+    EXPECT_NEAR(outside_cli[i]["similarity"].get<double>(), outside[i].similarity, 1e-4) << i;
+  }
   ModelFile other = read_model_file(model_);
   other.weights.at("fc.bias") = other.weights.at("fc.bias") + 1;
   std::filesystem::create_directories(dir_ / "other");
@@ -240,6 +259,23 @@ TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
   res = client.Post("/v1/similar?k=0", test::read_bytes(dir_ / "music/song2.wav"), "application/octet-stream");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
+  // GET: a file already in the library, by the name the index gives it or by its row.
+  const std::string name = rows[self]["file"].get<std::string>();
+  for (const std::string query : {"/v1/similar?k=2&file=" + httplib::detail::encode_query_param(name),
+                                  "/v1/similar?k=2&row=" + std::to_string(self)}) {
+    res = client.Get(query.c_str());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << query << ": " << res->body;
+    const auto got = nlohmann::json::parse(res->body);
+    EXPECT_EQ(got["row"], self);
+    ASSERT_EQ(got["neighbours"].size(), 2u);
+    EXPECT_EQ(got["neighbours"][0]["row"], by_hand[0].second);
+    EXPECT_EQ(got["neighbours"][1]["row"], by_hand[1].second);
+  }
+  EXPECT_EQ(client.Get("/v1/similar?file=nowhere.wav")->status, 404);
+  EXPECT_EQ(client.Get("/v1/similar")->status, 400);
+  EXPECT_EQ(client.Get("/v1/similar?row=5")->status, 400);
+  EXPECT_EQ(client.Get("/v1/similar?row=1.5")->status, 400);
   server.stop();
   serving.join();
   so.index.clear();

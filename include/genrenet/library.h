@@ -67,6 +67,10 @@ class SimilarityIndex {
   // The k most similar rows to a unit-length query (its size must be dimension()), most similar first,
   // leaving out rows whose content is `exclude_sha256` (the query file itself). Safe from several threads.
   std::vector<Neighbour> search(std::span<const float> query, int k, const std::string& exclude_sha256 = "") const;
+  // A file already in the index: its row, found by the name it was given to embed or by the sha256 of its
+  // content (-1 when none), and its k most similar other files from its stored embedding (no model needed).
+  int find_row(const std::string& file_or_sha256) const;
+  std::vector<Neighbour> search_like_row(int row, int k) const;
 
  private:
   SimilarityIndex();

@@ -1,6 +1,7 @@
 // genrenet index build | add, genrenet similar: a library's embeddings in a FAISS index, and "sounds like".
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -58,22 +59,35 @@ int run_similar(const SimilarArgs& a) {
   const SimilarityIndex index = SimilarityIndex::open(a.index);
   const std::string model = a.model.empty() ? index.model_file() : a.model;
   // A query embedded by another network lands in another space: refused rather than answered with noise.
-  if (weights_sha256(model) != index.weights_sha256())
-    throw Error(model, "is not the model whose embeddings " + a.index + " holds (" + index.model_file() +
-                           "): a query must be embedded by the same model");
-  ClassifierOptions co;
-  co.precision = "fp32";
-  co.threads = a.threads;
-  const Classifier clf(model, co);
-  if (nlohmann::json::parse(clf.features().to_json()).dump() != index.features_json())
-    throw Error(model, "its feature options differ from those the index was made with");
-  const WindowOptions windows = embedding_store_windows(embedding_store_files(a.index, false));
+  auto check_model = [&] {
+    if (weights_sha256(model) != index.weights_sha256())
+      throw Error(model, "is not the model whose embeddings " + a.index + " holds (" + index.model_file() +
+                             "): a query must be embedded by the same model");
+  };
+  if (!a.model.empty()) check_model();
+  // The model is loaded only for a query the index does not hold: a file already in it (by content) is
+  // answered from its stored embedding.
+  std::optional<Classifier> clf;
+  auto embed = [&](const std::filesystem::path& q) {
+    if (!clf) {
+      check_model();
+      ClassifierOptions co;
+      co.precision = "fp32";
+      co.threads = a.threads;
+      clf.emplace(model, co);
+      if (nlohmann::json::parse(clf->features().to_json()).dump() != index.features_json())
+        throw Error(model, "its feature options differ from those the index was made with");
+    }
+    return clf->embed_file(q, embedding_store_windows(embedding_store_files(a.index, false))).values;
+  };
   if (a.format == "m3u") std::printf("#EXTM3U\n");
   int failed = 0;
   for (const std::filesystem::path q : collect_audio_files(a.queries)) {
     std::vector<Neighbour> found;
     try {
-      found = index.search(clf.embed_file(q, windows).values, a.k, sha256_file(q));
+      const std::string sha = sha256_file(q);
+      const int row = index.find_row(sha);
+      found = row >= 0 ? index.search_like_row(row, a.k) : index.search(embed(q), a.k, sha);
     } catch (const Error& e) {
       ++failed;
       std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());

@@ -173,4 +173,18 @@ std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int
   return out;
 }
 
+int SimilarityIndex::find_row(const std::string& file_or_sha256) const {
+  const auto& rows = impl_->store.embeddings.rows;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].value("file", "") == file_or_sha256 || rows[i].value("sha256", "") == file_or_sha256) return static_cast<int>(i);
+  return -1;
+}
+
+std::vector<Neighbour> SimilarityIndex::search_like_row(int row, int k) const {
+  if (row < 0 || row >= size()) throw Error("row", "must be in [0, " + std::to_string(size()) + "), got " + std::to_string(row));
+  const size_t d = static_cast<size_t>(dimension());
+  const std::span<const float> query(impl_->store.embeddings.values.data() + static_cast<size_t>(row) * d, d);
+  return search(query, k, impl_->store.embeddings.rows[static_cast<size_t>(row)]["sha256"].get<std::string>());
+}
+
 }  // namespace genrenet

@@ -240,6 +240,28 @@ struct HttpServer::Impl {
     }
   }
 
+  // GET /v1/similar?file=NAME (as the index names it, or the sha256 of its content) or ?row=N: the files
+  // most like one already in the library, from its stored embedding (no upload, no model pass).
+  void similar_in_library(const httplib::Request& req, httplib::Response& res) {
+    if (!library) return json_error(res, 404, "no similarity index: start the server with --index INDEX");
+    int k = 10, row = -1;
+    try {
+      k = serve::similar_k(req);
+      row = serve::similar_row(req, library->size());
+      if (row < 0 && req.has_param("file")) {
+        row = library->find_row(req.get_param_value("file"));
+        if (row < 0) return json_error(res, 404, "no file \"" + req.get_param_value("file") + "\" in the index");
+      }
+      if (row < 0) throw Error("file", "give file=NAME (or the sha256 of its content) or row=N; or POST the audio");
+    } catch (const Error& e) {
+      return json_error(res, 400, e.what());
+    }
+    nlohmann::json n = nlohmann::json::array();
+    for (const Neighbour& f : library->search_like_row(row, k))
+      n.push_back({{"file", f.file}, {"similarity", f.similarity}, {"row", f.row}, {"duration_s", f.duration_seconds}});
+    res.set_content(json_text({{"row", row}, {"neighbours", n}}), "application/json");
+  }
+
   void install_routes() {
     // One thread per open connection: the classifications are bounded by Admission, the threads only wait
     // on sockets, so there are many more of them than workers (a few slow clients held all of 4 spare
@@ -268,8 +290,9 @@ struct HttpServer::Impl {
                                       const httplib::ContentReader& reader) { explain(req, res, reader); });
     server.Post("/v1/similar", [this](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) { similar(req, res, reader); });
+    server.Get("/v1/similar", [this](const httplib::Request& req, httplib::Response& res) { similar_in_library(req, res); });
     // The resource exists; only POST classifies (a GET was a 404 before, which says it does not).
-    for (const char* path : {"/v1/classify", "/v1/explain", "/v1/similar"})
+    for (const char* path : {"/v1/classify", "/v1/explain"})
       server.Get(path, [path](const httplib::Request&, httplib::Response& res) {
         res.set_header("Allow", "POST");
         json_error(res, 405, std::string("method not allowed: POST the audio to ") + path);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "common/text.h"
 
@@ -145,6 +146,14 @@ int similar_k(const httplib::Request& req) {
   const double v = number_param(req, "k", 10);
   if (!(v >= 1 && v <= 1000)) throw Error("k", "must be in [1, 1000]");
   return static_cast<int>(v);
+}
+
+int similar_row(const httplib::Request& req, int rows) {
+  if (!req.has_param("row")) return -1;
+  const double r = number_param(req, "row", -1);
+  if (!(r >= 0 && r < rows && r == std::floor(r)))
+    throw Error("row", "must be a row of the index, [0, " + std::to_string(rows) + ")");
+  return static_cast<int>(r);
 }
 
 }  // namespace genrenet::serve

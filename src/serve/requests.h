@@ -60,4 +60,7 @@ ExplainRequest explain_request(const httplib::Request& req, const std::vector<st
 // POST /v1/similar's k, in [1, 1000].
 int similar_k(const httplib::Request& req);
 
+// GET /v1/similar's row=N, a row of an index of `rows` rows; -1 when the request gives none.
+int similar_row(const httplib::Request& req, int rows);
+
 }  // namespace genrenet::serve
