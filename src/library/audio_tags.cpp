@@ -216,6 +216,30 @@ void write_field(const std::filesystem::path& file, TagField field, const FieldV
   f.save();
 }
 
+std::filesystem::path working_copy(const std::filesystem::path& file) {
+  // Hidden, beside the file (a rename is atomic only within one file system), and one name per file: a copy
+  // left by a killed run is overwritten by the next.
+  std::error_code ec;
+  std::filesystem::path target = std::filesystem::canonical(file, ec);
+  if (ec) target = file;
+  return target.parent_path() / ("." + target.filename().string() + ".genrenet-tag.tmp");
+}
+
+bool finish_interrupted_write(const std::filesystem::path& file, const std::string& expected_sha256) {
+  namespace fs = std::filesystem;
+  const fs::path copy = working_copy(file);
+  std::error_code ec;
+  if (expected_sha256.empty() || !fs::is_regular_file(copy, ec)) return false;
+  try {
+    if (sha256_file(copy) != expected_sha256 || sha256_file(file) == expected_sha256) return false;
+  } catch (const Error&) {
+    return false;
+  }
+  if (!fs::copy_file(copy, fs::canonical(file), fs::copy_options::overwrite_existing, ec)) return false;
+  fs::remove(copy, ec);
+  return true;
+}
+
 void write_safely(const std::filesystem::path& file, TagField field, const FieldValues& values,
                   const std::function<void(const std::string&)>& before_commit) {
   namespace fs = std::filesystem;
@@ -226,9 +250,7 @@ void write_safely(const std::filesystem::path& file, TagField field, const Field
   if (::stat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw Error(file.string(), "is not a regular file");
   // The mode bits too, not only access(): root may write anything, but a file made read-only is meant to stay.
   if ((st.st_mode & 0222) == 0 || ::access(target.c_str(), W_OK) != 0) throw Error(file.string(), "is read-only: left as it is");
-  // Hidden, beside the file (a rename is atomic only within one file system), and one name per file: a copy
-  // left by a killed run is overwritten by the next.
-  const fs::path copy = target.parent_path() / ("." + target.filename().string() + ".genrenet-tag.tmp");
+  const fs::path copy = working_copy(target);
   struct RemoveCopy {
     const fs::path& p;
     bool keep = false;

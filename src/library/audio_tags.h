@@ -41,4 +41,13 @@ void write_field(const std::filesystem::path& file, TagField field, const FieldV
 void write_safely(const std::filesystem::path& file, TagField field, const FieldValues& values,
                   const std::function<void(const std::string& new_sha256)>& before_commit);
 
+// The working copy write_safely makes beside `file` (symbolic links followed).
+std::filesystem::path working_copy(const std::filesystem::path& file);
+
+// Finishes a write_safely that a kill stopped while it copied a hard-linked file's new content into place:
+// when the working copy is still there, holds `expected_sha256` (the content the journal says genrenet
+// left) and the file does not, the copy is written into the file and removed. Returns whether it did.
+// Anything else is left to the next write (a copy from before the journal's commit is simply overwritten).
+bool finish_interrupted_write(const std::filesystem::path& file, const std::string& expected_sha256);
+
 }  // namespace genrenet::tags

@@ -105,7 +105,15 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
       break;
     }
     const size_t end = std::min(files.size(), begin + static_cast<size_t>(o.group));
-    // Content hashes on every core (they key the journal), then the files not finished before, classified.
+    // A write that a kill stopped half-way into a hard-linked file is finished first (its tagged copy is
+    // complete beside it); then content hashes on every core (they key the journal), then the files not
+    // finished before, classified.
+    std::vector<std::optional<tags::JournalRow>> rows(end - begin);
+    for (size_t k = 0; k < end - begin; ++k)
+      if (journal && std::filesystem::exists(tags::working_copy(files[begin + k]))) {
+        rows[k] = journal->find(absolute_name(files[begin + k]));
+        if (o.write && rows[k] && rows[k]->status == "written") tags::finish_interrupted_write(files[begin + k], rows[k]->sha256_after);
+      }
     std::vector<std::string> sha(end - begin), error(end - begin);
     parallel_for(end - begin, threads, [&](size_t k) {
       try {
@@ -120,7 +128,6 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
       for (auto& o : decided)
         if (o) emit(std::move(*o));
     };
-    std::vector<std::optional<tags::JournalRow>> rows(end - begin);
     std::vector<std::filesystem::path> todo;
     std::vector<size_t> todo_index;
     for (size_t k = 0; k < end - begin; ++k) {
@@ -216,6 +223,7 @@ TagReport undo_tags(const std::filesystem::path& journal_file, const std::functi
     try {
       const tags::FieldValues old = tags::FieldValues::from_json(row.old_values, journal_file.string());
       out.new_value = old.shown();
+      tags::finish_interrupted_write(row.path, row.sha256_after);  // a kill in a hard-linked file's copy-back
       const std::string sha = sha256_file(row.path);
       if (was_restored && sha != written) continue;  // restored before
       if (!was_restored && sha == row.sha256_before) {  // the write never reached the file (a killed run)
