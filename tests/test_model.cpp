@@ -218,6 +218,17 @@ TEST(Weights, OverlapsHolesNanAndWrongTypesAreRefusedByName) {
   write_raw_safetensors(dir / "huge.safetensors",
                         R"({"a": {"dtype": "F32", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 8]}})", 8);
   expect_error_containing([&] { read_safetensors(dir / "huge.safetensors"); }, "a");
+  // Numbers beyond the integer types (fuzz_safetensors: a shape of 3.9e20 was converted with undefined
+  // behaviour), fractional, negative or not numbers at all: refused, naming the field.
+  for (const std::string& bad : {R"("shape": [388888888888888844444], "data_offsets": [0, 8])",
+                                 R"("shape": [9223372036854775808.0], "data_offsets": [0, 8])",
+                                 R"("shape": [2.5], "data_offsets": [0, 8])",
+                                 R"("shape": [2], "data_offsets": [0, 1e30])",
+                                 R"("shape": [2], "data_offsets": [-8, 8])",
+                                 R"("shape": ["two"], "data_offsets": [0, 8])"}) {
+    write_raw_safetensors(dir / "bad-number.safetensors", R"({"a": {"dtype": "F32", )" + bad + "}}", 8);
+    expect_error_containing([&] { read_safetensors(dir / "bad-number.safetensors"); }, "tensor a");
+  }
 
   ResNet m = make_model(ModelOptions{});
   TensorMap nan = state_dict(*m);

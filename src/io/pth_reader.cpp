@@ -498,7 +498,9 @@ TensorMap read_zip_checkpoint(const std::filesystem::path& path) {
       const size_t elem = torch::elementSize(id.dtype);
       slot->numel = static_cast<int64_t>(size / elem);
       slot->data = torch::empty({slot->numel}, torch::TensorOptions().dtype(id.dtype));
-      std::memcpy(slot->data.data_ptr(), ptr.get(), slot->numel * elem);
+      // An empty storage has no data pointer, and memcpy from or to null is undefined even for 0 bytes
+      // (fuzz_pth: a zero-length record).
+      if (slot->numel > 0) std::memcpy(slot->data.data_ptr(), ptr.get(), slot->numel * elem);
     } catch (const c10::Error& e) {
       throw Error(name, "storage " + id.key + " is missing or damaged (" + e.what_without_backtrace() + ")");
     }
@@ -562,7 +564,7 @@ TensorMap read_legacy_checkpoint(const std::filesystem::path& path) {
     const uint64_t bytes = static_cast<uint64_t>(numel) * torch::elementSize(st.dtype);
     if (numel != st.numel || bytes > rest.size())
       throw Error(name, "truncated or damaged: storage " + k->s + " holds less data than it declares");
-    std::memcpy(st.data.data_ptr(), rest.data(), bytes);
+    if (bytes > 0) std::memcpy(st.data.data_ptr(), rest.data(), bytes);
     rest.remove_prefix(bytes);
   }
   TensorMap tensors = collect_state_dict(root, name);

@@ -9,6 +9,7 @@
 
 #include <genrenet/model.h>
 
+#include "common/json_number.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -62,8 +63,8 @@ WeightFile read_safetensors(const std::filesystem::path& path) {
       const std::string dt = v.at("dtype").get<std::string>();
       auto it = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](auto& d) { return dt == d.name; });
       if (it == std::end(kDtypes)) throw Error(name, "tensor " + key + ": unsupported dtype " + dt);
-      std::vector<int64_t> shape = v.at("shape").get<std::vector<int64_t>>();
-      auto offsets = v.at("data_offsets").get<std::vector<std::uint64_t>>();
+      const std::vector<int64_t> shape = json_whole_list<int64_t>(v.at("shape"), name + ": tensor " + key + ": shape");
+      const auto offsets = json_whole_list<std::uint64_t>(v.at("data_offsets"), name + ": tensor " + key + ": data_offsets");
       // The element count is bounded by the file's data before any product can overflow.
       std::uint64_t numel = 1;
       for (auto d : shape) {
