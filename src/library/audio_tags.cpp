@@ -282,8 +282,17 @@ void write_safely(const std::filesystem::path& file, TagField field, const Field
   if (before_commit) before_commit(sha256_file(copy));
   if (st.st_nlink > 1) {
     // A rename would leave the other names on the old content: the bytes are copied into the same inode.
+    // The checked copy stays until that is done and flushed: if it fails half-way (or is killed), the next
+    // run finishes it from there (finish_interrupted_write).
+    cleanup.keep = true;
     if (!fs::copy_file(copy, target, fs::copy_options::overwrite_existing, ec))
-      throw Error(file.string(), "could not be rewritten in place: " + ec.message());
+      throw Error(file.string(), "could not be rewritten in place (" + ec.message() + "): the next run finishes it from " +
+                                     copy.string());
+    if (const int fd = ::open(target.c_str(), O_RDONLY); fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+    fs::remove(copy, ec);
   } else {
     fs::rename(copy, target, ec);
     if (ec) throw Error(file.string(), "could not be replaced by its tagged copy: " + ec.message());
