@@ -14,6 +14,7 @@
 
 #include <genrenet/genrenet.h>
 
+#include "audio/sndfile_handle.h"
 #include "common/simd.h"
 
 namespace genrenet {
@@ -22,10 +23,6 @@ namespace {
 constexpr int kMinSampleRate = 1000;
 constexpr int kMaxSampleRate = 768000;
 constexpr int kMaxChannels = 256;
-
-struct SndfileCloser {
-  void operator()(SNDFILE* f) const { sf_close(f); }
-};
 
 std::string fmt_seconds(double s) {
   char buf[64];
@@ -153,7 +150,7 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   if (!ec && size == 0) throw Error(name, "empty file (0 bytes)");
 
   SF_INFO info{};
-  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(name.c_str(), SFM_READ, &info));
+  SndfileHandle file(sf_open(name.c_str(), SFM_READ, &info));
   if (!file) {
     std::string why = sf_strerror(nullptr);
     throw Error(name, "not a readable audio file (" + why + ")");
@@ -192,7 +189,7 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
   MemoryStream stream{bytes.data(), static_cast<sf_count_t>(bytes.size())};
   SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
   SF_INFO info{};
-  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open_virtual(&io, SFM_READ, &info, &stream));
+  SndfileHandle file(sf_open_virtual(&io, SFM_READ, &info, &stream));
   if (!file) {
     std::string why = sf_strerror(nullptr);
     throw Error(name, "not a readable audio file (" + why + ")");

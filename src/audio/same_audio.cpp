@@ -1,22 +1,16 @@
 // Sample-exact comparison of two audio files, block by block.
 #include "audio/same_audio.h"
 
-#include <memory>
 #include <vector>
 
-#include <sndfile.h>
+#include "audio/sndfile_handle.h"
 
 namespace genrenet {
 namespace {
 
-struct SndfileCloser {
-  void operator()(SNDFILE* f) const { sf_close(f); }
-};
-using Sndfile = std::unique_ptr<SNDFILE, SndfileCloser>;
-
-Sndfile open_for_reading(const std::filesystem::path& p, SF_INFO& info, std::string& error) {
+SndfileHandle open_for_reading(const std::filesystem::path& p, SF_INFO& info, std::string& error) {
   info = {};
-  Sndfile f(sf_open(p.c_str(), SFM_READ, &info));
+  SndfileHandle f(sf_open(p.c_str(), SFM_READ, &info));
   if (!f) error = p.string() + " cannot be decoded: " + sf_strerror(nullptr);
   return f;
 }
@@ -26,9 +20,9 @@ Sndfile open_for_reading(const std::filesystem::path& p, SF_INFO& info, std::str
 std::string audio_difference(const std::filesystem::path& a, const std::filesystem::path& b) {
   SF_INFO ia, ib;
   std::string error;
-  const Sndfile fa = open_for_reading(a, ia, error);
+  const SndfileHandle fa = open_for_reading(a, ia, error);
   if (!fa) return error;
-  const Sndfile fb = open_for_reading(b, ib, error);
+  const SndfileHandle fb = open_for_reading(b, ib, error);
   if (!fb) return error;
   if (ia.channels != ib.channels || ia.samplerate != ib.samplerate)
     return "the channels or the sample rate differ (" + std::to_string(ia.channels) + " at " +

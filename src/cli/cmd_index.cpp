@@ -13,6 +13,7 @@
 #include "common/text.h"
 #include "eval/embedding_store.h"
 #include "io/atomic_file.h"
+#include "library/neighbours_json.h"
 
 namespace genrenet::cli {
 namespace {
@@ -68,6 +69,7 @@ int run_similar(const SimilarArgs& a) {
   // The model is loaded only for a query the index does not hold: a file already in it (by content) is
   // answered from its stored embedding.
   std::optional<Classifier> clf;
+  const WindowOptions windows = embedding_store_windows(embedding_store_files(a.index, false));
   auto embed = [&](const std::filesystem::path& q) {
     if (!clf) {
       check_model();
@@ -78,7 +80,7 @@ int run_similar(const SimilarArgs& a) {
       if (nlohmann::json::parse(clf->features().to_json()).dump() != index.features_json())
         throw Error(model, "its feature options differ from those the index was made with");
     }
-    return clf->embed_file(q, embedding_store_windows(embedding_store_files(a.index, false))).values;
+    return clf->embed_file(q, windows).values;
   };
   if (a.format == "m3u") std::printf("#EXTM3U\n");
   int failed = 0;
@@ -94,10 +96,7 @@ int run_similar(const SimilarArgs& a) {
       continue;
     }
     if (a.format == "jsonl") {
-      nlohmann::json n = nlohmann::json::array();
-      for (auto& f : found)
-        n.push_back({{"file", f.file}, {"similarity", f.similarity}, {"row", f.row}, {"duration_s", f.duration_seconds}});
-      std::printf("%s\n", nlohmann::json({{"query", utf8_safe(q.string())}, {"neighbours", n}}).dump().c_str());
+      std::printf("%s\n", nlohmann::json({{"query", utf8_safe(q.string())}, {"neighbours", neighbours_json(found)}}).dump().c_str());
     } else if (a.format == "m3u") {
       for (auto& f : found)
         std::printf("#EXTINF:%d,%s\n%s\n", static_cast<int>(f.duration_seconds + 0.5),

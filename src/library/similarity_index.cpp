@@ -77,7 +77,10 @@ double recall_at_10(const faiss::Index& approximate, const faiss::Index& exact, 
 struct SimilarityIndex::Impl {
   Store store;
   std::unique_ptr<faiss::Index> index;
-  std::unordered_map<std::string, int> rows_of_content;  // sha256 -> rows holding it (counted once, at open)
+  // Made once, at open, so that no query scans every row: sha256 -> the rows holding that content (in row
+  // order), and file name -> its first row.
+  std::unordered_map<std::string, std::vector<int>> rows_of_content;
+  std::unordered_map<std::string, int> first_row_of_file;
 };
 
 SimilarityIndex::SimilarityIndex() : impl_(std::make_unique<Impl>()) {}
@@ -134,7 +137,11 @@ SimilarityIndex SimilarityIndex::open(const std::filesystem::path& folder) {
   } catch (const faiss::FaissException& e) {
     throw Error(index_file(folder).string(), std::string("damaged index (FAISS: ") + e.what() + ")");
   }
-  for (const auto& r : out.impl_->store.embeddings.rows) ++out.impl_->rows_of_content[r["sha256"].get<std::string>()];
+  const auto& rows = out.impl_->store.embeddings.rows;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out.impl_->rows_of_content[rows[i].value("sha256", "")].push_back(static_cast<int>(i));
+    out.impl_->first_row_of_file.emplace(rows[i].value("file", ""), static_cast<int>(i));
+  }
   const faiss::Index& index = *out.impl_->index;
   if (index.d != out.impl_->store.dimension || index.ntotal != static_cast<RowId>(out.impl_->store.embeddings.rows.size()))
     throw Error(index_file(folder).string(), "does not match the embeddings beside it (" + std::to_string(index.ntotal) +
@@ -157,7 +164,7 @@ std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int
   const auto& rows = impl_->store.embeddings.rows;
   // One more than asked for each row that may be left out (the query's own content).
   const auto excluded = impl_->rows_of_content.find(exclude_sha256);
-  const int extra = excluded == impl_->rows_of_content.end() ? 0 : excluded->second;
+  const int extra = excluded == impl_->rows_of_content.end() ? 0 : static_cast<int>(excluded->second.size());
   const int want = std::min(size(), k + extra);
   std::vector<float> similarity(want);
   std::vector<RowId> found(want);
@@ -174,10 +181,12 @@ std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int
 }
 
 int SimilarityIndex::find_row(const std::string& file_or_sha256) const {
-  const auto& rows = impl_->store.embeddings.rows;
-  for (size_t i = 0; i < rows.size(); ++i)
-    if (rows[i].value("file", "") == file_or_sha256 || rows[i].value("sha256", "") == file_or_sha256) return static_cast<int>(i);
-  return -1;
+  // The first row that has it as its name or as its content.
+  int row = -1;
+  if (const auto f = impl_->first_row_of_file.find(file_or_sha256); f != impl_->first_row_of_file.end()) row = f->second;
+  if (const auto c = impl_->rows_of_content.find(file_or_sha256); c != impl_->rows_of_content.end())
+    row = row < 0 ? c->second.front() : std::min(row, c->second.front());
+  return row;
 }
 
 std::vector<Neighbour> SimilarityIndex::search_like_row(int row, int k) const {

@@ -136,7 +136,7 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
         decided[k] = TagOutcome{file, "error", "", "", "", 0, error[k]};
         continue;
       }
-      if (journal) rows[k] = journal->find(absolute_name(file));
+      if (journal && !rows[k]) rows[k] = journal->find(absolute_name(file));  // (found already if it had a working copy)
       if (rows[k] && finished(*rows[k], rule, sha[k])) {
         const auto& r = *rows[k];
         decided[k] = TagOutcome{file, "done before", "", r.new_value, r.genre, r.confidence,

@@ -19,6 +19,7 @@
 #include "common/text.h"
 #include "eval/classification_json.h"
 #include "eval/embedding_store.h"
+#include "library/neighbours_json.h"
 #include "serve/requests.h"
 
 namespace genrenet {
@@ -197,9 +198,7 @@ struct HttpServer::Impl {
     admitted(res, [&] {
       const Audio a = decode(upload, name);
       const Embedding e = classifier.embed(a.samples, a.sample_rate);
-      nlohmann::json n = nlohmann::json::array();
-      for (const Neighbour& f : library->search(e.values, k, sha256_hex(upload)))
-        n.push_back({{"file", f.file}, {"similarity", f.similarity}, {"row", f.row}, {"duration_s", f.duration_seconds}});
+      const nlohmann::json n = neighbours_json(library->search(e.values, k, sha256_hex(upload)));
       res.set_content(json_text({{"neighbours", n}}), "application/json");
     });
   }
@@ -256,10 +255,7 @@ struct HttpServer::Impl {
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
     }
-    nlohmann::json n = nlohmann::json::array();
-    for (const Neighbour& f : library->search_like_row(row, k))
-      n.push_back({{"file", f.file}, {"similarity", f.similarity}, {"row", f.row}, {"duration_s", f.duration_seconds}});
-    res.set_content(json_text({{"row", row}, {"neighbours", n}}), "application/json");
+    res.set_content(json_text({{"row", row}, {"neighbours", neighbours_json(library->search_like_row(row, k))}}), "application/json");
   }
 
   void install_routes() {
