@@ -1,10 +1,11 @@
-// The HTTP handlers' parsing of what clients send: each input is the raw bytes of one connection (request
-// line, headers, query string, a multipart, chunked or plain body, or anything else) sent to a real httplib
-// server on loopback whose routes run genrenet's own request code (src/serve/requests.cpp: the upload held
-// to its limits, multipart part choice, file names, every query parameter of POST /v1/classify, /v1/explain,
-// /v1/similar and GET /v1/similar) and answer with what they parsed instead of classifying. An answer that
-// is not HTTP, an exception other than genrenet::Error escaping a handler, a crash or UB in a handler thread
-// is a finding.
+// The service's reading of what clients send: each input is the raw bytes of one connection (request line,
+// headers, query string, a multipart, chunked or plain body, pipelined requests, or anything else) sent to the
+// service's own HTTP transport (src/serve/http_transport.cpp: Beast's parser, the limits, deadlines,
+// pipelining and admission) on loopback, whose routes run genrenet's own request code (src/serve/requests.cpp
+// and http_message.cpp: the upload and its multipart form, file names, every query parameter of POST
+// /v1/classify, /v1/explain, /v1/similar and GET /v1/similar) and answer with what they parsed instead of
+// classifying. An answer that is not HTTP, an exception other than genrenet::Error escaping a handler, a crash
+// or UB in any thread is a finding.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -18,69 +19,88 @@
 #include <string>
 #include <thread>
 
+#include "serve/http_transport.h"
 #include "serve/requests.h"
 
 namespace {
 
 using namespace genrenet;
+using serve::Request;
+using serve::Response;
 
 // Every parsed value goes into the answer, so that all of it is computed and serialised.
-void parsed(httplib::Response& res, nlohmann::json j) { res.set_content(serve::json_text(j), "application/json"); }
+void parsed(Response& res, nlohmann::json j) { res.set_content(serve::json_text(j), "application/json"); }
 
 template <class Parse>
-void route(httplib::Server& s, const char* path, Parse parse) {
-  s.Post(path, [parse](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    std::string body, name = "upload";
-    if (!serve::read_upload(req, res, reader, {64 * 1024, 2}, body, name)) return;
+serve::Route route(const char* path, Parse parse) {
+  return {"POST", path, [parse](Request& req, Response& res) {
+            std::string body, name = "upload";
+            if (!serve::take_upload(req, res, body, name)) return;
+            try {
+              nlohmann::json j = parse(req);
+              j["name"] = name;
+              j["bytes"] = body.size();
+              parsed(res, j);
+            } catch (const Error& e) {
+              serve::json_error(res, 400, e.what());
+            }
+          },
+          true};
+}
+
+// As in the service (src/serve/http_server.cpp), but anything other than genrenet::Error escaping a
+// handler is a finding, not a 500.
+template <class Handle>
+std::function<void(Request&, Response&)> strict(Handle handle) {
+  return [handle](Request& req, Response& res) {
     try {
-      nlohmann::json j = parse(req);
-      j["name"] = name;
-      j["bytes"] = body.size();
-      parsed(res, j);
-    } catch (const Error& e) {
-      serve::json_error(res, 400, e.what());
+      handle(req, res);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "exception escaped a handler: %s\n", e.what());
+      std::abort();
     }
-  });
+  };
 }
 
 int start_server() {
-  static httplib::Server server;
   const std::vector<std::string> classes = {"blues", "rock", "hip hop"};
-  route(server, "/v1/classify", [](const httplib::Request& req) {
-    UnknownOptions service;
-    const auto r = serve::classify_request(req, service, req.has_param("calibrated"), 10);
-    return nlohmann::json({{"windows", r.windows.windows}, {"window", r.windows.window_seconds}, {"hop", r.windows.hop_seconds},
-                           {"per_window", r.windows.per_window}, {"min_confidence", r.unknown.min_confidence},
-                           {"reject_ood", r.unknown.out_of_distribution}, {"spectrogram", r.spectrogram}, {"top", r.top}});
-  });
-  route(server, "/v1/explain", [classes](const httplib::Request& req) {
-    const auto r = serve::explain_request(req, classes);
-    return nlohmann::json({{"genre", r.options.genre}, {"window", r.options.windows.window_seconds},
-                           {"hop", r.options.windows.hop_seconds}, {"png", r.png}});
-  });
-  route(server, "/v1/similar", [](const httplib::Request& req) { return nlohmann::json({{"k", serve::similar_k(req)}}); });
-  server.Get("/v1/similar", [](const httplib::Request& req, httplib::Response& res) {
-    try {
-      parsed(res, {{"k", serve::similar_k(req)}, {"row", serve::similar_row(req, 100)}, {"file", req.get_param_value("file")}});
-    } catch (const Error& e) {
-      serve::json_error(res, 400, e.what());
-    }
-  });
-  // As in the service (src/serve/http_server.cpp); anything else that escapes a handler is a finding.
-  server.set_exception_handler([](const httplib::Request&, httplib::Response&, std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "exception escaped a handler: %s\n", e.what());
-    }
-    std::abort();
-  });
-  server.set_payload_max_length(64 * 1024);
-  server.set_read_timeout(1, 0);
-  server.set_keep_alive_timeout(1);
-  const int port = server.bind_to_any_port("127.0.0.1");
+  std::vector<serve::Route> routes = {
+      route("/v1/classify", [](const Request& req) {
+        UnknownOptions service;
+        const auto r = serve::classify_request(req, service, req.has_param("calibrated"), 10);
+        return nlohmann::json({{"windows", r.windows.windows}, {"window", r.windows.window_seconds}, {"hop", r.windows.hop_seconds},
+                               {"per_window", r.windows.per_window}, {"min_confidence", r.unknown.min_confidence},
+                               {"reject_ood", r.unknown.out_of_distribution}, {"spectrogram", r.spectrogram}, {"top", r.top}});
+      }),
+      route("/v1/explain", [classes](const Request& req) {
+        const auto r = serve::explain_request(req, classes);
+        return nlohmann::json({{"genre", r.options.genre}, {"window", r.options.windows.window_seconds},
+                               {"hop", r.options.windows.hop_seconds}, {"png", r.png}});
+      }),
+      route("/v1/similar", [](const Request& req) { return nlohmann::json({{"k", serve::similar_k(req)}}); }),
+      {"GET", "/v1/similar", [](Request& req, Response& res) {
+         try {
+           parsed(res, {{"k", serve::similar_k(req)}, {"row", serve::similar_row(req, 100)}, {"file", req.param("file")}});
+         } catch (const Error& e) {
+           serve::json_error(res, 400, e.what());
+         }
+       }},
+      {"GET", "/healthz", [](Request&, Response& res) { res.set_content(R"({"status":"ok"})", "application/json"); }},
+  };
+  for (auto& r : routes) r.handle = strict(r.handle);
+  serve::TransportOptions o;
+  o.max_body_bytes = 64 * 1024;
+  o.read_timeout_s = 1;
+  o.write_timeout_s = 1;
+  o.workers = 2;
+  o.queue = 2;
+  o.log_requests = false;
+  static serve::HttpTransport server(o, std::move(routes));
+  const int port = server.bind();
   if (port <= 0) std::abort();
-  std::thread([] { server.listen_after_bind(); }).detach();
+  std::thread([] { server.run(); }).detach();
   return port;
 }
 

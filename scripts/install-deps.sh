@@ -9,7 +9,9 @@ packages=(
   libcurl4-openssl-dev libssl-dev          # downloading ImageNet weights, SHA-256
   libtomlplusplus-dev                    # TOML training configs
   libgloo-dev                            # headers of the collectives behind LibTorch's c10d (data-parallel training)
-  libcli11-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev
+  libcli11-dev nlohmann-json3-dev libgtest-dev
+  libboost-dev                           # Boost.Beast and Asio (header-only): the HTTP service's transport
+  libcpp-httplib-dev                     # an HTTP client for the tests and benchmarks
   libfaiss-dev                           # similarity search over embeddings (genrenet index, similar)
   libtag1-dev libsqlite3-dev             # genre tags written into files (TagLib) and their journal (genrenet tag)
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark

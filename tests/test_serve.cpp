@@ -2,10 +2,6 @@
 // upload as a JSON 4xx, the busy answer (503 + Retry-After), and a server that keeps serving after all that.
 #include <httplib.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <future>
 #include <thread>
@@ -14,6 +10,7 @@
 
 #include <genrenet/serve.h>
 
+#include "raw_connection.h"
 #include "small_model.h"
 #include "test_util.h"
 
@@ -207,46 +204,8 @@ TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   EXPECT_EQ(r->status, 200) << r->body;
 }
 
-// A raw connection, for what no well-behaved client sends: chunked floods, lying lengths, a byte at a time.
-class RawConnection {
- public:
-  explicit RawConnection(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    timeval tv{20, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawConnection() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  // False once the server has closed its side.
-  bool send(const std::string& bytes) { return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()); }
-  // The status of the answer (0 if none came) and its body.
-  // The status of the answer (0 if none came) and its body, read up to its Content-Length.
-  std::pair<int, std::string> answer() {
-    std::string in;
-    char buf[4096];
-    auto complete = [&] {
-      const size_t end = in.find("\r\n\r\n"), length = in.find("Content-Length: ");
-      return end != std::string::npos && length != std::string::npos && length < end &&
-             in.size() >= end + 4 + std::stoul(in.substr(length + 16));
-    };
-    for (ssize_t n; !complete() && (n = ::recv(fd_, buf, sizeof buf, 0)) > 0;) in.append(buf, n);
-    if (in.rfind("HTTP/1.1 ", 0) != 0) return {0, in};
-    return {std::stoi(in.substr(9, 3)), in.substr(in.find("\r\n\r\n") + 4)};
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using test::RawConnection;
+using test::seconds_since;
 
 TEST_F(ServeTest, LimitsHoldForEveryWayOfSending) {
   ServerOptions so;
@@ -262,7 +221,7 @@ TEST_F(ServeTest, LimitsHoldForEveryWayOfSending) {
     const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
     for (int i = 0; i < 128 && chunked.send(chunk); ++i) {
     }
-    auto [status, body] = chunked.answer();
+    auto [status, head, body] = chunked.answer();
     EXPECT_EQ(status, 413) << body;
     EXPECT_NE(body.find("upload too large"), std::string::npos) << body;
   }
@@ -271,7 +230,7 @@ TEST_F(ServeTest, LimitsHoldForEveryWayOfSending) {
     RawConnection lying(s.port());
     const auto t0 = std::chrono::steady_clock::now();
     lying.send(head + "Content-Length: " + length + "\r\n\r\n");
-    auto [status, body] = lying.answer();
+    auto [status, head, body] = lying.answer();
     EXPECT_EQ(status, length == "209715200" ? 413 : 400) << length << ": " << body;
     EXPECT_LT(seconds_since(t0), 2.0) << length << ": waited for a body";
   }
@@ -280,10 +239,10 @@ TEST_F(ServeTest, LimitsHoldForEveryWayOfSending) {
     RawConnection slow(s.port());
     const auto t0 = std::chrono::steady_clock::now();
     slow.send(head + "Content-Length: 1000\r\n\r\n");
-    std::future<std::pair<int, std::string>> answer = std::async(std::launch::async, [&] { return slow.answer(); });
+    std::future<test::RawAnswer> answer = std::async(std::launch::async, [&] { return slow.answer(); });
     for (int i = 0; i < 40 && answer.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready; ++i)
       slow.send("x");
-    auto [status, body] = answer.get();
+    auto [status, head, body] = answer.get();
     EXPECT_EQ(status, 408) << body;
     EXPECT_LT(seconds_since(t0), 6.0);
   }
@@ -302,6 +261,31 @@ TEST_F(ServeTest, LimitsHoldForEveryWayOfSending) {
     EXPECT_EQ(r->status, 200);
     EXPECT_LT(seconds_since(t0), 1.0);
   }
+}
+
+// Four requests in one write, as a pipelining client sends them: four answers, in order (cpp-httplib, the
+// server's HTTP layer before, answered the first only).
+TEST_F(ServeTest, PipelinedRequestsAreAllAnswered) {
+  Serving s(model_, {});
+  const std::string wav = wav_bytes(dir_.path(), 4.0, 8000, 5);
+  RawConnection c(s.port());
+  auto post = [](const std::string& target, const std::string& body) {
+    return "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + post("/v1/classify?top=1", wav) +
+                     "GET /v1/model HTTP/1.1\r\nHost: x\r\n\r\n" + post("/v1/classify?top=zero", wav)));
+  auto a = c.answer();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(a.body)["status"], "ok");
+  a = c.answer();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(nlohmann::json::parse(a.body)["ranked"].size(), 1u);
+  a = c.answer();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(a.body)["architecture"], "resnet18");
+  a = c.answer();
+  EXPECT_EQ(a.status, 400);
+  EXPECT_NE(a.body.find("top: not a number"), std::string::npos) << a.body;
 }
 
 TEST_F(ServeTest, BusyServerAnswers503WithRetryAfter) {

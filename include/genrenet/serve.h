@@ -1,4 +1,4 @@
-// genrenet/serve.h — a genrenet model over HTTP (cpp-httplib), with a web page.
+// genrenet/serve.h — a genrenet model over HTTP/1.1 (Boost.Beast), with a web page.
 //
 //   POST /v1/classify   an audio file as the raw body or as multipart/form-data (field "file"); query:
 //                       top=K, windows=0|1, window=S, hop=S, per_window=1, spectrogram=1 (a PNG, base64),
@@ -11,6 +11,8 @@
 //
 // Every error is JSON {"error": "...", "status": N}. Classification runs on at most `workers` requests at
 // once; up to `queue` more wait (at most `queue_timeout_s`); beyond that the answer is 503 with Retry-After.
+// A request's line and headers must arrive within `read_timeout_s` (and an upload's whole body within as
+// long again), uploads are held to `max_body_bytes` as they arrive, pipelined requests are answered in order.
 #pragma once
 
 #include <cstddef>
@@ -31,7 +33,10 @@ struct ServerOptions {
   int queue = 8;                   // requests that may wait for a worker, [0, 1024]
   double queue_timeout_s = 30;     // a waiting request gives up with 503 after this
   int retry_after_s = 2;           // the Retry-After of a 503
-  int read_timeout_s = 30, write_timeout_s = 30;  // per socket operation
+  int read_timeout_s = 30;         // for a request's headers, and again for an upload's whole body: else 408
+  int write_timeout_s = 30;        // for one answer
+  int max_uploads = 0;             // uploads received at once, beyond which 503; 0: workers + queue + 64
+  int max_connections = 512;       // connections open at once, beyond which 503, [1, 100000]
   bool log_requests = true;        // one line per request on stderr
   std::string index;               // a similarity index folder (genrenet index build) of the same model: /v1/similar
   void validate() const;

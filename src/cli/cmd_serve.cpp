@@ -31,7 +31,7 @@ int run_serve(ServeArgs& a) {
   std::printf("genrenet serve: %s on http://%s:%d/ (POST /v1/classify, /v1/explain, /v1/similar, GET /v1/model, GET /healthz); Ctrl-C stops\n",
               a.model.c_str(), a.server.host.c_str(), port);
   std::fflush(stdout);
-  // Signals only set a flag; this thread turns it into a clean stop (httplib's stop is not signal-safe).
+  // Signals only set a flag; this thread turns it into a clean stop (stopping is not signal-safe).
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::thread watcher([&] {
@@ -58,7 +58,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--queue-timeout", a->server.queue_timeout_s, "Seconds a request may wait for a worker")->capture_default_str();
   cmd->add_option("--max-body-mb", a->max_body_mb, "Largest upload in MiB")->capture_default_str();
   cmd->add_option("--max-seconds", a->server.max_audio_seconds, "Longest audio accepted, in seconds")->capture_default_str();
-  cmd->add_option("--timeout", a->server.read_timeout_s, "Socket read timeout in seconds")->capture_default_str();
+  cmd->add_option("--timeout", a->server.read_timeout_s, "Seconds for a request's headers, again for an upload's whole body, and for an answer")->capture_default_str();
+  cmd->add_option("--max-uploads", a->server.max_uploads, "Uploads received at once, more get 503 (0: workers + queue + 64)")->capture_default_str();
+  cmd->add_option("--max-connections", a->server.max_connections, "Connections open at once, more get 503")->capture_default_str();
   cmd->add_option("--threads", a->classifier.threads, "Model threads (0: all cores)")->capture_default_str();
   cmd->add_option("--precision", a->classifier.precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->classifier.device, "cpu or cuda")->capture_default_str();

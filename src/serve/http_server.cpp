@@ -1,13 +1,7 @@
-// The HTTP service: cpp-httplib's server and thread pool, admission control in front of the Classifier.
-#include <httplib.h>
-
-#include <malloc.h>
-
+// The HTTP service: the routes of genrenet's model on the service's transport (serve/http_transport.h, which
+// holds the limits, deadlines and admission control).
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <mutex>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -20,12 +14,15 @@
 #include "eval/classification_json.h"
 #include "eval/embedding_store.h"
 #include "library/neighbours_json.h"
+#include "serve/http_transport.h"
 #include "serve/requests.h"
 
 namespace genrenet {
 
 using serve::json_error;
 using serve::json_text;
+using serve::Request;
+using serve::Response;
 
 extern const char* const kIndexHtml;  // src/serve/web/index.html, compiled in
 
@@ -38,11 +35,11 @@ void ServerOptions::validate() const {
   if (!(queue_timeout_s > 0)) throw Error("--queue-timeout", "must be positive");
   if (retry_after_s < 1) throw Error("--retry-after", "must be at least 1 s");
   if (read_timeout_s < 1 || write_timeout_s < 1) throw Error("timeouts", "must be at least 1 s");
+  if (max_uploads < 0 || max_uploads > 100000) throw Error("--max-uploads", "must be in [0, 100000]");
+  if (max_connections < 1 || max_connections > 100000) throw Error("--max-connections", "must be in [1, 100000]");
 }
 
 namespace {
-
-constexpr int kConnectionThreads = 64;  // threads beyond workers + queue, for connections still sending
 
 std::string base64(const std::string& in) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -62,61 +59,19 @@ std::string base64(const std::string& in) {
   return out;
 }
 
-// A bounded waiting room: `workers` slots, `queue` places to wait in; admit() says whether a request may
-// even wait, acquire() waits for a slot up to a timeout.
-class Admission {
- public:
-  Admission(int workers, int queue) : workers_(workers), capacity_(workers + queue) {}
-  bool admit() {
-    std::lock_guard lock(m_);
-    if (inside_ >= capacity_) return false;
-    ++inside_;
-    return true;
-  }
-  bool acquire(double timeout_s) {
-    std::unique_lock lock(m_);
-    if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return busy_ < workers_; })) {
-      --inside_;
-      return false;
-    }
-    ++busy_;
-    return true;
-  }
-  // Returns whether no request is left inside.
-  bool release() {
-    bool idle;
-    {
-      std::lock_guard lock(m_);
-      --busy_;
-      --inside_;
-      idle = inside_ == 0;
-    }
-    cv_.notify_one();
-    return idle;
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  int workers_, capacity_, busy_ = 0, inside_ = 0;
-};
-
 }  // namespace
 
 struct HttpServer::Impl {
   Classifier classifier;
   ServerOptions options;
-  httplib::Server server;
-  Admission admission;
   std::string model_json;
   std::optional<SimilarityIndex> library;  // with ServerOptions::index
   UnknownOptions unknown;  // the service's rule; a request may override it (min_confidence=, reject_ood=)
   bool has_energy_threshold = false;  // the model is calibrated
-  int port = -1;
+  std::optional<serve::HttpTransport> transport;  // last: stopped before what its handlers use goes
 
   Impl(const std::filesystem::path& model, const ClassifierOptions& co, const ServerOptions& so)
-      : classifier(model, with_limit(co, so)), options(so), admission(so.workers, so.queue),
-        unknown(co.unknown) {
+      : classifier(model, with_limit(co, so)), options(so), unknown(co.unknown) {
     nlohmann::json description = nlohmann::json::parse(classifier.describe_json());
     has_energy_threshold = !description["calibration"].is_null();
     if (!so.index.empty()) {
@@ -134,9 +89,9 @@ struct HttpServer::Impl {
     return co;
   }
 
-  void classify(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+  void classify(Request& req, Response& res) {
     std::string upload, name = "upload";
-    if (!serve::read_upload(req, res, reader, {options.max_body_bytes, options.read_timeout_s}, upload, name)) return;
+    if (!serve::take_upload(req, res, upload, name)) return;
 
     serve::ClassifyRequest r;
     try {
@@ -146,7 +101,7 @@ struct HttpServer::Impl {
     }
     const WindowOptions& w = r.windows;
 
-    admitted(res, [&] {
+    answered(res, [&] {
       // Decoded once, for the classification and for the picture.
       const auto t0 = std::chrono::steady_clock::now();
       const Audio a = decode(upload, name);
@@ -166,16 +121,16 @@ struct HttpServer::Impl {
 
   // POST /v1/explain: Grad-CAM of the upload for `genre` (default: the most probable), as the per-window
   // shares of Explanation::to_json and, unless png=0, the picture.
-  void explain(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+  void explain(Request& req, Response& res) {
     std::string upload, name = "upload";
-    if (!serve::read_upload(req, res, reader, {options.max_body_bytes, options.read_timeout_s}, upload, name)) return;
+    if (!serve::take_upload(req, res, upload, name)) return;
     serve::ExplainRequest r;
     try {
       r = serve::explain_request(req, classifier.classes());
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
     }
-    admitted(res, [&] {
+    answered(res, [&] {
       const Audio a = decode(upload, name);
       const Explanation e = classifier.explain(a.samples, a.sample_rate, r.options);
       nlohmann::json j = nlohmann::json::parse(e.to_json());
@@ -185,9 +140,9 @@ struct HttpServer::Impl {
   }
 
   // POST /v1/similar: the index's k nearest files to the upload (its own content left out).
-  void similar(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+  void similar(Request& req, Response& res) {
     std::string upload, name = "upload";
-    if (!serve::read_upload(req, res, reader, {options.max_body_bytes, options.read_timeout_s}, upload, name)) return;
+    if (!serve::take_upload(req, res, upload, name)) return;
     if (!library) return json_error(res, 404, "no similarity index: start the server with --index INDEX");
     int k = 10;
     try {
@@ -195,7 +150,7 @@ struct HttpServer::Impl {
     } catch (const Error& e) {
       return json_error(res, 400, e.what());
     }
-    admitted(res, [&] {
+    answered(res, [&] {
       const Audio a = decode(upload, name);
       const Embedding e = classifier.embed(a.samples, a.sample_rate);
       const nlohmann::json n = neighbours_json(library->search(e.values, k, sha256_hex(upload)));
@@ -209,47 +164,29 @@ struct HttpServer::Impl {
     return load_audio({reinterpret_cast<const unsigned char*>(body.data()), body.size()}, name, ao);
   }
 
-  // `work` once a worker is free (503 when every worker and queue place is taken, or after queue_timeout_s);
-  // its errors become JSON answers with the status their kind says.
+  // `work`'s errors become JSON answers with the status their kind says (the transport runs it on a worker
+  // thread once admitted).
   template <class Work>
-  void admitted(httplib::Response& res, Work&& work) {
-    if (!admission.admit()) {
-      res.set_header("Retry-After", std::to_string(options.retry_after_s));
-      return json_error(res, 503, "busy: every worker and queue place is taken; retry later");
-    }
-    if (!admission.acquire(options.queue_timeout_s)) {
-      res.set_header("Retry-After", std::to_string(options.retry_after_s));
-      return json_error(res, 503, "busy: waited too long for a worker; retry later");
-    }
-    struct Release {
-      Admission& a;
-      // The process keeps freed memory for the next request (tune_allocator_for_batch_work); once no request
-      // is left it gives it back, so that a burst does not leave the service a gigabyte larger for good.
-      ~Release() {
-        if (a.release()) malloc_trim(0);
-      }
-    } release{admission};
+  void answered(Response& res, Work&& work) {
     try {
       work();
     } catch (const Error& e) {
       // Bad audio is the client's: over a limit is 413, anything else it sent that cannot be read is 422.
       json_error(res, e.kind() == ErrorKind::TooLarge ? 413 : e.kind() == ErrorKind::Internal ? 500 : 422, e.what());
-    } catch (const std::exception& e) {
-      json_error(res, 500, std::string("internal error: ") + e.what());
     }
   }
 
   // GET /v1/similar?file=NAME (as the index names it, or the sha256 of its content) or ?row=N: the files
   // most like one already in the library, from its stored embedding (no upload, no model pass).
-  void similar_in_library(const httplib::Request& req, httplib::Response& res) {
+  void similar_in_library(const Request& req, Response& res) {
     if (!library) return json_error(res, 404, "no similarity index: start the server with --index INDEX");
     int k = 10, row = -1;
     try {
       k = serve::similar_k(req);
       row = serve::similar_row(req, library->size());
       if (row < 0 && req.has_param("file")) {
-        row = library->find_row(req.get_param_value("file"));
-        if (row < 0) return json_error(res, 404, "no file \"" + req.get_param_value("file") + "\" in the index");
+        row = library->find_row(req.param("file"));
+        if (row < 0) return json_error(res, 404, "no file \"" + req.param("file") + "\" in the index");
       }
       if (row < 0) throw Error("file", "give file=NAME (or the sha256 of its content) or row=N; or POST the audio");
     } catch (const Error& e) {
@@ -258,67 +195,34 @@ struct HttpServer::Impl {
     res.set_content(json_text({{"row", row}, {"neighbours", neighbours_json(library->search_like_row(row, k))}}), "application/json");
   }
 
-  void install_routes() {
-    // One thread per open connection: the classifications are bounded by Admission, the threads only wait
-    // on sockets, so there are many more of them than workers (a few slow clients held all of 4 spare
-    // threads, and /healthz waited 17 s behind them).
-    server.new_task_queue = [n = options.workers + options.queue + kConnectionThreads] { return new httplib::ThreadPool(n); };
-    server.set_payload_max_length(options.max_body_bytes);
-    // httplib's default is SO_REUSEPORT, which lets a second server on the same port share (steal) its
-    // connections silently; SO_REUSEADDR alone allows a quick restart and makes a busy port an error.
-    server.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    server.set_read_timeout(options.read_timeout_s, 0);
-    server.set_write_timeout(options.write_timeout_s, 0);
-    server.set_keep_alive_max_count(100);
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"status":"ok"})", "application/json");
-    });
-    server.Get("/v1/model", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(model_json, "application/json");
-    });
-    server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndexHtml, "text/html; charset=utf-8"); });
-    server.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res,
-                                       const httplib::ContentReader& reader) { classify(req, res, reader); });
-    server.Post("/v1/explain", [this](const httplib::Request& req, httplib::Response& res,
-                                      const httplib::ContentReader& reader) { explain(req, res, reader); });
-    server.Post("/v1/similar", [this](const httplib::Request& req, httplib::Response& res,
-                                      const httplib::ContentReader& reader) { similar(req, res, reader); });
-    server.Get("/v1/similar", [this](const httplib::Request& req, httplib::Response& res) { similar_in_library(req, res); });
-    // The resource exists; only POST classifies (a GET was a 404 before, which says it does not).
-    for (const char* path : {"/v1/classify", "/v1/explain"})
-      server.Get(path, [path](const httplib::Request&, httplib::Response& res) {
-        res.set_header("Allow", "POST");
-        json_error(res, 405, std::string("method not allowed: POST the audio to ") + path);
-      });
-    // httplib's own refusals (413 for a large body, 404, 400 for a broken request) become JSON too.
-    server.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
-      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      std::string message = res.status == 404   ? "no such resource"
-                            : res.status == 413 ? "upload too large: the limit is " +
-                                                      std::to_string(options.max_body_bytes >> 20) + " MiB"
-                            : res.status == 405 ? "method not allowed"
-                                                : "bad request";
-      json_error(res, res.status, message);
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      std::string what = "unknown";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      json_error(res, 500, "internal error: " + what);
-    });
-    if (options.log_requests)
-      server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-        std::fprintf(stderr, "%s %s -> %d (%zu bytes in, %zu out)\n", req.method.c_str(), req.path.c_str(), res.status,
-                     req.body.size(), res.body.size());
-      });
+  void start_transport() {
+    serve::TransportOptions t;
+    t.host = options.host;
+    t.port = options.port;
+    t.max_body_bytes = options.max_body_bytes;
+    t.read_timeout_s = options.read_timeout_s;
+    t.write_timeout_s = options.write_timeout_s;
+    t.workers = options.workers;
+    t.queue = options.queue;
+    t.queue_timeout_s = options.queue_timeout_s;
+    t.retry_after_s = options.retry_after_s;
+    // Each upload in progress may hold up to max_body_bytes: as many as before, when a thread read each.
+    t.max_uploads = options.max_uploads > 0 ? options.max_uploads : options.workers + options.queue + 64;
+    t.max_connections = options.max_connections;
+    t.log_requests = options.log_requests;
+    auto text = [](const char* body, const char* type) {
+      return [body, type](Request&, Response& res) { res.set_content(body, type); };
+    };
+    std::vector<serve::Route> routes = {
+        {"GET", "/healthz", text(R"({"status":"ok"})", "application/json")},
+        {"GET", "/v1/model", [this](Request&, Response& res) { res.set_content(model_json, "application/json"); }},
+        {"GET", "/", text(kIndexHtml, "text/html; charset=utf-8")},
+        {"POST", "/v1/classify", [this](Request& req, Response& res) { classify(req, res); }, true},
+        {"POST", "/v1/explain", [this](Request& req, Response& res) { explain(req, res); }, true},
+        {"POST", "/v1/similar", [this](Request& req, Response& res) { similar(req, res); }, true},
+        {"GET", "/v1/similar", [this](Request& req, Response& res) { similar_in_library(req, res); }},
+    };
+    transport.emplace(std::move(t), std::move(routes));
   }
 };
 
@@ -326,33 +230,19 @@ HttpServer::HttpServer(const std::filesystem::path& model_file, const Classifier
                        const ServerOptions& options) {
   options.validate();
   impl_ = std::make_unique<Impl>(model_file, classifier, options);
-  impl_->install_routes();
+  impl_->start_transport();
 }
 
 HttpServer::~HttpServer() { stop(); }
 
-int HttpServer::bind() {
-  auto& o = impl_->options;
-  if (o.port == 0) {
-    impl_->port = impl_->server.bind_to_any_port(o.host);
-    if (impl_->port < 0) throw Error(o.host, "cannot bind to any port");
-  } else {
-    if (!impl_->server.bind_to_port(o.host, o.port))
-      throw Error(o.host + ":" + std::to_string(o.port), "cannot listen here (in use, or not an address of this machine)");
-    impl_->port = o.port;
-  }
-  return impl_->port;
-}
+int HttpServer::bind() { return impl_->transport->bind(); }
 
-int HttpServer::port() const { return impl_->port; }
+int HttpServer::port() const { return impl_->transport->port(); }
 
-void HttpServer::run() {
-  if (impl_->port < 0) bind();
-  impl_->server.listen_after_bind();
-}
+void HttpServer::run() { impl_->transport->run(); }
 
 void HttpServer::stop() {
-  if (impl_ && impl_->server.is_running()) impl_->server.stop();
+  if (impl_) impl_->transport->stop();
 }
 
 }  // namespace genrenet

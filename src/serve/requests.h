@@ -1,10 +1,8 @@
 // What a request to the HTTP service asks for, read from its query string and body without the model: the
-// upload (held to the size limit and a deadline as it arrives), the parameters of /v1/classify, /v1/explain
-// and /v1/similar, and the JSON errors. Apart from the Classifier so that the fuzz target of the handlers'
-// parsing (fuzz/fuzz_http.cpp) runs this very code behind a real httplib server.
+// upload, the parameters of /v1/classify, /v1/explain and /v1/similar, and the JSON errors. Apart from the
+// Classifier so that the fuzz target of the service's request handling (fuzz/fuzz_http.cpp) runs this very
+// code behind the service's own transport.
 #pragma once
-
-#include <httplib.h>
 
 #include <cstddef>
 #include <string>
@@ -14,30 +12,25 @@
 
 #include <genrenet/classifier.h>
 
+#include "serve/http_message.h"
+
 namespace genrenet::serve {
 
 // Answers carry what clients sent (file names, parameters), which need not be UTF-8: such bytes are written
 // as \xHH where they enter (utf8_safe), and serialising replaces any left over, so that no answer fails to
 // serialise (a non-UTF-8 name was a 500 "type_error.316" before).
 std::string json_text(const nlohmann::json& j);
-void json_error(httplib::Response& res, int status, const std::string& message);
+void json_error(Response& res, int status, const std::string& message);
 
 // Query parameters: a malformed value is the client's error (an Error naming the parameter).
-double number_param(const httplib::Request& req, const char* key, double fallback);
-bool flag_param(const httplib::Request& req, const char* key, bool fallback);
+double number_param(const Request& req, const char* key, double fallback);
+bool flag_param(const Request& req, const char* key, bool fallback);
 
-struct UploadLimits {
-  std::size_t max_body_bytes = 0;
-  int read_timeout_s = 30;  // for the whole body
-};
-
-// The upload, read by the handler itself rather than by httplib, so that every way of sending it is held to
-// the size limit as it arrives (httplib read chunked bodies whole, and a form-encoded body was capped at
-// 8 KiB) and to one deadline for the whole body (a client sending a byte a second reset httplib's per-read
-// timeout forever). A multipart body's "file" part (else its only part with a file name) is the audio;
-// anything else is the audio itself whatever its Content-Type. Returns false after answering the client.
-bool read_upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
-                 const UploadLimits& limits, std::string& body, std::string& name);
+// The upload of a POST (its bytes already held to the size limit and deadline by the transport): a
+// multipart body's "file" part (else its only part with a file name) is the audio, its file name the name;
+// anything else is the audio itself whatever its Content-Type (curl --data-binary sends a form type), named
+// by ?name=. Returns false after answering the client (400: no file part, a malformed form, an empty upload).
+bool take_upload(Request& req, Response& res, std::string& body, std::string& name);
 
 // POST /v1/classify's parameters: min_confidence, reject_ood, windows, per_window, window, hop, spectrogram,
 // top. Error naming the parameter when one is malformed or out of range.
@@ -47,7 +40,7 @@ struct ClassifyRequest {
   bool spectrogram = false;
   std::size_t top = 0;
 };
-ClassifyRequest classify_request(const httplib::Request& req, const UnknownOptions& service_rule,
+ClassifyRequest classify_request(const Request& req, const UnknownOptions& service_rule,
                                  bool has_energy_threshold, std::size_t classes);
 
 // POST /v1/explain's: genre (one of `classes`), window, hop, png.
@@ -55,12 +48,12 @@ struct ExplainRequest {
   ExplainOptions options;
   bool png = true;
 };
-ExplainRequest explain_request(const httplib::Request& req, const std::vector<std::string>& classes);
+ExplainRequest explain_request(const Request& req, const std::vector<std::string>& classes);
 
 // POST /v1/similar's k, in [1, 1000].
-int similar_k(const httplib::Request& req);
+int similar_k(const Request& req);
 
 // GET /v1/similar's row=N, a row of an index of `rows` rows; -1 when the request gives none.
-int similar_row(const httplib::Request& req, int rows);
+int similar_row(const Request& req, int rows);
 
 }  // namespace genrenet::serve
