@@ -229,6 +229,28 @@ TEST(HttpTransportTest, UploadsBeyondWorkersAndQueueAreBusy) {
   EXPECT_EQ(busy, 2);
 }
 
+TEST(HttpTransportTest, AWaitForAWorkerEndsAtTheQueueTimeout) {
+  TransportOptions o;
+  o.workers = 1;
+  o.queue = 1;
+  o.queue_timeout_s = 0.3;
+  Transport t(o);
+  RawConnection first(t.port()), second(t.port());
+  first.send(post("/slow", "x"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  second.send(post("/slow", "y"));
+  // The second waits in the queue and is told to retry when its 0.3 s are up, while the first is at work.
+  const RawAnswer busy = second.answer();
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_NE(busy.body.find("waited too long"), std::string::npos) << busy.body;
+  EXPECT_LT(seconds_since(t0), 0.65);
+  EXPECT_EQ(first.answer().body, "done");
+  // Its place in the queue is free again, and the connection still serves.
+  second.send(post("/slow", "z"));
+  EXPECT_EQ(second.answer().body, "done");
+}
+
 TEST(HttpTransportTest, ClientsOfEveryKindAreAnswered) {
   Transport t({});
   {

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -41,43 +43,76 @@ void busy(Response& res, int retry_after_s, const std::string& why) {
   json_error(res, 503, "busy: " + why + "; retry later");
 }
 
-// A bounded waiting room: `workers` slots, `queue` places to wait in; admit() says whether a request may
-// even wait, acquire() waits for a slot up to a timeout.
-class Admission {
+// The model work: `workers` threads of its own, and a queue of at most `queue` jobs waiting for them.
+// Always the same threads: LibTorch's OpenMP keeps a team of threads for each thread that calls into it,
+// spinning a while after each use; handed to any of 65 pool threads, the work made as many teams, and the
+// spinning of the idle ones took CPU from the one at work (75 ms of CPU per request where 53 sufficed).
+class WorkQueue {
  public:
-  Admission(int workers, int queue) : workers_(workers), capacity_(workers + queue) {}
-  bool admit() {
-    std::lock_guard lock(m_);
-    if (inside_ >= capacity_) return false;
-    ++inside_;
-    return true;
+  using Job = std::shared_ptr<std::function<void()>>;
+  WorkQueue(int workers, int queue) : capacity_(static_cast<std::size_t>(workers + queue)) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
   }
-  bool acquire(double timeout_s) {
-    std::unique_lock lock(m_);
-    if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return busy_ < workers_; })) {
-      --inside_;
-      return false;
-    }
-    ++busy_;
-    return true;
-  }
-  // Returns whether no request is left inside.
-  bool release() {
-    bool idle;
+  // A job being done is finished; those still waiting are dropped.
+  ~WorkQueue() {
     {
       std::lock_guard lock(m_);
-      --busy_;
-      --inside_;
-      idle = inside_ == 0;
+      stopping_ = true;
+      waiting_.clear();
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  // False when every worker and queue place is taken.
+  bool submit(Job job) {
+    {
+      std::lock_guard lock(m_);
+      if (inside_ >= capacity_) return false;
+      ++inside_;
+      waiting_.push_back(std::move(job));
     }
     cv_.notify_one();
-    return idle;
+    return true;
+  }
+  // Takes the job `id` (its address) out of the queue before a worker starts it; false when one has.
+  bool withdraw(const void* id) {
+    std::lock_guard lock(m_);
+    const auto it = std::find_if(waiting_.begin(), waiting_.end(), [id](const Job& j) { return j.get() == id; });
+    if (it == waiting_.end()) return false;
+    waiting_.erase(it);
+    --inside_;
+    return true;
   }
 
  private:
+  void work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(m_);
+        cv_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+        if (stopping_) return;
+        job = std::move(waiting_.front());
+        waiting_.pop_front();
+      }
+      (*job)();
+      bool idle;
+      {
+        std::lock_guard lock(m_);
+        idle = --inside_ == 0;
+      }
+      // The process keeps freed memory for the next request (tune_allocator_for_batch_work); once no request
+      // is left it gives it back, so that a burst does not leave the service a gigabyte larger for good.
+      if (idle) malloc_trim(0);
+    }
+  }
+
   std::mutex m_;
   std::condition_variable cv_;
-  int workers_, capacity_, busy_ = 0, inside_ = 0;
+  std::deque<Job> waiting_;
+  std::size_t capacity_, inside_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace
@@ -86,16 +121,14 @@ struct TransportState {
   TransportOptions options;
   std::vector<Route> routes;
   std::atomic<int> connections{0}, uploads{0};
-  Admission admission;
   int port = -1;
   net::io_context io;
   tcp::acceptor acceptor{io};
   net::steady_timer accept_retry{io};
-  net::thread_pool workers;  // last: stopped and joined first, while everything its tasks use still exists
+  WorkQueue work;  // last: stopped first, while everything its jobs use still exists
 
   TransportState(TransportOptions o, std::vector<Route> r)
-      : options(std::move(o)), routes(std::move(r)), admission(options.workers, options.queue),
-        workers(static_cast<std::size_t>(options.workers + options.queue)) {}
+      : options(std::move(o)), routes(std::move(r)), work(options.workers, options.queue) {}
 
   // The route for a method and path; otherwise the status (404, or 405 with the methods in `allow`).
   const Route* find(const Request& req, int& status, std::string& allow) const {
@@ -253,14 +286,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     request_.body = std::move(parser_->get().body());
     bytes_in_ = request_.body.size();
-    if (!server_->admission.admit()) {
+    // To a worker, or a place in the queue for at most queue_timeout_s; else busy.
+    auto job = std::make_shared<std::function<void()>>([self = shared_from_this()] {
+      Response res;
+      self->handle_light(res);
+      net::post(self->socket_.get_executor(), [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+    });
+    job_ = job.get();
+    if (!server_->work.submit(std::move(job))) {
       Response res;
       busy(res, options().retry_after_s, "every worker and queue place is taken");
       return send(std::move(res));
     }
-    net::post(server_->workers, [self = shared_from_this()] {
-      Response res = self->handle_upload();
-      net::post(self->socket_.get_executor(), [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+    timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(options().queue_timeout_s)));
+    timer_.async_wait([self = shared_from_this(), generation = ++generation_](error_code ec) {
+      if (ec || generation != self->generation_ || !self->server_->work.withdraw(self->job_)) return;
+      Response res;
+      busy(res, self->options().retry_after_s, "waited too long for a worker");
+      self->send(std::move(res));
     });
   }
 
@@ -276,21 +320,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  // On a worker thread, admitted: waits for a worker slot, then runs the route.
-  Response handle_upload() {
-    Response res;
-    Admission& admission = server_->admission;
-    if (!admission.acquire(options().queue_timeout_s)) {
-      busy(res, options().retry_after_s, "waited too long for a worker");
-      return res;
-    }
-    handle_light(res);
-    // The process keeps freed memory for the next request (tune_allocator_for_batch_work); once no request
-    // is left it gives it back, so that a burst does not leave the service a gigabyte larger for good.
-    if (admission.release()) malloc_trim(0);
-    return res;
-  }
-
   // An answer the transport gives itself; the connection is closed after it (what else the client sent is
   // not read as a request).
   void refuse(int status, const std::string& message) {
@@ -301,6 +330,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void send(Response r) {
+    job_ = nullptr;
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(11);  // HTTP/1.1 to a 1.0 client too (RFC 9110 6.2), with Connection: close unless it asked to keep it
     res->result(static_cast<unsigned>(r.status));
@@ -355,6 +385,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::response<http::empty_body>> continue_;
   Request request_;
   const Route* route_ = nullptr;
+  const void* job_ = nullptr;  // the address of an upload's job while it may wait for a worker (the job holds
+                               // this connection, not the other way round)
   bool keep_alive_ = false, timed_out_ = false, counted_upload_ = false, linger_started_ = false;
   std::uint64_t generation_ = 0;
   std::size_t bytes_in_ = 0;
