@@ -28,7 +28,13 @@ grep -E "^\[  PASSED  \]|^\[  FAILED  \]" "$build/sanitized_unit_tests.log" || t
 for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t" "$build/findings/$t"
   echo "== fuzz_$t: ${seconds} s, seeds: $(ls fuzz/corpus/$t | wc -l) files"
-  "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=3072 \
+  extra=()
+  # The HTTP server's I/O threads allocate and free beside each input (Asio's handler caches, a connection's
+  # last steps), so libFuzzer's per-input leak check, a scan of the whole heap run whenever an input's
+  # mallocs and frees differ, ran every time and cut 1,000 inputs a second to 40. Leaks are still found:
+  # LeakSanitizer checks the process at exit, and test_http runs the transport under it (sanitized_unit_tests).
+  [ "$t" = http ] && extra=(-detect_leaks=0)
+  "$build/fuzz/fuzz_$t" "${extra[@]}" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=3072 \
     -print_final_stats=1 -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "fuzz/corpus/$t" \
     > "$build/fuzz_$t.log" 2>&1 || { status=1; echo "fuzz_$t: FINDING"; tail -40 "$build/fuzz_$t.log"; }
   grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$build/fuzz_$t.log" | tr '\n' ' '

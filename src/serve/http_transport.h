@@ -56,6 +56,7 @@ class HttpTransport {
   ~HttpTransport();
   int bind();  // Error when the address cannot be listened on; returns the port
   int port() const;
+  int open_connections() const;  // connections whose state is still held (a closed one until its last step ends)
   void run();   // serves until stop()
   void stop();  // from any thread
 
