@@ -84,6 +84,11 @@ class RawConnection {
   std::string in_;
 };
 
+// A POST of `body` to `target` with its Content-Length, as one string to send.
+inline std::string post_request(const std::string& target, const std::string& body) {
+  return "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

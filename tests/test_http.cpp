@@ -21,6 +21,7 @@ namespace {
 using test::RawAnswer;
 using test::RawConnection;
 using test::seconds_since;
+const auto& post = test::post_request;
 
 class Transport {
  public:
@@ -58,10 +59,6 @@ class Transport {
   int port_ = 0;
   std::thread thread_;
 };
-
-std::string post(const std::string& path, const std::string& body) {
-  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
 
 TEST(HttpTransportTest, PipelinedRequestsAreAnsweredInOrder) {
   Transport t({});

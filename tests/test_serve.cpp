@@ -269,11 +269,8 @@ TEST_F(ServeTest, PipelinedRequestsAreAllAnswered) {
   Serving s(model_, {});
   const std::string wav = wav_bytes(dir_.path(), 4.0, 8000, 5);
   RawConnection c(s.port());
-  auto post = [](const std::string& target, const std::string& body) {
-    return "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  };
-  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + post("/v1/classify?top=1", wav) +
-                     "GET /v1/model HTTP/1.1\r\nHost: x\r\n\r\n" + post("/v1/classify?top=zero", wav)));
+  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + test::post_request("/v1/classify?top=1", wav) +
+                     "GET /v1/model HTTP/1.1\r\nHost: x\r\n\r\n" + test::post_request("/v1/classify?top=zero", wav)));
   auto a = c.answer();
   EXPECT_EQ(a.status, 200);
   EXPECT_EQ(nlohmann::json::parse(a.body)["status"], "ok");

@@ -9,10 +9,11 @@
 namespace genrenet::serve {
 namespace {
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
 std::string_view trim(std::string_view s) {
@@ -58,7 +59,7 @@ std::vector<std::pair<std::string, std::string>> header_parameters(std::string_v
       continue;
     }
     std::string name(trim(value.substr(i, eq - i)));
-    std::transform(name.begin(), name.end(), name.begin(), [](char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; });
+    std::transform(name.begin(), name.end(), name.begin(), ascii_lower);
     std::string v;
     i = eq + 1;
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;

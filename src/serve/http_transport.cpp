@@ -163,10 +163,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start(bool too_many) {
     net::dispatch(socket_.get_executor(), [self = shared_from_this(), too_many] {
       if (!too_many) return self->read_header();
-      Response res;
-      busy(res, self->options().retry_after_s, "too many connections are open");
-      res.close = true;
-      self->send(std::move(res));
+      self->refuse_busy("too many connections are open");
     });
   }
 
@@ -235,21 +232,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
       } else if (has_body) {
         json_error(res, 413, "this resource takes no request body");
       } else {
-        handle_light(res);
+        run_route(res);
       }
       res.close = res.close || has_body;  // a body not read would be taken for the next request
       return send(std::move(res));
     }
     if (server_->uploads.fetch_add(1) >= options().max_uploads) {
       --server_->uploads;
-      Response res;
-      busy(res, options().retry_after_s, "too many uploads are in progress");
-      res.close = true;
-      return send(std::move(res));
+      return refuse_busy("too many uploads are in progress");
     }
     counted_upload_ = true;
     const auto expect = message[http::field::expect];
-    if (expect.size() == 12 && boost::beast::iequals(expect, "100-continue")) {
+    if (boost::beast::iequals(expect, "100-continue")) {
       // curl asks before sending a body above 1 MiB; told to go on, it sends at once (not after a second).
       continue_.emplace(http::status::continue_, message.version());
       arm(std::chrono::seconds(options().write_timeout_s));
@@ -290,7 +284,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // To a worker, or a place in the queue for at most queue_timeout_s; else busy.
     auto job = std::make_shared<std::function<void()>>([self = shared_from_this()] {
       Response res;
-      self->handle_light(res);
+      self->run_route(res);
       net::post(self->socket_.get_executor(), [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
     });
     job_ = job.get();
@@ -309,7 +303,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  void handle_light(Response& res) {
+  // The route's handler (on this strand for a light route, on a worker thread for an upload); what escapes
+  // it is a 500.
+  void run_route(Response& res) {
     try {
       route_->handle(request_, res);
     } catch (const std::exception& e) {
@@ -326,6 +322,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void refuse(int status, const std::string& message) {
     Response res;
     json_error(res, status, message);
+    res.close = true;
+    send(std::move(res));
+  }
+
+  // 503 with Retry-After, and the connection closed.
+  void refuse_busy(const std::string& why) {
+    Response res;
+    busy(res, options().retry_after_s, why);
     res.close = true;
     send(std::move(res));
   }
