@@ -20,4 +20,9 @@ inline std::filesystem::path input_file(const std::uint8_t* data, size_t size, c
   return path;
 }
 
+// Writes `bytes` to `path` (a file of a multi-file input).
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
 }  // namespace genrenet::fuzz

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(audio safetensors pth npy config http)
+((${#targets[@]})) || targets=(audio safetensors pth npy config http journal store)
 build=${GENRENET_FUZZ_BUILD:-build-fuzz}
 mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \

@@ -19,8 +19,15 @@ struct RawAnswer {
 
 class RawConnection {
  public:
-  explicit RawConnection(int port, int receive_timeout_s = 20) {
+  // `from`: the loopback address the connection comes from (127.0.0.x: as another client would).
+  explicit RawConnection(int port, int receive_timeout_s = 20, uint32_t from = INADDR_LOOPBACK) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (from != INADDR_LOOPBACK) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      local.sin_addr.s_addr = htonl(from);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));

@@ -110,6 +110,24 @@ TEST(DecodeErrors, MissingFile) {
   expect_error(dir / "nope.wav", "no such file");
 }
 
+TEST(DecodeErrors, AFileThatIsNotAudioIsNamedForWhatItIs) {
+  // Issue 25, item 10: a PNG named .mp3 was "File does not exist or is not a regular file (possibly a pipe?)".
+  TempDir dir;
+  test::write_bytes(dir / "cover.mp3", std::string("\x89PNG\r\n\x1a\n", 8) + std::string(600, '\x01'));
+  expect_error(dir / "cover.mp3", "not audio: its content is a PNG image");
+  test::write_bytes(dir / "doc.wav", "%PDF-1.7\n" + std::string(600, 'x'));
+  expect_error(dir / "doc.wav", "a PDF document");
+  std::filesystem::create_symlink(dir / "nowhere.flac", dir / "link.flac");
+  expect_error(dir / "link.flac", "is a symbolic link to " + (dir / "nowhere.flac").string() + ", which does not exist");
+  try {
+    const std::string png = test::read_bytes(dir / "cover.mp3");
+    decode_audio(std::span(reinterpret_cast<const unsigned char*>(png.data()), png.size()), "upload.mp3");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a PNG image"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DecodeErrors, Directory) {
   TempDir dir;
   expect_error(dir.path(), "is a directory");

@@ -241,6 +241,55 @@ TEST_F(KilledTraining, InsideEveryStepOfTheCommitResumesExactly) {
   }
 }
 
+TEST_F(KilledTraining, AFullDiskAtACheckpointIsAClearErrorAndResumesExactly) {
+  // Issue 25, item 8: a full disk while a checkpoint was written ended the process (exit 134, LibTorch's
+  // file writer throwing from its destructor) and left the half-written checkpoint behind.
+  std::uintmax_t checkpoint = 0;
+  for (const auto& e : std::filesystem::directory_iterator(*dir_ / "full"))
+    if (e.is_regular_file()) checkpoint += e.file_size();
+  const auto disk = *dir_ / "disk";
+  std::filesystem::create_directories(disk);
+  // Room for one checkpoint and a half: epoch 1's is written, epoch 2's cannot be.
+  if (test::run("mount -t tmpfs -o size=" + std::to_string(checkpoint * 3 / 2) + " genrenet-test " + disk.string()).status != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  struct Unmount {
+    std::filesystem::path at;
+    ~Unmount() { test::run("umount " + at.string()); }
+  } unmount{disk};
+  auto r = test::run(train_command("disk/run") + " --epochs 3");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("the disk is full"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(disk / "run" / ".checkpoint.staging"));
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(disk / "run" / "last.json"))["epoch"], 1);
+  ASSERT_EQ(test::run("mount -o remount,size=" + std::to_string(checkpoint * 4) + " " + disk.string()).status, 0);
+  r = test::run(train_command("disk/run") + " --resume --epochs 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  expect_as_uninterrupted("disk/run");
+}
+
+TEST_F(KilledTraining, EvaluateFindsTheDataFromAnyWorkingFolder) {
+  // Issue 25, item 11: config.json kept the data folder as given (relative), so evaluate from another
+  // working folder looked for it in the wrong place.
+  const std::string in_dir = "cd " + dir_->path().string() + " && ";
+  auto r = test::run(in_dir + kExe + " train --data data --out relative/run --cache cache --frames 32 --n-mels 32 --batch 8 "
+                     "--precision fp32 --threads 1 --epochs 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto run = *dir_ / "relative" / "run";
+  const auto config = nlohmann::json::parse(test::read_bytes(run / "config.json"));
+  EXPECT_EQ(config["data"], (*dir_ / "data").string());
+  r = test::run("cd / && " + kExe + " evaluate --run " + run.string() + " --split valid");
+  EXPECT_EQ(r.status, 0) << r.output;
+  // A run folder of an earlier release (relative folders in config.json) is read from elsewhere too.
+  auto old = config;
+  old["data"] = "data";
+  old["cache"] = "cache";
+  old["out"] = "relative/run";
+  test::write_bytes(run / "config.json", old.dump());
+  r = test::run("cd / && " + kExe + " evaluate --run " + run.string() + " --split valid");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 TEST_F(KilledTraining, AtArbitraryMomentsResumesExactly) {
   const std::string run = "random";
   const auto folder = *dir_ / run;

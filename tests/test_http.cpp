@@ -166,6 +166,58 @@ TEST(HttpTransportTest, SizesAreHeldToTheirLimits) {
   }
 }
 
+TEST(HttpTransportTest, OneClientCannotTakeEveryConnectionNorAllUploadMemory) {
+  // Issue 25, item 7: 530 slow-header connections from one client made /healthz fail for everyone, and six
+  // chunked uploads past the body limit held 816 MiB.
+  TransportOptions o;
+  o.max_connections_per_client = 4;
+  o.max_body_bytes = 1 << 20;
+  o.max_upload_bytes_in_progress = 2 << 20;
+  Transport t(o);
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(t.port()));
+    slow.back()->send("GET /hel");  // headers that never end
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    RawConnection fifth(t.port());
+    fifth.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    const RawAnswer a = fifth.answer();
+    EXPECT_EQ(a.status, 503) << a.body;
+    EXPECT_NE(a.body.find("from your address"), std::string::npos) << a.body;
+  }
+  const uint32_t other_client = 0x7f000002;  // 127.0.0.2
+  RawConnection other(t.port(), 20, other_client);
+  other.send("GET /hello?who=me HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(other.answer().status, 200);
+  slow.clear();
+  // Two chunked uploads reserve the body limit each (2 MiB together): a third upload waits for neither.
+  auto chunked = [&](uint32_t from) {
+    auto c = std::make_unique<RawConnection>(t.port(), 20, from);
+    c->send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    return c;
+  };
+  auto first = chunked(0x7f000003), second = chunked(0x7f000004);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    RawConnection third(t.port(), 20, 0x7f000005);
+    third.send(test::post_request("/echo", "small"));
+    const RawAnswer a = third.answer();
+    EXPECT_EQ(a.status, 503) << a.body;
+    EXPECT_NE(a.body.find("memory"), std::string::npos) << a.body;
+  }
+  // One of them sent past the limit: refused (413), and its reservation given back.
+  for (int i = 0; i < 20 && first->send("10000\r\n" + std::string(0x10000, 'x') + "\r\n"); ++i) {
+  }
+  EXPECT_EQ(first->answer().status, 413);
+  second->send("0\r\n\r\n");
+  EXPECT_EQ(second->answer().status, 200);
+  RawConnection fourth(t.port(), 20, 0x7f000006);
+  fourth.send(test::post_request("/echo", "small"));
+  EXPECT_EQ(fourth.answer().status, 200);
+}
+
 TEST(HttpTransportTest, ConnectionsAndUploadsAreCapped) {
   TransportOptions o;
   o.max_connections = 3;

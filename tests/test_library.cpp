@@ -156,6 +156,49 @@ TEST_F(Embeddings, EmbedCommandWritesAMatrixAListAndResumes) {
 
 // A FAISS index over a store: the neighbours are the store's rows ranked by inner product (checked by hand),
 // the query's own content left out; `index add` grows it; a query model other than the index's is refused.
+TEST_F(Embeddings, DamagedStoresAreRefusedByNameNotAnsweredWrongly) {
+  // Issue 25, item 9: a NaN row in embeddings.npy (its file's neighbours came back empty, exit 0); duplicate,
+  // negative or out-of-range row numbers in embeddings.jsonl; a damaged index.json (ignored).
+  const std::string exe = GENRENET_EXE;
+  std::filesystem::create_directories(dir_ / "music");
+  for (unsigned seed : {1u, 2u, 3u}) write_wav(dir_ / "music" / ("song" + std::to_string(seed) + ".wav"), synthesize_example_clip(3.0, 8000, seed), 8000);
+  const auto index = dir_ / "index";
+  auto r = test::run(exe + " index build -m " + model_.string() + " --out " + index.string() + " " + (dir_ / "music").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string matrix = test::read_bytes(index / "embeddings.npy"), list = test::read_bytes(index / "embeddings.jsonl"),
+                    options = test::read_bytes(index / "index.json");
+  auto similar = [&] { return test::run(exe + " similar -i " + index.string() + " " + (dir_ / "music/song1.wav").string()); };
+  ASSERT_EQ(similar().status, 0);
+  {  // a NaN in row 1
+    NpyArray m = read_npy(index / "embeddings.npy");
+    m.data[512 + 7] = std::nanf("");
+    write_npy(index / "embeddings.npy", m.data, m.shape);
+    r = similar();
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("row 1 is not a unit-length embedding"), std::string::npos) << r.output;
+    test::write_bytes(index / "embeddings.npy", matrix);
+  }
+  for (const std::string& bad_row : {std::string("0"), std::string("-1"), std::string("7")}) {  // line 2's row number
+    std::string edited = list;
+    const size_t second = edited.find('\n') + 1;
+    const size_t at = edited.find("\"row\":", second) + 6;
+    edited.replace(at, edited.find(',', at) - at, bad_row);
+    test::write_bytes(index / "embeddings.jsonl", edited);
+    r = similar();
+    EXPECT_NE(r.status, 0) << bad_row;
+    EXPECT_NE(r.output.find("embeddings.jsonl: line 2"), std::string::npos) << r.output;
+  }
+  test::write_bytes(index / "embeddings.jsonl", list);
+  for (const char* damaged : {"{\"ivf\": \"yes\"}", "not json", "{}"}) {
+    test::write_bytes(index / "index.json", damaged);
+    r = test::run(exe + " index add -i " + index.string() + " " + (dir_ / "music").string());
+    EXPECT_NE(r.status, 0) << damaged;
+    EXPECT_NE(r.output.find("index.json: damaged"), std::string::npos) << r.output;
+  }
+  test::write_bytes(index / "index.json", options);
+  EXPECT_EQ(similar().status, 0);
+}
+
 TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
   const std::string exe = GENRENET_EXE;
   std::filesystem::create_directories(dir_ / "music");

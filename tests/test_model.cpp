@@ -346,6 +346,43 @@ TEST(ModelFile, RoundTripsEverything) {
   expect_error_containing([&] { read_model_file(dir / "huge-input.safetensors"); }, "frames: must be in [1, 21845]");
 }
 
+TEST(ModelFile, ClassNamesAreCheckedWhenReadAndWritten) {
+  // Issue 25, item 9: ten classes all named "rock", empty names, NUL, newline or "{genre}" in a name, and
+  // tampered int8 ranges were accepted without a word.
+  test::TempDir dir;
+  ModelFile f;
+  f.model.arch = "resnet18";
+  f.model.num_classes = 3;
+  f.classes = {"rock", "jazz", "pop"};
+  f.weights = state_dict(*make_model(f.model));
+  save_model_file(dir / "good.safetensors", f);
+  const WeightFile good = read_safetensors(dir / "good.safetensors");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"rock", "rock", "rock"}, "appears twice"},        {{"rock", "", "pop"}, "empty class name"},
+      {{"rock", std::string("ja\0zz", 5), "pop"}, "control character"}, {{"rock", "jazz\n", "pop"}, "control character"},
+      {{"rock", "{genre}", "pop"}, "brace"},               {{"rock", "\xff\xfe", "pop"}, "UTF-8"}};
+  for (const auto& [classes, why] : bad) {
+    ModelFile g = f;
+    g.classes = classes;
+    expect_error_containing([&] { save_model_file(dir / "bad.safetensors", g); }, why);
+    WeightFile w = good;
+    w.metadata["classes"] = nlohmann::json(classes).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (why == "UTF-8") w.metadata["classes"] = "[\"rock\", \"\xff\xfe\", \"pop\"]";
+    write_safetensors(dir / "tampered.safetensors", w.tensors, w.metadata);
+    expect_error_containing([&] { read_model_file(dir / "tampered.safetensors"); }, why);
+  }
+  // int8 ranges that calibration never makes: refused by name, a sane one read.
+  auto with_range = [&](const std::string& range) {
+    WeightFile w = good;
+    w.metadata["int8"] = R"({"method": "minmax", "clips": 4, "ranges": {"input": [-3.5, 4.0], "layer1": )" + range + "}}";
+    write_safetensors(dir / "int8.safetensors", w.tensors, w.metadata);
+    return dir / "int8.safetensors";
+  };
+  EXPECT_NO_THROW(read_model_file(with_range("[0.0, 12.5]")));
+  for (const char* range : {"[-1e38, 1e38]", "[-1e-30, 1e-30]", "[0, 0]", "[0, 1, 2]", "[1]"})
+    expect_error_containing([&] { read_model_file(with_range(range)); }, "layer1") ;
+}
+
 TEST(ModelFile, ImportedWeightsBecomeAModelFileWithANewHead) {
   test::TempDir dir;
   ModelOptions imagenet;

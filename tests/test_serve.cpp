@@ -188,6 +188,8 @@ TEST_F(ServeTest, BadUploadsAreJsonClientErrorsAndTheServerGoesOn) {
   // Names and parameters that are not UTF-8 are answered as JSON with the bytes escaped (a 500 before).
   expect_error(c.Post("/v1/classify?name=%FFnotes", "not audio", kOctets), 422, "\\xFFnotes: not a readable audio file");
   expect_error(c.Post("/v1/classify?top=%FF", wav, kOctets), 400, "top: not a number");
+  // Decimal numbers only (std::stod took hex and inf: row=0x1 was row 1).
+  for (const char* n : {"0x2", "inf", "nan", "1e", ""}) expect_error(c.Post(std::string("/v1/classify?top=") + n, wav, kOctets), 400, "top: not a number");
   httplib::MultipartFormDataItems odd_name = {{"file", "not audio", "caf\xE9.wav", "audio/wav"}};
   expect_error(c.Post("/v1/classify", odd_name), 422, "caf\\xE9.wav");
   // A huge top is all the genres, not none.

@@ -37,6 +37,9 @@ struct ServerOptions {
   int write_timeout_s = 30;        // for one answer
   int max_uploads = 0;             // uploads received at once, beyond which 503; 0: workers + queue + 64
   int max_connections = 512;       // connections open at once, beyond which 503, [1, 100000]
+  int max_connections_per_client = 64;  // of them from one client address, beyond which 503, [1, 100000]
+  std::size_t max_upload_memory_bytes = 512u << 20;  // uploads being received, together (each at its
+                                                     // Content-Length, chunked ones at max_body_bytes): else 503
   bool log_requests = true;        // one line per request on stderr
   std::string index;               // a similarity index folder (genrenet index build) of the same model: /v1/similar
   void validate() const;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -136,11 +137,31 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
 }
 
 
+// What a file that libsndfile cannot read is, by its first bytes, for the message ("" when unknown): the
+// usual mistakes are a picture, a document or an archive with an audio name.
+std::string what_the_bytes_are(std::string_view head) {
+  static const std::pair<std::string_view, const char*> kinds[] = {
+      {"\x89PNG", "a PNG image"}, {"\xff\xd8\xff", "a JPEG image"}, {"GIF8", "a GIF image"},
+      {"%PDF", "a PDF document"}, {"PK\x03\x04", "a ZIP archive"},  {"\x1f\x8b", "a gzip archive"},
+      {"<!DOCTYPE", "an HTML page"}, {"<html", "an HTML page"},    {"{", "a JSON or text file"}};
+  for (const auto& [magic, kind] : kinds)
+    if (head.substr(0, magic.size()) == magic) return kind;
+  if (head.size() >= 12 && head.substr(4, 4) == "ftyp") return "an MP4/M4A file (AAC, which genrenet cannot decode)";
+  return "";
+}
+
+std::string unreadable(std::string_view head, const std::string& why) {
+  const std::string kind = what_the_bytes_are(head);
+  return kind.empty() ? "not a readable audio file (" + why + ")" : "not audio: its content is " + kind + ", whatever its name says";
+}
+
 }  // namespace
 
 Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   const std::string name = path.string();
   std::error_code ec;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) && !std::filesystem::exists(path, ec))
+    throw Error(name, "is a symbolic link to " + std::filesystem::read_symlink(path, ec).string() + ", which does not exist");
   auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) throw Error(name, "no such file");
   if (std::filesystem::is_directory(status)) throw Error(name, "is a directory, not an audio file");
@@ -152,8 +173,10 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   SF_INFO info{};
   SndfileHandle file(sf_open(name.c_str(), SFM_READ, &info));
   if (!file) {
-    std::string why = sf_strerror(nullptr);
-    throw Error(name, "not a readable audio file (" + why + ")");
+    const std::string why = sf_strerror(nullptr);
+    char head[16] = {};
+    std::ifstream(path, std::ios::binary).read(head, sizeof head);
+    throw Error(name, unreadable(std::string_view(head, sizeof head), why));
   }
   return read_opened(file.get(), info, name, max_seconds);
 }
@@ -190,10 +213,9 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
   SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
   SF_INFO info{};
   SndfileHandle file(sf_open_virtual(&io, SFM_READ, &info, &stream));
-  if (!file) {
-    std::string why = sf_strerror(nullptr);
-    throw Error(name, "not a readable audio file (" + why + ")");
-  }
+  if (!file)
+    throw Error(name, unreadable(std::string_view(reinterpret_cast<const char*>(bytes.data()), std::min<size_t>(bytes.size(), 16)),
+                                 sf_strerror(nullptr)));
   return read_opened(file.get(), info, name, max_seconds);
 }
 

@@ -33,8 +33,13 @@ int embed_and_build(IndexArgs& a, bool adding) {
   if (adding) {
     const SimilarityIndex existing = SimilarityIndex::open(a.index);
     a.model = existing.model_file();
-    const auto o = nlohmann::json::parse(io::read_text_file(options_file(a.index)));
-    a.options = {o.value("ivf", false), o.value("nlist", 0), o.value("nprobe", 8)};
+    try {
+      const auto o = nlohmann::json::parse(io::read_text_file(options_file(a.index)));
+      a.options = {o.at("ivf").get<bool>(), o.at("nlist").get<int>(), o.at("nprobe").get<int>()};
+      if (a.options.nlist < 0 || a.options.nprobe < 1) throw std::invalid_argument("nlist or nprobe out of range");
+    } catch (const std::exception& e) {
+      throw Error(options_file(a.index).string(), std::string("damaged (") + e.what() + "): build the index again with genrenet index build");
+    }
     a.w = embedding_store_windows(embedding_store_files(a.index, false));
   }
   ClassifierOptions co;

@@ -19,12 +19,13 @@ struct ServeArgs {
   std::string model;
   ClassifierOptions classifier;
   ServerOptions server;
-  double max_body_mb = 64;
+  double max_body_mb = 64, max_upload_memory_mb = 512;
   bool quiet = false;
 };
 
 int run_serve(ServeArgs& a) {
   a.server.max_body_bytes = static_cast<size_t>(a.max_body_mb * (1 << 20));
+  a.server.max_upload_memory_bytes = static_cast<size_t>(a.max_upload_memory_mb * (1 << 20));
   a.server.log_requests = !a.quiet;
   HttpServer server(a.model, a.classifier, a.server);
   const int port = server.bind();
@@ -61,6 +62,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--timeout", a->server.read_timeout_s, "Seconds for a request's headers, again for an upload's whole body, and for an answer")->capture_default_str();
   cmd->add_option("--max-uploads", a->server.max_uploads, "Uploads received at once, more get 503 (0: workers + queue + 64)")->capture_default_str();
   cmd->add_option("--max-connections", a->server.max_connections, "Connections open at once, more get 503")->capture_default_str();
+  cmd->add_option("--max-connections-per-client", a->server.max_connections_per_client,
+                  "Connections open at once from one client address, more get 503")
+      ->capture_default_str();
+  cmd->add_option("--max-upload-memory-mb", a->max_upload_memory_mb,
+                  "Memory for the uploads being received, together in MiB (a chunked one counts as --max-body-mb); more get 503")
+      ->capture_default_str();
   cmd->add_option("--threads", a->classifier.threads, "Model threads (0: all cores)")->capture_default_str();
   cmd->add_option("--precision", a->classifier.precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
   cmd->add_option("--device", a->classifier.device, "cpu or cuda")->capture_default_str();

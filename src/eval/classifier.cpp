@@ -441,7 +441,10 @@ std::vector<std::filesystem::path> collect_audio_files(const std::vector<std::st
       auto opts = std::filesystem::directory_options::skip_permission_denied;
       for (auto it = std::filesystem::recursive_directory_iterator(in, opts, ec);
            !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file(ec) && has_audio_extension(it->path())) found.push_back(it->path());
+        // A dangling symbolic link is listed too: it becomes an error row that says so, not a silent skip.
+        if ((it->is_regular_file(ec) || (it->is_symlink(ec) && !std::filesystem::exists(it->path(), ec))) &&
+            has_audio_extension(it->path()))
+          found.push_back(it->path());
       if (ec) throw Error(in, "cannot list this folder (" + ec.message() + ")");
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());

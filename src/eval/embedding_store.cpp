@@ -1,4 +1,5 @@
 // A collection's embeddings on disk: a matrix, a list of what each row is, and the model that made them.
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -14,18 +15,6 @@
 
 namespace genrenet {
 
-EmbeddingStoreFiles embedding_store_files(const std::filesystem::path& out, bool create) {
-  std::filesystem::path stem = out;
-  if (out.extension() == ".npy") {
-    stem.replace_extension();
-  } else {
-    if (create) std::filesystem::create_directories(out);
-    stem = out / "embeddings";
-  }
-  if (create && !stem.parent_path().empty()) std::filesystem::create_directories(stem.parent_path());
-  return {stem.string() + ".npy", stem.string() + ".jsonl", stem.string() + ".json"};
-}
-
 namespace {
 
 nlohmann::json windows_json(const WindowOptions& w) {
@@ -34,51 +23,6 @@ nlohmann::json windows_json(const WindowOptions& w) {
 
 }  // namespace
 
-WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files) {
-  WindowOptions o;
-  try {
-    const auto w = nlohmann::json::parse(io::read_text_file(files.meta)).at("windows");
-    o.windows = w.at("windows").get<bool>();
-    o.window_seconds = w.at("window_s").get<double>();
-    o.hop_seconds = w.at("hop_s").get<double>();
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(files.meta.string(), std::string("damaged window options (") + e.what() + ")");
-  }
-  return o;
-}
-
-std::string weights_sha256(const std::filesystem::path& model_file) {
-  std::ifstream in(model_file, std::ios::binary);
-  unsigned char size[8] = {0};
-  if (!in.read(reinterpret_cast<char*>(size), 8)) throw Error(model_file.string(), "cannot read the model file");
-  std::uint64_t header = 0;
-  for (int i = 7; i >= 0; --i) header = header << 8 | size[i];
-  in.seekg(static_cast<std::streamoff>(8 + header));
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return sha256_hex(data);
-}
-
-StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& p, int size) {
-  StoredEmbeddings s;
-  if (!std::filesystem::exists(p.list) || !std::filesystem::exists(p.matrix)) return s;
-  std::ifstream in(p.list);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    try {
-      s.rows.push_back(nlohmann::json::parse(line));
-      s.rows.back().at("sha256").get<std::string>();
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(p.list.string(), "damaged line " + std::to_string(s.rows.size()) + " (" + e.what() + ")");
-    }
-  }
-  const NpyArray m = read_npy(p.matrix);
-  if (m.shape.size() != 2 || m.shape[1] != size)
-    throw Error(p.matrix.string(), "not a matrix of " + std::to_string(size) + "-value embeddings");
-  const size_t rows = std::min<size_t>(s.rows.size(), static_cast<size_t>(m.shape[0]));
-  s.rows.resize(rows);
-  s.values.assign(m.data.begin(), m.data.begin() + static_cast<std::ptrdiff_t>(rows * size));
-  return s;
-}
 
 EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::path& model_file,
                                   const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,

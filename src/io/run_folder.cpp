@@ -52,12 +52,23 @@ bool process_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 ||
 void RunFolder::commit(const std::vector<File>& files) const {
   if (std::filesystem::exists(committed())) publish(committed(), root_);
   std::filesystem::remove_all(staging());
-  std::filesystem::create_directories(staging());
-  for (const auto& f : files) {
-    f.write(staging() / f.name);
-    crash_point("checkpoint-staged");
+  try {
+    std::filesystem::create_directories(staging());
+    for (const auto& f : files) {
+      f.write(staging() / f.name);
+      crash_point("checkpoint-staged");
+    }
+    fsync_folder(staging());
+  } catch (const std::exception& e) {
+    // A full disk, most often: the half-written checkpoint goes (the last one stays), and the message says so.
+    std::error_code ec;
+    const auto space = std::filesystem::space(root_, ec);
+    const bool full = !ec && space.available < (64u << 20);
+    std::filesystem::remove_all(staging(), ec);
+    throw Error(root_.string(), std::string("this epoch's checkpoint could not be written") +
+                                    (full ? ": the disk is full (No space left on device)" : "") + " (" + e.what() +
+                                    "); the last complete checkpoint is kept: make room and run again with --resume");
   }
-  fsync_folder(staging());
   rename_or_throw(staging(), committed());  // the commit point
   fsync_folder(root_);
   crash_point("checkpoint-committed");

@@ -1,17 +1,14 @@
 // Genre and comment fields through TagLib (Debian's libtag1-dev, LGPL), one code path per tag kind.
 #include "library/audio_tags.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <system_error>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 #include <taglib/aifffile.h>
 #include <taglib/apetag.h>
 #include <taglib/fileref.h>
 #include <taglib/flacfile.h>
+#include <taglib/id3v2framefactory.h>
 #include <taglib/id3v1tag.h>
 #include <taglib/id3v2tag.h>
 #include <taglib/mpegfile.h>
@@ -21,15 +18,41 @@
 #include <taglib/wavfile.h>
 #include <taglib/xiphcomment.h>
 
-#include "audio/same_audio.h"
-#include "common/sha256.h"
-#include "io/atomic_file.h"
+#include "common/failpoint.h"
 
 namespace genrenet::tags {
 namespace {
 
 std::string utf8(const TagLib::String& s) { return s.to8Bit(true); }
 TagLib::String tstring(const std::string& s) { return TagLib::String(s, TagLib::String::UTF8); }
+
+// TagLib reads an ID3v2.3 tag by upgrading its frames to v2.4, and drops those v2.4 has no place for
+// (RVAD, EQUA, TSIZ, TRDA, TDAT, TIME); saved back as v2.3 they were gone. This factory keeps every v2.3 frame
+// as it is (unknown ones as raw bytes), so that a v2.3 tag is written back frame for frame: only the field
+// genrenet writes changes.
+template <typename Method>
+struct FirstArgument;
+template <typename R, typename C, typename A>
+struct FirstArgument<R (C::*)(A) const> {
+  using type = A;
+};
+
+class KeepVersion3Frames : public TagLib::ID3v2::FrameFactory {
+  // TagLib's Frame::Header is a protected class (FrameFactory is a friend, a subclass is not): the pointer
+  // type is taken from the method overridden, without naming it.
+  using HeaderPointer = FirstArgument<decltype(&KeepVersion3Frames::updateFrame)>::type;
+
+ public:
+  static KeepVersion3Frames* instance() {
+    static KeepVersion3Frames f;
+    return &f;
+  }
+
+ protected:
+  bool updateFrame(HeaderPointer header) const override {
+    return header->version() == 3 || TagLib::ID3v2::FrameFactory::updateFrame(header);
+  }
+};
 
 // One tag of a file: where the field is read and written.
 struct Slot {
@@ -41,13 +64,24 @@ struct Slot {
 // other tag and the ID3v2 version the file had.
 class TaggedFile {
  public:
-  TaggedFile(const std::filesystem::path& file, bool for_writing) : path_(file), ref_(file.c_str(), false) {
-    if (ref_.isNull() || !ref_.file() || !ref_.file()->isValid())
-      throw Error(file.string(), std::filesystem::exists(file)
-                                     ? "TagLib cannot read its tags (not a format that holds them: AU and raw audio do not, or damaged)"
-                                     : "no such file");
-    if (for_writing && ref_.file()->readOnly()) throw Error(file.string(), "is read-only: its tags cannot be written");
-    TagLib::File* f = ref_.file();
+  TaggedFile(const std::filesystem::path& file, bool for_writing) : path_(file) {
+    {  // FileRef finds the format; the formats with ID3v2 tags are opened again with the frame factory above.
+      TagLib::FileRef probe(file.c_str(), false);
+      if (probe.isNull() || !probe.file() || !probe.file()->isValid())
+        throw Error(file.string(), std::filesystem::exists(file)
+                                       ? "TagLib cannot read its tags (not a format that holds them: AU and raw audio do not, or damaged)"
+                                       : "no such file");
+      auto* factory = KeepVersion3Frames::instance();
+      if (dynamic_cast<TagLib::MPEG::File*>(probe.file()))
+        file_ = std::make_unique<TagLib::MPEG::File>(file.c_str(), factory, false);
+      else if (dynamic_cast<TagLib::FLAC::File*>(probe.file()))
+        file_ = std::make_unique<TagLib::FLAC::File>(file.c_str(), factory, false);
+      else
+        ref_ = probe;
+    }
+    TagLib::File* f = file_ ? file_.get() : ref_.file();
+    if (!f->isValid()) throw Error(file.string(), "TagLib cannot read its tags (damaged)");
+    if (for_writing && f->readOnly()) throw Error(file.string(), "is read-only: its tags cannot be written");
     if (auto* mp3 = dynamic_cast<TagLib::MPEG::File*>(f)) {
       mp3_ = mp3;
       id3v2_version_ = version_of(mp3->hasID3v2Tag() ? mp3->ID3v2Tag() : nullptr);
@@ -90,16 +124,18 @@ class TaggedFile {
     } else if (aiff_) {
       ok = aiff_->save(v);
     } else {
-      ok = ref_.file()->save();
+      ok = (file_ ? file_.get() : ref_.file())->save();
     }
-    if (!ok) throw Error(path_.string(), "TagLib could not save its tags");
+    if (!ok || failpoint("save", path_.string()))
+      throw Error(path_.string(), "TagLib could not save its tags (is its disk full?)");
   }
 
  private:
   static int version_of(TagLib::ID3v2::Tag* t) { return t && t->header() ? static_cast<int>(t->header()->majorVersion()) : 4; }
 
   std::filesystem::path path_;
-  TagLib::FileRef ref_;
+  std::unique_ptr<TagLib::File> file_;  // MP3 and FLAC, opened with KeepVersion3Frames
+  TagLib::FileRef ref_;                 // the other formats
   std::vector<Slot> slots_;
   TagLib::MPEG::File* mp3_ = nullptr;
   TagLib::FLAC::File* flac_ = nullptr;
@@ -214,91 +250,6 @@ void write_field(const std::filesystem::path& file, TagField field, const FieldV
     if (!found) throw Error(file.string(), "has no " + kind + " tag to restore (was it converted to another format?)");
   }
   f.save();
-}
-
-std::filesystem::path working_copy(const std::filesystem::path& file) {
-  // Hidden, beside the file (a rename is atomic only within one file system), and one name per file: a copy
-  // left by a killed run is overwritten by the next.
-  std::error_code ec;
-  std::filesystem::path target = std::filesystem::canonical(file, ec);
-  if (ec) target = file;
-  return target.parent_path() / ("." + target.filename().string() + ".genrenet-tag.tmp");
-}
-
-bool finish_interrupted_write(const std::filesystem::path& file, const std::string& expected_sha256) {
-  namespace fs = std::filesystem;
-  const fs::path copy = working_copy(file);
-  std::error_code ec;
-  if (expected_sha256.empty() || !fs::is_regular_file(copy, ec)) return false;
-  try {
-    if (sha256_file(copy) != expected_sha256 || sha256_file(file) == expected_sha256) return false;
-  } catch (const Error&) {
-    return false;
-  }
-  if (!fs::copy_file(copy, fs::canonical(file), fs::copy_options::overwrite_existing, ec)) return false;
-  fs::remove(copy, ec);
-  return true;
-}
-
-void write_safely(const std::filesystem::path& file, TagField field, const FieldValues& values,
-                  const std::function<void(const std::string&)>& before_commit) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path target = fs::canonical(file, ec);
-  if (ec) throw Error(file.string(), "vanished or cannot be reached: " + ec.message());
-  struct stat st {};
-  if (::stat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw Error(file.string(), "is not a regular file");
-  // The mode bits too, not only access(): root may write anything, but a file made read-only is meant to stay.
-  if ((st.st_mode & 0222) == 0 || ::access(target.c_str(), W_OK) != 0) throw Error(file.string(), "is read-only: left as it is");
-  const fs::path copy = working_copy(target);
-  struct RemoveCopy {
-    const fs::path& p;
-    bool keep = false;
-    ~RemoveCopy() {
-      std::error_code ignored;
-      if (!keep) fs::remove(p, ignored);
-    }
-  } cleanup{copy};
-  if (!fs::copy_file(target, copy, fs::copy_options::overwrite_existing, ec))
-    throw Error(file.string(), "its folder refuses a working copy (" + ec.message() + "): left as it is");
-  write_field(copy, field, values);
-  if (const std::string d = audio_difference(target, copy); !d.empty())
-    throw Error(file.string(), "writing its tag would change its audio (" + d + "): left as it is");
-  const FieldValues written = read_field(copy, field);
-  for (const auto& [kind, list] : values.by_tag)
-    for (const auto& [k2, l2] : written.by_tag)
-      if (k2 == kind && kind != "id3v1" && l2 != list)
-        throw Error(file.string(), "its " + kind + " tag does not read back what was written: left as it is");
-  {  // The copy's bytes and its mode on disk before it replaces the file.
-    const int fd = ::open(copy.c_str(), O_RDONLY);
-    if (fd < 0) throw Error(copy.string(), "cannot be reopened");
-    if (::fchmod(fd, st.st_mode & 07777) != 0 || ::fsync(fd) != 0) {
-      ::close(fd);
-      throw Error(copy.string(), "cannot be given the file's mode or flushed");
-    }
-    [[maybe_unused]] const int owner = ::fchown(fd, st.st_uid, st.st_gid);  // best effort: needs privileges
-    ::close(fd);
-  }
-  if (before_commit) before_commit(sha256_file(copy));
-  if (st.st_nlink > 1) {
-    // A rename would leave the other names on the old content: the bytes are copied into the same inode.
-    // The checked copy stays until that is done and flushed: if it fails half-way (or is killed), the next
-    // run finishes it from there (finish_interrupted_write).
-    cleanup.keep = true;
-    if (!fs::copy_file(copy, target, fs::copy_options::overwrite_existing, ec))
-      throw Error(file.string(), "could not be rewritten in place (" + ec.message() + "): the next run finishes it from " +
-                                     copy.string());
-    if (const int fd = ::open(target.c_str(), O_RDONLY); fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-    fs::remove(copy, ec);
-  } else {
-    fs::rename(copy, target, ec);
-    if (ec) throw Error(file.string(), "could not be replaced by its tagged copy: " + ec.message());
-    cleanup.keep = true;
-    io::fsync_folder(target.parent_path());
-  }
 }
 
 }  // namespace genrenet::tags

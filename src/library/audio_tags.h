@@ -1,9 +1,8 @@
 // One field (genre or comment) of an audio file's tags, read and written with TagLib, in every tag of the
-// file where players look for it; and the safe write that never changes a sample.
+// file where players look for it. Files are written through tag_write.h, never directly.
 #pragma once
 
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,25 +28,8 @@ struct FieldValues {
 FieldValues read_field(const std::filesystem::path& file, TagField field);
 
 // Writes `values` into the file's tags in place (each tag listed gets its values; no values: the field is
-// removed). Only for a private copy: see write_safely.
+// removed). Only for a private copy: see tags::write_journalled. An ID3v2 tag keeps its version (2.3 or 2.4)
+// and every other frame.
 void write_field(const std::filesystem::path& file, TagField field, const FieldValues& values);
-
-// Writes `values` into `file` without ever leaving it half-written or with different audio: a copy beside it
-// is tagged, checked to decode to exactly the same samples and to read back `values`, and renamed over it
-// (copied back into place when the file has other hard links, which a rename would cut off). Symbolic links
-// are followed. `before_commit(sha256 of the new content)` runs before the file changes (the journal records
-// the write first, so that a kill can never leave a written file the journal does not know). Error naming the
-// file (read-only, vanished, a folder that refuses the copy, audio that would change); the file is then as it was.
-void write_safely(const std::filesystem::path& file, TagField field, const FieldValues& values,
-                  const std::function<void(const std::string& new_sha256)>& before_commit);
-
-// The working copy write_safely makes beside `file` (symbolic links followed).
-std::filesystem::path working_copy(const std::filesystem::path& file);
-
-// Finishes a write_safely that a kill stopped while it copied a hard-linked file's new content into place:
-// when the working copy is still there, holds `expected_sha256` (the content the journal says genrenet
-// left) and the file does not, the copy is written into the file and removed. Returns whether it did.
-// Anything else is left to the next write (a copy from before the journal's commit is simply overwritten).
-bool finish_interrupted_write(const std::filesystem::path& file, const std::string& expected_sha256);
 
 }  // namespace genrenet::tags

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdio>
 #include <regex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "eval/embedding_store.h"
 #include "library/audio_tags.h"
 #include "library/tag_journal.h"
+#include "library/tag_write.h"
 
 namespace genrenet {
 namespace {
@@ -74,6 +76,71 @@ void TagReport::count(const TagOutcome& o) {
 
 std::string read_tag(const std::filesystem::path& file, TagField field) { return tags::read_field(file, field).shown(); }
 
+namespace {
+
+// One file's answer turned into an outcome, and into a write when writing. `prior` is the journal's row of
+// the file (if any) and `sha` its content now.
+TagOutcome apply_answer(const std::filesystem::path& file, const Classification& c, const std::string& sha,
+                        const std::optional<tags::JournalRow>& prior, const std::string& rule, const TagOptions& o,
+                        tags::TagJournal* journal) {
+  TagOutcome out{file, "", "", "", c.genre, c.ranked.empty() ? 0.0 : c.ranked.front().probability, ""};
+  tags::JournalRow row{absolute_name(file), sha, "", "", rule, "", "", c.genre, "", out.confidence};
+  const tags::FieldValues now = tags::read_field(file, o.field);
+  out.old_value = now.shown();
+  // While genrenet's own earlier value is in the file, undo must still go back to what was there before
+  // genrenet first wrote it, whatever this run decides: the row stays "written" with those values.
+  const bool ours = prior && prior->status == "written" && (sha == prior->sha256_after || now.all_say(prior->new_value));
+  row.old_values = ours ? prior->old_values : now.to_json();
+  if (c.genre == Classification::kUnknown) {
+    out.status = "left alone";
+    out.message = c.unknown_reason;
+  } else {
+    out.new_value = render(o.format, c.genre, out.confidence);
+    if (now.all_say(out.new_value)) {
+      out.status = "unchanged";
+    } else if (!o.write) {
+      tags::check_writable(file);
+      out.status = "would write";
+    } else {
+      row.status = "written";
+      row.new_value = out.new_value;
+      tags::write_journalled(*journal, file, o.field, now.with_value(out.new_value), row);
+      out.status = "written";
+      return out;
+    }
+  }
+  if (!o.write) return out;
+  row.status = ours ? "written" : out.status;
+  row.sha256_after = ours ? sha : "";
+  row.new_value = ours && out.status == "left alone" ? prior->new_value : out.new_value;
+  row.message = out.message;
+  journal->put(row);
+  return out;
+}
+
+// Before a file is read: its folder locked and any write a kill or a full disk interrupted resolved (a
+// dry run only reports one). "" when the file may be decided, else why not (an error outcome).
+std::string prepare_file(const std::filesystem::path& file, const TagOptions& o, tags::TagJournal* journal,
+                         tags::FolderLocks& locks) {
+  std::error_code ec;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(file, ec)) && !std::filesystem::exists(file, ec))
+    return file.string() + ": is a symbolic link to " + std::filesystem::read_symlink(file, ec).string() + ", which does not exist";
+  if (!journal) return "";
+  try {
+    if (!o.write)
+      return journal->pending(absolute_name(file))
+                 ? file.string() + ": a write to it was interrupted; genrenet tag --write with this journal finishes it first"
+                 : "";
+    locks.lock_folder_of(file);
+    tags::resolve_pending(*journal, absolute_name(file));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
 TagReport tag_files(const Classifier& classifier, const std::filesystem::path& model_file,
                     const std::vector<std::filesystem::path>& files, const TagOptions& o,
                     const std::function<void(const TagOutcome&)>& each, const std::function<void(std::size_t)>& done) {
@@ -83,6 +150,7 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
     journal.emplace(o.journal, tags::TagJournal::Mode::create, field_name(o.field));
   else if (!o.journal.empty() && std::filesystem::exists(o.journal))
     journal.emplace(o.journal, tags::TagJournal::Mode::read_only, field_name(o.field));
+  tags::TagJournal* journal_ptr = journal ? &*journal : nullptr;
   // What decides a file's value: a rerun under another rule decides again, under the same one skips.
   const auto described = nlohmann::json::parse(classifier.describe_json());
   const auto& calibration = described.at("calibration");  // null for an uncalibrated model
@@ -98,6 +166,7 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
     if (each) each(out);
     if (done) done(1);
   };
+  tags::FolderLocks locks;
   const int threads = resolve_threads(0);
   for (size_t begin = 0; begin < files.size(); begin += static_cast<size_t>(o.group)) {
     if (o.stop && o.stop->load()) {
@@ -105,17 +174,12 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
       break;
     }
     const size_t end = std::min(files.size(), begin + static_cast<size_t>(o.group));
-    // A write that a kill stopped half-way into a hard-linked file is finished first (its tagged copy is
-    // complete beside it); then content hashes on every core (they key the journal), then the files not
-    // finished before, classified.
-    std::vector<std::optional<tags::JournalRow>> rows(end - begin);
-    for (size_t k = 0; k < end - begin; ++k)
-      if (journal && std::filesystem::exists(tags::working_copy(files[begin + k]))) {
-        rows[k] = journal->find(absolute_name(files[begin + k]));
-        if (o.write && rows[k] && rows[k]->status == "written") tags::finish_interrupted_write(files[begin + k], rows[k]->sha256_after);
-      }
+    // Each file's folder locked and its interrupted write resolved before anything else touches it; then
+    // content hashes on every core (they key the journal); then the files not finished before, classified.
     std::vector<std::string> sha(end - begin), error(end - begin);
+    for (size_t k = 0; k < end - begin; ++k) error[k] = prepare_file(files[begin + k], o, journal_ptr, locks);
     parallel_for(end - begin, threads, [&](size_t k) {
+      if (!error[k].empty()) return;
       try {
         sha[k] = sha256_file(files[begin + k]);
       } catch (const std::exception& e) {
@@ -125,9 +189,10 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
     // Outcomes are reported in the order of `files`, a group at a time.
     std::vector<std::optional<TagOutcome>> decided(end - begin);
     auto report_group = [&] {
-      for (auto& o : decided)
-        if (o) emit(std::move(*o));
+      for (auto& out : decided)
+        if (out) emit(std::move(*out));
     };
+    std::vector<std::optional<tags::JournalRow>> rows(end - begin);
     std::vector<std::filesystem::path> todo;
     std::vector<size_t> todo_index;
     for (size_t k = 0; k < end - begin; ++k) {
@@ -136,7 +201,7 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
         decided[k] = TagOutcome{file, "error", "", "", "", 0, error[k]};
         continue;
       }
-      if (journal && !rows[k]) rows[k] = journal->find(absolute_name(file));  // (found already if it had a working copy)
+      if (journal) rows[k] = journal->find(absolute_name(file));
       if (rows[k] && finished(*rows[k], rule, sha[k])) {
         const auto& r = *rows[k];
         decided[k] = TagOutcome{file, "done before", "", r.new_value, r.genre, r.confidence,
@@ -154,56 +219,55 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
         return report;
       }
       const size_t k = todo_index[t];
-      const auto& file = todo[t];
       const FileClassification& a = answers[t];
-      if (!a.error.empty()) {
-        decided[k] = TagOutcome{file, "error", "", "", "", 0, a.error};
-        continue;
-      }
-      const Classification& c = a.result;
-      TagOutcome out{file, "", "", "", c.genre, c.ranked.empty() ? 0.0 : c.ranked.front().probability, ""};
-      tags::JournalRow row{absolute_name(file), sha[k], "", "", rule, "", "", c.genre, "", out.confidence};
       try {
-        const tags::FieldValues now = tags::read_field(file, o.field);
-        out.old_value = now.shown();
-        if (c.genre == Classification::kUnknown) {
-          out.status = "left alone";
-          out.message = c.unknown_reason;
-        } else {
-          out.new_value = render(o.format, c.genre, out.confidence);
-          if (now.all_say(out.new_value)) {
-            out.status = "unchanged";
-          } else if (!o.write) {
-            out.status = "would write";
-          } else {
-            // Undo restores what the file held before genrenet first wrote it, also across reruns.
-            const auto& before = rows[k];
-            row.old_values = before && before->status == "written" && before->sha256_after == sha[k] ? before->old_values : now.to_json();
-            row.status = "written";
-            row.new_value = out.new_value;
-            tags::write_safely(file, o.field, now.with_value(out.new_value), [&](const std::string& after) {
-              row.sha256_after = after;
-              journal->put(row);
-            });
-            out.status = "written";
-          }
-        }
-        if (o.write && out.status != "written") {
-          row.status = out.status;
-          row.message = out.message;
-          row.new_value = out.new_value;
-          journal->put(row);
-        }
+        if (!a.error.empty()) throw Error(todo[t].string(), a.error);
+        decided[k] = apply_answer(todo[t], a.result, sha[k], rows[k], rule, o, journal_ptr);
       } catch (const Error& e) {
-        out.status = "error";
-        out.message = e.what();
+        decided[k] = TagOutcome{todo[t], "error", "", "", a.error.empty() ? a.result.genre : "", 0,
+                                a.error.empty() ? e.what() : a.error};
       }
-      decided[k] = std::move(out);
     }
     report_group();
   }
   return report;
 }
+
+namespace {
+
+// Puts back the values one "written" row recorded (its write resolved already).
+TagOutcome undo_row(tags::TagJournal& journal, const tags::JournalRow& row, TagField field, const std::string& origin,
+                    tags::FolderLocks& locks) {
+  TagOutcome out{row.path, "restored", row.new_value, "", row.genre, row.confidence, ""};
+  try {
+    const tags::FieldValues old = tags::FieldValues::from_json(row.old_values, origin);
+    out.new_value = old.shown();
+    locks.lock_folder_of(row.path);
+    const std::string sha = sha256_file(row.path);
+    tags::JournalRow restored = row;
+    restored.status = "restored";
+    restored.sha256_before = sha;
+    restored.message = "";
+    if (sha == row.sha256_before && row.sha256_before != row.sha256_after) {
+      // The write never reached the file (a journal of an earlier release, killed before its rename).
+      out.message = "it was never changed";
+      restored.sha256_after = sha;
+      journal.put(restored);
+      return out;
+    }
+    const tags::FieldValues now = tags::read_field(row.path, field);
+    if (sha != row.sha256_after && !now.all_say(row.new_value))
+      throw Error(row.path, "has changed since genrenet wrote its tag: it now says \"" + now.shown() + "\", not genrenet's \"" +
+                                row.new_value + "\": left as it is");
+    tags::write_journalled(journal, row.path, field, old, restored);
+  } catch (const Error& e) {
+    out.status = "error";
+    out.message = e.what();
+  }
+  return out;
+}
+
+}  // namespace
 
 TagReport undo_tags(const std::filesystem::path& journal_file, const std::function<void(const TagOutcome&)>& each) {
   tags::TagJournal journal(journal_file, tags::TagJournal::Mode::existing, "");
@@ -213,43 +277,19 @@ TagReport undo_tags(const std::filesystem::path& journal_file, const std::functi
     report.count(out);
     if (each) each(out);
   };
-  // "restored" rows too: a run killed between its journal entry and the rename left the written content.
-  std::vector<tags::JournalRow> rows = journal.rows("written");
-  for (auto& r : journal.rows("restored")) rows.push_back(std::move(r));
-  for (tags::JournalRow& row : rows) {
-    const bool was_restored = row.status == "restored";
-    const std::string written = was_restored ? row.sha256_before : row.sha256_after;
-    TagOutcome out{row.path, "restored", row.new_value, "", row.genre, row.confidence, ""};
-    try {
-      const tags::FieldValues old = tags::FieldValues::from_json(row.old_values, journal_file.string());
-      out.new_value = old.shown();
-      tags::finish_interrupted_write(row.path, row.sha256_after);  // a kill in a hard-linked file's copy-back
-      const std::string sha = sha256_file(row.path);
-      if (was_restored && sha != written) continue;  // restored before
-      if (!was_restored && sha == row.sha256_before) {  // the write never reached the file (a killed run)
-        out.message = "it was never changed";
-        row.status = "restored";
-        row.sha256_before = "";  // nothing left to restore
-        row.sha256_after = sha;
-        journal.put(row);
-        emit(std::move(out));
-        continue;
-      }
-      if (sha != written)
-        throw Error(row.path, "has changed since genrenet wrote its tag (its content is not what genrenet left): left as it is");
-      tags::JournalRow restored = row;
-      restored.status = "restored";
-      restored.sha256_before = written;
-      tags::write_safely(row.path, field, old, [&](const std::string& after) {
-        restored.sha256_after = after;
-        journal.put(restored);
-      });
+  tags::FolderLocks locks;
+  // Writes a kill or a full disk interrupted are resolved first (finished, or dropped); a file whose
+  // write cannot be resolved now is reported and left alone.
+  std::set<std::string> unresolved;
+  for (const tags::PendingWrite& p : journal.all_pending()) try {
+      locks.lock_folder_of(p.path);
+      tags::resolve_pending(journal, p.path);
     } catch (const Error& e) {
-      out.status = "error";
-      out.message = e.what();
+      unresolved.insert(p.path);
+      emit(TagOutcome{p.path, "error", "", "", p.row.genre, p.row.confidence, e.what()});
     }
-    emit(std::move(out));
-  }
+  for (const tags::JournalRow& row : journal.rows("written"))
+    if (!unresolved.count(row.path)) emit(undo_row(journal, row, field, journal_file.string(), locks));
   return report;
 }
 

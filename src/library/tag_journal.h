@@ -1,5 +1,7 @@
 // The journal of `genrenet tag` (SQLite): one row per file, keyed by its absolute path, with the content hash
-// before and after genrenet wrote it and every value the field had before (so that undo restores them).
+// before and after genrenet wrote it and every value the field had before genrenet's first write (so that
+// undo restores them); and the writes in progress (pending): committed before a file changes, so that the
+// next run knows whether a kill or a full disk stopped one half-way, and finishes or discards it.
 #pragma once
 
 #include <filesystem>
@@ -20,6 +22,19 @@ struct JournalRow {
   std::string old_values;      // FieldValues::to_json of the field before genrenet first wrote it
   std::string new_value, genre, message;
   double confidence = 0;
+  std::string to_json() const;
+  static JournalRow from_json(const std::string& json, const std::string& origin);
+};
+
+// A write between its journal commit and the row that records it as done. The file holds sha256_before
+// until the write reaches it and sha256_after once it has; in between only when phase is "copy back" (a
+// hard-linked file rewritten in place), whose complete new content is in `copy` until it is done.
+struct PendingWrite {
+  std::string path;           // absolute, as JournalRow::path
+  std::string phase;          // "replace" (an atomic rename) or "copy back" (rewritten in place)
+  std::string sha256_before, sha256_after;
+  std::string copy;           // the checked, tagged working copy
+  JournalRow row;             // what the journal records once the file holds sha256_after
 };
 
 class TagJournal {
@@ -34,13 +49,27 @@ class TagJournal {
   TagJournal(TagJournal&&) noexcept;
 
   std::string field() const;
+  // A random name of this journal (made when it is created): part of its working copies' names, so that two
+  // journals never share one.
+  std::string id() const;
   std::optional<JournalRow> find(const std::string& path) const;
   // Inserts or replaces the row of row.path, committed (durable) when it returns.
   void put(const JournalRow& row);
   std::vector<JournalRow> rows(const std::string& status) const;
 
+  // Writes in progress: begin() before the file changes, set_phase() before a copy back begins, finish()
+  // (the row recorded and the pending write dropped, in one transaction) once the file holds sha256_after,
+  // drop() when the file never changed.
+  void begin(const PendingWrite& w);
+  void set_phase(const std::string& path, const std::string& phase);
+  void finish(const PendingWrite& w);
+  void drop(const std::string& path);
+  std::optional<PendingWrite> pending(const std::string& path) const;
+  std::vector<PendingWrite> all_pending() const;
+
+  struct Impl;  // (in tag_journal.cpp)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

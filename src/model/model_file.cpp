@@ -3,11 +3,13 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include <genrenet/model.h>
 
 #include "common/json_number.h"
 #include "common/option_tables.h"
+#include "common/text.h"
 
 #include "compute/random_state.h"
 
@@ -18,8 +20,29 @@ constexpr const char* kFormat = "genrenet-model";
 
 }  // namespace
 
+namespace {
+
+// Class names are shown, written into tags ({genre}) and used as JSON keys: each one distinct, printable
+// and without the characters of TagOptions::format's placeholders.
+void check_class_names(const std::vector<std::string>& classes, const std::string& subject) {
+  std::set<std::string> seen;
+  for (const std::string& c : classes) {
+    const std::string shown = "class name \"" + printable(c) + "\"";
+    if (c.empty()) throw Error(subject, "an empty class name");
+    if (c.size() > 200) throw Error(subject, shown + " is longer than 200 bytes");
+    for (const unsigned char ch : c)
+      if (ch < 0x20 || ch == 0x7f || ch == '{' || ch == '}')
+        throw Error(subject, shown + " holds a control character or a brace");
+    if (utf8_safe(c) != c) throw Error(subject, shown + " is not valid UTF-8");
+    if (!seen.insert(c).second) throw Error(subject, shown + " appears twice: every class needs a name of its own");
+  }
+}
+
+}  // namespace
+
 void save_model_file(const std::filesystem::path& path, const ModelFile& f) {
   f.model.validate();
+  check_class_names(f.classes, path.string());
   if (static_cast<int>(f.classes.size()) != f.model.num_classes)
     throw Error(path.string(), "the model has " + std::to_string(f.model.num_classes) + " outputs but " +
                                    std::to_string(f.classes.size()) + " class names");
@@ -49,9 +72,16 @@ Int8Calibration Int8Calibration::from_json(const std::string& text, const std::s
     c.method = j.at("method").get<std::string>();
     c.clips = json_int(j.at("clips"), subject);
     for (auto& [point, range] : j.at("ranges").items()) {
+      if (!range.is_array() || range.size() != 2)
+        throw Error(subject, "the int8 range of \"" + point + "\" is not a [min, max] pair: " + range.dump());
       const float lo = json_float(range.at(0), subject), hi = json_float(range.at(1), subject);
       if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
         throw Error(subject, "the range of \"" + point + "\" is not a finite [min, max]");
+      // The activations of a network on standardised log-mels are far inside ±1e6, and a range narrower
+      // than 1e-6 cannot be quantised: either would turn int8 answers into noise.
+      if (std::abs(lo) > 1e6f || std::abs(hi) > 1e6f || hi - lo < 1e-6f)
+        throw Error(subject, "the int8 range of \"" + point + "\" [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                 "] is not one calibration makes (damaged or edited): quantize the model again");
       c.ranges[point] = {lo, hi};
     }
   } catch (const nlohmann::json::exception& e) {
@@ -130,6 +160,7 @@ ModelFile read_model_file(const std::filesystem::path& path) {
   }
   if (static_cast<int>(f.classes.size()) != f.model.num_classes)
     throw Error(name, "class names and model outputs differ in number");
+  check_class_names(f.classes, name);
   try {
     f.features = FeatureOptions::from_json(meta("features"));
   } catch (const Error& e) {

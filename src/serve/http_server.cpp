@@ -37,6 +37,10 @@ void ServerOptions::validate() const {
   if (read_timeout_s < 1 || write_timeout_s < 1) throw Error("timeouts", "must be at least 1 s");
   if (max_uploads < 0 || max_uploads > 100000) throw Error("--max-uploads", "must be in [0, 100000]");
   if (max_connections < 1 || max_connections > 100000) throw Error("--max-connections", "must be in [1, 100000]");
+  if (max_connections_per_client < 1 || max_connections_per_client > 100000)
+    throw Error("--max-connections-per-client", "must be in [1, 100000]");
+  if (max_upload_memory_bytes < max_body_bytes)
+    throw Error("--max-upload-memory-mb", "must be at least --max-body-mb (one upload of the largest size)");
 }
 
 namespace {
@@ -209,6 +213,8 @@ struct HttpServer::Impl {
     // Each upload in progress may hold up to max_body_bytes: as many as before, when a thread read each.
     t.max_uploads = options.max_uploads > 0 ? options.max_uploads : options.workers + options.queue + 64;
     t.max_connections = options.max_connections;
+    t.max_connections_per_client = options.max_connections_per_client;
+    t.max_upload_bytes_in_progress = options.max_upload_memory_bytes;
     t.log_requests = options.log_requests;
     auto text = [](const char* body, const char* type) {
       return [body, type](Request&, Response& res) { res.set_content(body, type); };

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -122,6 +123,11 @@ struct TransportState {
   TransportOptions options;
   std::vector<Route> routes;
   std::atomic<int> connections{0}, uploads{0};
+  // Bytes that uploads being received may come to (each its Content-Length, or the body limit when chunked).
+  std::atomic<std::size_t> upload_bytes{0};
+  // Connections open per client address: one client cannot take every connection.
+  std::mutex per_client_mutex;
+  std::map<net::ip::address, int> per_client;
   int port = -1;
   net::io_context io;
   tcp::acceptor acceptor{io};
@@ -153,17 +159,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket socket, TransportState* server)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server) {
     ++server_->connections;
+    error_code ec;
+    client_ = socket_.remote_endpoint(ec).address();
+    std::lock_guard lock(server_->per_client_mutex);
+    from_client_ = ++server_->per_client[client_];
   }
   ~Connection() {
     --server_->connections;
-    if (counted_upload_) --server_->uploads;
+    end_upload();
+    std::lock_guard lock(server_->per_client_mutex);
+    if (--server_->per_client[client_] == 0) server_->per_client.erase(client_);
   }
 
-  // Serves the connection's requests; one beyond max_connections is told so and closed.
+  // Serves the connection's requests; one beyond max_connections, or beyond max_connections_per_client
+  // from its address, is told so and closed.
   void start(bool too_many) {
     net::dispatch(socket_.get_executor(), [self = shared_from_this(), too_many] {
-      if (!too_many) return self->read_header();
-      self->refuse_busy("too many connections are open");
+      if (too_many) return self->refuse_busy("too many connections are open");
+      if (self->from_client_ > self->options().max_connections_per_client)
+        return self->refuse_busy("too many connections from your address are open");
+      self->read_header();
     });
   }
 
@@ -237,11 +252,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
       res.close = res.close || has_body;  // a body not read would be taken for the next request
       return send(std::move(res));
     }
+    // What the body may come to is reserved before any of it is read: its Content-Length, or the whole
+    // limit when it comes chunked.
+    const auto length = parser_->content_length();
+    upload_reserved_ = length ? static_cast<std::size_t>(*length) : options().max_body_bytes;
     if (server_->uploads.fetch_add(1) >= options().max_uploads) {
       --server_->uploads;
+      upload_reserved_ = 0;
       return refuse_busy("too many uploads are in progress");
     }
     counted_upload_ = true;
+    if (server_->upload_bytes.fetch_add(upload_reserved_) + upload_reserved_ > options().max_upload_bytes_in_progress) {
+      end_upload();
+      return refuse_busy("the uploads in progress take all the memory the server gives them");
+    }
     const auto expect = message[http::field::expect];
     if (boost::beast::iequals(expect, "100-continue")) {
       // curl asks before sending a body above 1 MiB; told to go on, it sends at once (not after a second).
@@ -268,14 +292,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
     http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
   }
 
+  // The upload's place and its reserved bytes given back.
+  void end_upload() {
+    if (!counted_upload_) return;
+    counted_upload_ = false;
+    --server_->uploads;
+    server_->upload_bytes -= upload_reserved_;
+    upload_reserved_ = 0;
+  }
+
   void on_body(error_code ec) {
     disarm();
-    --server_->uploads;
-    counted_upload_ = false;
+    end_upload();
     if (ec) {
       if (timed_out_)
         return refuse(408, "upload too slow: the whole body must arrive within " + std::to_string(options().read_timeout_s) + " s");
-      if (ec == http::error::body_limit) return refuse(413, too_large());
+      if (ec == http::error::body_limit) {
+        // What was received is dropped now and its memory given back to the system, not kept by the
+        // process until the next classification.
+        parser_.reset();
+        buffer_ = boost::beast::flat_buffer();
+        if (server_->uploads == 0) malloc_trim(0);
+        return refuse(413, too_large());
+      }
       if (ec == net::error::operation_aborted || ec == net::error::connection_reset) return close();
       return refuse(400, "the upload ended early or is malformed: " + ec.message());
     }
@@ -393,6 +432,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const void* job_ = nullptr;  // the address of an upload's job while it may wait for a worker (the job holds
                                // this connection, not the other way round)
   bool keep_alive_ = false, timed_out_ = false, counted_upload_ = false, linger_started_ = false;
+  net::ip::address client_;
+  int from_client_ = 0;
+  std::size_t upload_reserved_ = 0;
   std::uint64_t generation_ = 0;
   std::size_t bytes_in_ = 0;
   std::array<char, 16384> drain_{};

@@ -8,8 +8,10 @@
 //     any of the body is read);
 //   - requests pipelined on one connection are answered in order (the bytes of the next request read along
 //     with one are kept for it);
-//   - at most max_uploads bodies are received at once and at most max_connections connections are open
-//     (503 beyond either), so slow clients hold neither threads nor unbounded memory;
+//   - at most max_uploads bodies are received at once, together at most max_upload_bytes_in_progress (each
+//     counted at its Content-Length, or at max_body_bytes when chunked), and at most max_connections
+//     connections are open, max_connections_per_client of them from one address (503 beyond any), so slow
+//     or greedy clients hold neither threads nor unbounded memory, nor every connection;
 //   - upload routes run on `workers` threads, with up to `queue` more requests waiting at most
 //     queue_timeout_s; beyond that 503 with Retry-After.
 // Every answer it gives itself (404, 405, 408, 413, 431, 400, 503) is JSON {"error": ..., "status": N}.
@@ -38,6 +40,8 @@ struct TransportOptions {
   int retry_after_s = 2;
   int max_uploads = 73;       // bodies being received at once
   int max_connections = 512;  // connections open at once
+  int max_connections_per_client = 64;                    // of them from one address
+  std::size_t max_upload_bytes_in_progress = 512u << 20;  // the bodies being received, together
   int io_threads = 2;
   bool log_requests = true;  // one line per request on stderr
 };

@@ -19,6 +19,8 @@ double number_param(const Request& req, const char* key, double fallback) {
   if (!req.has_param(key)) return fallback;
   const std::string v = req.param(key);
   try {
+    // Decimal notation only: std::stod would also take "0x1", "inf" and "nan".
+    if (v.empty() || v.find_first_not_of("0123456789+-.eE") != std::string::npos) throw std::invalid_argument(v);
     size_t used = 0;
     double d = std::stod(v, &used);
     if (used != v.size()) throw std::invalid_argument(v);

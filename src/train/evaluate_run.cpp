@@ -49,6 +49,23 @@ void complete_interrupted_commit(const io::RunFolder& run) {
   run.recover_and_report();
 }
 
+// Runs of earlier releases kept the folders as given on the command line, relative to where training ran.
+// That folder is found from the run folder's own path: the run was written to `out` from there.
+void resolve_relative_folders(TrainConfig& config, const std::filesystem::path& run_path) {
+  const std::filesystem::path out(config.out);
+  if (out.empty() || out.is_absolute()) return;
+  std::filesystem::path base = std::filesystem::absolute(run_path).lexically_normal();
+  if (base.filename().empty()) base = base.parent_path();  // "runs/run/"
+  auto rel = out.lexically_normal();
+  if (rel.filename().empty()) rel = rel.parent_path();
+  for (auto it = rel; !it.empty() && it != "."; it = it.parent_path()) {
+    if (base.filename() != it.filename()) return;  // not the same trailing folders: leave the paths as they are
+    base = base.parent_path();
+  }
+  for (std::string* folder : {&config.data, &config.split_dir, &config.cache})
+    if (!folder->empty() && std::filesystem::path(*folder).is_relative()) *folder = (base / *folder).lexically_normal().string();
+}
+
 // A subset of a run's split scored by a model of the run, windows as predict cuts them, at temperature 1.
 struct ScoredSubset {
   WindowProbabilities scored;
@@ -96,6 +113,7 @@ Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string
   const io::RunFolder run(run_path);
   if (std::filesystem::is_directory(run_path)) complete_interrupted_commit(run);  // else config.json's error names it
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
+  resolve_relative_folders(config, run_path);
   const std::string which = model_choice.empty() ? config.test_model : model_choice;
   if (which != "best" && which != "last") throw Error("--model", "must be best or last");
   const ModelFile mf = read_model_file(which == "best" ? run.best_model() : run.last_model());

@@ -240,7 +240,11 @@ class Trainer {
         split_ = make_split(data_, config_.split, config_.seed, config_.split_dir, config_.fold);
         folder_.remove_checkpoint();  // a previous run's epochs (--overwrite, or a run stopped before its first)
         io::write_file_atomically(folder_.split(), split_.to_json());
-        io::write_file_atomically(folder_.config(), config_.to_json());
+        // Folders as absolute paths: evaluate, calibrate and --resume find them from any working folder.
+        TrainConfig stored = config_;
+        for (std::string* folder : {&stored.data, &stored.split_dir, &stored.cache, &stored.out})
+          if (!folder->empty()) *folder = std::filesystem::absolute(*folder).lexically_normal().string();
+        io::write_file_atomically(folder_.config(), stored.to_json());
       }
       if (!split_.not_found.empty())
         std::fprintf(stderr, "note: %zu split entries have no clip in %s (e.g. %s)\n", split_.not_found.size(),
@@ -486,7 +490,11 @@ class Trainer {
     };
     auto model_file = [this](const std::filesystem::path& p) { save_model_file(p, mf_); };
     auto optimizer = [this](const std::filesystem::path& p) {
-      io::write_atomically(p, [this](const std::filesystem::path& tmp) { torch::save(*opt_, tmp.string()); });
+      // Serialised in memory first: LibTorch's file writer throws from its destructor when the disk fills,
+      // which ends the process (exit 134); a failed write of bytes is an ordinary error.
+      std::ostringstream bytes;
+      torch::save(*opt_, bytes);
+      io::write_file_atomically(p, bytes.str());
     };
     std::vector<io::RunFolder::File> files = {{folder_.last_model().filename(), model_file},
                                               {folder_.optimizer().filename(), optimizer},
