@@ -2,6 +2,7 @@
 #include <sndfile.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <random>
 
 #include <genrenet/genrenet.h>
@@ -80,6 +81,39 @@ INSTANTIATE_TEST_SUITE_P(
                       FormatCase{"ogg", "ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 0, true},
                       FormatCase{"mp3", "mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 0, true}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// Issue 25, item 10: MP3 goes through libmpg123 directly (libsndfile's decoder printed unnamed "Note:" lines).
+TEST(Decode, Mp3GivesLibsndfilesSamplesAndNamesDamage) {
+  TempDir dir;
+  std::vector<float> stereo;
+  for (float v : test::sine(440, 3.0, 44100, 0.4)) stereo.push_back(v), stereo.push_back(0.5f * v);
+  ASSERT_TRUE(write_with_sndfile(dir / "tone.mp3", stereo, 44100, 2, SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III));
+  // libsndfile's own decode, mixed to mono as genrenet mixes.
+  SF_INFO info{};
+  SNDFILE* sf = sf_open((dir / "tone.mp3").c_str(), SFM_READ, &info);
+  ASSERT_NE(sf, nullptr);
+  std::vector<float> frames(static_cast<size_t>(info.frames) * 2 + 100000);
+  const auto got = sf_readf_float(sf, frames.data(), static_cast<sf_count_t>(frames.size() / 2));
+  sf_close(sf);
+  std::vector<float> mono(static_cast<size_t>(got));
+  for (size_t i = 0; i < mono.size(); ++i) mono[i] = (frames[2 * i] + frames[2 * i + 1]) * 0.5f;
+  const Audio a = decode_audio(dir / "tone.mp3");
+  EXPECT_EQ(a.sample_rate, 44100);
+  EXPECT_EQ(a.source_channels, 2);
+  EXPECT_EQ(a.samples, mono) << "not libsndfile's samples";
+  // Garbage in the middle of the stream: decoded past, as players (and libsndfile) do, with one warning
+  // that names the file; nothing else on stderr.
+  std::string bytes = test::read_bytes(dir / "tone.mp3");
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 3000; ++i) bytes[i] = static_cast<char>(i * 7919 % 251);
+  test::write_bytes(dir / "damaged.mp3", bytes);
+  ::testing::internal::CaptureStderr();
+  const Audio d = decode_audio(dir / "damaged.mp3");
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  EXPECT_GT(d.samples.size(), a.samples.size() / 2);
+  EXPECT_NE(said.find("warning: " + (dir / "damaged.mp3").string() + ": damaged MPEG data at"), std::string::npos) << said;
+  EXPECT_EQ(said.find("Note:"), std::string::npos) << said;
+  EXPECT_EQ(std::count(said.begin(), said.end(), '\n'), 1) << said;
+}
 
 TEST(Decode, StereoIsMixedToTheMeanOfTheChannels) {
   TempDir dir;

@@ -268,9 +268,11 @@ TEST(DataParallel, TwoProcessesOfBatch8EqualOneOfBatch16) {
   ASSERT_EQ(two.status, 0) << two.output;
   EXPECT_NE(two.output.find("data-parallel: 2 processes x batch 8 = global batch 16"), std::string::npos) << two.output;
   std::string worst;
-  // Within 1e-5 of the model's size. Not bit for bit: the convolutions sum over 8 clips instead of 16, and
+  // Within 3e-5 of the model's size. Not bit for bit: the convolutions sum over 8 clips instead of 16, and
   // Adam divides each gradient by its own size, so a weight whose gradient is nearly zero can step either way.
-  EXPECT_LT(model_difference(run.dir / "one" / "last.safetensors", run.dir / "two" / "last.safetensors", &worst), 1e-5)
+  // How far depends on the CPU's kernels: below 1e-5 on an AMD EPYC family 26, 1.2e-5 on family 25 model 1 (and
+  // 1.6e-5 under ASan); batch norms that differ per process give 4.6e-3, far above the bound.
+  EXPECT_LT(model_difference(run.dir / "one" / "last.safetensors", run.dir / "two" / "last.safetensors", &worst), 3e-5)
       << "largest relative difference: " << worst;
   EXPECT_EQ(test::read_bytes(run.dir / "two" / "split.json"), test::read_bytes(run.dir / "one" / "split.json"));
 

@@ -118,7 +118,9 @@ TEST_P(TagMatrix, EveryCommitPointKilledOrOutOfSpaceLeavesEveryFileWholeAndUndoa
                                tag_command("--write --journal " + journal.string() + " " + c.given.string()));
       // The point was reached: killed there, or the write refused there.
       ASSERT_EQ(r.status, c.action == "kill" ? 128 + SIGKILL : 1) << where << "\n" << r.output;
-      if (c.point == "copy-back") {
+      if (c.point == "copy-back" && test::read_bytes(c.given) != original.bytes) {
+        // Cut short half-way (unless the first half of the new bytes is the old one's: AIFF's tag is at the
+        // end): the complete copy is kept beside it.
         const auto copies = working_copies(fs::canonical(c.given).parent_path());
         EXPECT_EQ(std::count_if(copies.begin(), copies.end(),
                                 [&](const fs::path& p) { return p.filename().string().find(c.given.filename().string()) != std::string::npos; }),

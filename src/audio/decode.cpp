@@ -1,5 +1,6 @@
 // Decoding with libsndfile: every format it knows (WAV, AU, FLAC, OGG/Vorbis, MP3, AIFF, ...), mixed to mono
 // while reading, so a long stereo file never needs its interleaved copy in memory.
+#include <mpg123.h>
 #include <sndfile.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <genrenet/genrenet.h>
 
 #include "audio/sndfile_handle.h"
+#include "io/file_copy.h"
 #include "common/simd.h"
 
 namespace genrenet {
@@ -137,6 +139,112 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
 }
 
 
+// MP3 (and MP2) through libmpg123 directly: the decoder libsndfile uses for them, with libsndfile's settings
+// (float output, gapless, no resampling, no format changes mid-stream), so the same samples. Through
+// libsndfile its handle is out of reach, and it printed "Note: Illegal Audio-MPEG-Header ..." lines without
+// the file's name, from whichever thread was decoding. Here it is quiet, and damage is found by decoding
+// without resynchronisation first: a stream that loses sync is decoded again the way players do (skipping
+// the damage), with a warning that names the file and where.
+struct Mpg123 {
+  mpg123_handle* h = nullptr;
+  ~Mpg123() {
+    if (h) {
+      mpg123_close(h);
+      mpg123_delete(h);
+    }
+  }
+};
+
+struct ByteReader {
+  const unsigned char* data;
+  size_t size, pos = 0;
+};
+mpg123_ssize_t read_bytes(void* u, void* out, size_t n) {
+  auto* r = static_cast<ByteReader*>(u);
+  n = std::min(n, r->size - r->pos);
+  std::memcpy(out, r->data + r->pos, n);
+  r->pos += n;
+  return static_cast<mpg123_ssize_t>(n);
+}
+off_t seek_bytes(void* u, off_t offset, int whence) {
+  auto* r = static_cast<ByteReader*>(u);
+  const off_t to = whence == SEEK_SET ? offset : whence == SEEK_CUR ? static_cast<off_t>(r->pos) + offset : static_cast<off_t>(r->size) + offset;
+  if (to < 0 || to > static_cast<off_t>(r->size)) return -1;
+  r->pos = static_cast<size_t>(to);
+  return to;
+}
+
+// One decoding pass; `resync` false stops at the first damage (returns false, `lost_at` the frame).
+bool decode_mpeg_pass(std::span<const unsigned char> bytes, const std::string& name, double max_seconds, bool resync,
+                      Audio& audio, size_t& lost_at) {
+  int err = MPG123_OK;
+  Mpg123 m{mpg123_new(nullptr, &err)};
+  if (!m.h) throw Error(name, std::string("the MP3 decoder could not start (") + mpg123_plain_strerror(err) + ")", ErrorKind::Internal);
+  const long quiet = MPG123_QUIET | MPG123_FORCE_FLOAT | MPG123_GAPLESS | MPG123_NO_FRANKENSTEIN | (resync ? 0 : MPG123_NO_RESYNC);
+  mpg123_param(m.h, MPG123_ADD_FLAGS, quiet, 0);
+  mpg123_param(m.h, MPG123_REMOVE_FLAGS, MPG123_AUTO_RESAMPLE, 0);
+  if (resync) mpg123_param(m.h, MPG123_RESYNC_LIMIT, -1, 0);  // past damage of any length, to the stream's end
+  ByteReader reader{bytes.data(), bytes.size()};
+  long rate = 0;
+  int channels = 0, encoding = 0;
+  if (mpg123_replace_reader_handle(m.h, read_bytes, seek_bytes, nullptr) != MPG123_OK ||
+      mpg123_open_handle(m.h, &reader) != MPG123_OK || mpg123_getformat(m.h, &rate, &channels, &encoding) != MPG123_OK)
+    throw Error(name, std::string("not a readable MPEG audio stream (") + mpg123_strerror(m.h) + ")");
+  if (rate < kMinSampleRate || rate > kMaxSampleRate || channels < 1 || channels > 2)
+    throw Error(name, "an MPEG stream of " + std::to_string(rate) + " Hz and " + std::to_string(channels) + " channels");
+  mpg123_format_none(m.h);
+  mpg123_format(m.h, rate, channels, MPG123_ENC_FLOAT_32);
+  audio = Audio();
+  audio.sample_rate = audio.source_sample_rate = static_cast<int>(rate);
+  audio.source_channels = channels;
+  const double max_frames = max_seconds * static_cast<double>(rate);
+  std::vector<float> buffer(static_cast<size_t>(16384 * channels));
+  for (;;) {
+    size_t done = 0;
+    const int rc = mpg123_read(m.h, buffer.data(), buffer.size() * sizeof(float), &done);
+    const size_t frames = done / sizeof(float) / static_cast<size_t>(channels);
+    const size_t at = audio.samples.size();
+    audio.samples.resize(at + frames);
+    for (size_t i = 0; i < frames; ++i) {  // the mono mix read_opened makes
+      float sum = 0;
+      for (int c = 0; c < channels; ++c) sum += buffer[i * static_cast<size_t>(channels) + static_cast<size_t>(c)];
+      audio.samples[at + i] = channels == 1 ? sum : sum * (1.0f / static_cast<float>(channels));
+    }
+    if (static_cast<double>(audio.samples.size()) > max_frames)
+      throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
+    if (rc == MPG123_DONE) break;
+    if (rc == MPG123_OK || rc == MPG123_NEW_FORMAT) continue;
+    if (!resync && mpg123_errcode(m.h) == MPG123_OUT_OF_SYNC) {
+      lost_at = audio.samples.size();
+      return false;
+    }
+    throw Error(name, std::string("corrupt MPEG audio data (") + mpg123_strerror(m.h) + ")");
+  }
+  if (audio.samples.empty()) throw Error(name, "no samples after decoding");
+  if (!all_finite(audio.samples.data(), audio.samples.size())) throw Error(name, "non-finite samples after decoding");
+  return true;
+}
+
+Audio decode_mpeg(std::span<const unsigned char> bytes, const std::string& name, double max_seconds) {
+  static const int initialised = mpg123_init();  // (a no-op in libmpg123 >= 1.27; needed before)
+  (void)initialised;
+  Audio audio;
+  size_t lost_at = 0;
+  if (!decode_mpeg_pass(bytes, name, max_seconds, false, audio, lost_at)) {
+    decode_mpeg_pass(bytes, name, max_seconds, true, audio, lost_at);
+    std::fprintf(stderr, "warning: %s: damaged MPEG data at %s; decoded past it as players do\n", name.c_str(),
+                 fmt_seconds(static_cast<double>(lost_at) / audio.sample_rate).c_str());
+  }
+  return audio;
+}
+
+std::string read_whole(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw Error(path.string(), "cannot be read");
+  return bytes;
+}
+
 // What a file that libsndfile cannot read is, by its first bytes, for the message ("" when unknown): the
 // usual mistakes are a picture, a document or an archive with an audio name.
 std::string what_the_bytes_are(std::string_view head) {
@@ -159,9 +267,8 @@ std::string unreadable(std::string_view head, const std::string& why) {
 
 Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   const std::string name = path.string();
+  if (const std::string dangling = io::dangling_link(path); !dangling.empty()) throw Error(name, dangling);
   std::error_code ec;
-  if (std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) && !std::filesystem::exists(path, ec))
-    throw Error(name, "is a symbolic link to " + std::filesystem::read_symlink(path, ec).string() + ", which does not exist");
   auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) throw Error(name, "no such file");
   if (std::filesystem::is_directory(status)) throw Error(name, "is a directory, not an audio file");
@@ -177,6 +284,11 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
     char head[16] = {};
     std::ifstream(path, std::ios::binary).read(head, sizeof head);
     throw Error(name, unreadable(std::string_view(head, sizeof head), why));
+  }
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
+    file.reset();  // (closed before the bytes are read again)
+    const std::string bytes = read_whole(path);
+    return decode_mpeg({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, name, max_seconds);
   }
   return read_opened(file.get(), info, name, max_seconds);
 }
@@ -216,6 +328,7 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
   if (!file)
     throw Error(name, unreadable(std::string_view(reinterpret_cast<const char*>(bytes.data()), std::min<size_t>(bytes.size(), 16)),
                                  sf_strerror(nullptr)));
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) return decode_mpeg(bytes, name, max_seconds);
   return read_opened(file.get(), info, name, max_seconds);
 }
 

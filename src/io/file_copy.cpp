@@ -65,6 +65,12 @@ void copy_bytes(int in, int out, off_t size, const std::filesystem::path& to, co
 
 }  // namespace
 
+std::string dangling_link(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) || std::filesystem::exists(path, ec)) return "";
+  return "is a symbolic link to " + std::filesystem::read_symlink(path, ec).string() + ", which does not exist";
+}
+
 std::string describe_write_error(int err, const std::string& what) {
   if (err == ENOSPC || err == EDQUOT) return "not enough free space on its disk " + what + " (" + std::strerror(err) + ")";
   return std::string(std::strerror(err)) + " " + what;

@@ -19,6 +19,10 @@ void copy_file_reserved(const std::filesystem::path& from, const std::filesystem
 // `failpoint_name` fires half-way through the bytes.
 void rewrite_in_place(const std::filesystem::path& from, const std::filesystem::path& to, const char* failpoint_name);
 
+// "is a symbolic link to X, which does not exist" when `path` is a dangling link, else "": the message of
+// every reader that meets one (a broken link is easy to miss: `ls` lists it like a file).
+std::string dangling_link(const std::filesystem::path& path);
+
 // "No space left on device" and its kin, with what was being written: for messages.
 std::string describe_write_error(int err, const std::string& what);
 

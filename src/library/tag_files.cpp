@@ -13,6 +13,7 @@
 #include "common/parallel.h"
 #include "common/sha256.h"
 #include "eval/embedding_store.h"
+#include "io/file_copy.h"
 #include "library/audio_tags.h"
 #include "library/tag_journal.h"
 #include "library/tag_write.h"
@@ -122,9 +123,7 @@ TagOutcome apply_answer(const std::filesystem::path& file, const Classification&
 // dry run only reports one). "" when the file may be decided, else why not (an error outcome).
 std::string prepare_file(const std::filesystem::path& file, const TagOptions& o, tags::TagJournal* journal,
                          tags::FolderLocks& locks) {
-  std::error_code ec;
-  if (std::filesystem::is_symlink(std::filesystem::symlink_status(file, ec)) && !std::filesystem::exists(file, ec))
-    return file.string() + ": is a symbolic link to " + std::filesystem::read_symlink(file, ec).string() + ", which does not exist";
+  if (const std::string dangling = io::dangling_link(file); !dangling.empty()) return file.string() + ": " + dangling;
   if (!journal) return "";
   try {
     if (!o.write)

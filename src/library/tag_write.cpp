@@ -89,9 +89,7 @@ fs::path working_copy(const fs::path& file, const std::string& journal_id) {
 }
 
 void check_writable(const fs::path& file) {
-  std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(file, ec)) && !fs::exists(file, ec))
-    throw Error(file.string(), "is a symbolic link to " + fs::read_symlink(file, ec).string() + ", which does not exist");
+  if (const std::string dangling = io::dangling_link(file); !dangling.empty()) throw Error(file.string(), dangling);
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) throw Error(file.string(), "vanished or cannot be reached: " + std::string(std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) throw Error(file.string(), "is not a regular file");
