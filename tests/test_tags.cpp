@@ -504,6 +504,7 @@ TEST_F(Tags, AFileNameNearTheLimitIsTagged) {
   const auto out = tag(classifier(), {f}, writing());
   ASSERT_EQ(out.at(0).status, "written") << out[0].message;
   EXPECT_TRUE(working_copies_in(music_).empty());
+  EXPECT_EQ(tag(classifier(), {f}, dry).at(0).status, "done before");  // a dry run reading the journal
   EXPECT_EQ(undo_tags(dir_.path() / "journal.sqlite").restored, 1);
 }
 
