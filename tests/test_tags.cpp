@@ -520,8 +520,8 @@ TEST_F(Tags, TwoRunsAtOnceInOneFolderAreKeptApart) {
   // The first run pauses 2 s at each file while it holds the folder; the second starts once the first has
   // made its first working copy.
   const auto both = test::run("(GENRENET_FAILPOINT=copy-made:pause " + cmd("a.sqlite", "{genre}") + " > " +
-                              (dir_.path() / "a.log").string() + " 2>&1 & first=$!; until ls -a " + music_.string() +
-                              " | grep -q genrenet-tag; do sleep 0.05; done; " + cmd("b.sqlite", "{Genre}!") + "; wait $first)");
+                              (dir_.path() / "a.log").string() + " 2>&1 & first=$!; for i in $(seq 600); do ls -a " + music_.string() +
+                              " | grep -q genrenet-tag && break; sleep 0.05; done; " + cmd("b.sqlite", "{Genre}!") + "; wait $first)");
   EXPECT_NE(both.output.find("another genrenet tag"), std::string::npos) << both.output;
   EXPECT_NE(both.output.find("3 files: 0 written"), std::string::npos) << both.output;
   const std::string a_log = test::read_bytes(dir_.path() / "a.log");
