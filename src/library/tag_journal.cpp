@@ -16,6 +16,7 @@ namespace genrenet::tags {
 
 struct TagJournal::Impl {
   std::string name;
+  std::string id;  // read (or made) once when the journal is opened
   sqlite3* db = nullptr;
   ~Impl() {
     if (db) sqlite3_close(db);
@@ -112,15 +113,17 @@ TagJournal::TagJournal(const std::filesystem::path& file, Mode mode, const std::
   } else if (!field.empty() && stored != field) {
     throw Error(file.string(), "is the journal of the " + stored + " field, not of " + field + ": give another --journal");
   }
+  impl_->id = impl_->meta("id");
   if (mode == Mode::read_only) return;
   // Journals of earlier releases have neither the pending writes nor an id: both are added.
   impl_->exec("CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, phase TEXT, sha256_before TEXT,"
               " sha256_after TEXT, copy TEXT, row TEXT);");
-  if (impl_->meta("id").empty()) {
+  if (impl_->id.empty()) {
     std::random_device rd;
     char id[9];
     std::snprintf(id, sizeof id, "%08x", static_cast<unsigned>(rd()));
     impl_->set_meta("id", id);
+    impl_->id = id;
   }
 }
 
@@ -128,7 +131,7 @@ TagJournal::~TagJournal() = default;
 TagJournal::TagJournal(TagJournal&&) noexcept = default;
 
 std::string TagJournal::field() const { return impl_->meta("field"); }
-std::string TagJournal::id() const { return impl_->meta("id"); }
+std::string TagJournal::id() const { return impl_->id; }
 
 std::optional<JournalRow> TagJournal::find(const std::string& path) const {
   auto q = impl_->prepare((std::string("SELECT ") + kColumns + " FROM files WHERE path = ?1").c_str());
