@@ -57,6 +57,17 @@ void shorts_to_float(const short* __restrict in, float* __restrict out, size_t n
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]) * (1.0f / 32768.0f);
 }
 
+// The mean of the channels of `frames` interleaved frames: one arithmetic for every decoder.
+void mix_to_mono(const float* interleaved, size_t frames, int channels, float* out) {
+  const float inv_channels = 1.0f / static_cast<float>(channels);
+  for (size_t i = 0; i < frames; ++i) {
+    const float* frame = interleaved + i * static_cast<size_t>(channels);
+    float sum = 0;
+    for (int c = 0; c < channels; ++c) sum += frame[c];
+    out[i] = sum * inv_channels;
+  }
+}
+
 // Everything after opening: the checks, the reading and the mixing to mono, for files and memory alike.
 Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, double max_seconds) {
   if (info.samplerate < kMinSampleRate || info.samplerate > kMaxSampleRate)
@@ -82,7 +93,6 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   // chunk; the finiteness check is a branch-free OR over exponent bits so that it vectorises.
   const sf_count_t chunk_frames = 16384;
   std::vector<float> interleaved(info.channels > 1 ? static_cast<size_t>(chunk_frames) * info.channels : 0);
-  const float inv_channels = 1.0f / info.channels;
   const bool pcm16_mono = info.channels == 1 && (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
   std::vector<short> shorts(pcm16_mono ? chunk_frames : 0);
   size_t total = 0;
@@ -103,14 +113,7 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
       got = sf_readf_float(sf, interleaved.data(), chunk_frames);
     }
     if (got <= 0) break;
-    if (info.channels > 1) {
-      for (sf_count_t i = 0; i < got; ++i) {
-        const float* frame = interleaved.data() + static_cast<size_t>(i) * info.channels;
-        float sum = 0;
-        for (int c = 0; c < info.channels; ++c) sum += frame[c];
-        dst[i] = sum * inv_channels;
-      }
-    }
+    if (info.channels > 1) mix_to_mono(interleaved.data(), static_cast<size_t>(got), info.channels, dst);
     if (!all_finite(dst, static_cast<size_t>(got))) {
       size_t at = total;
       while (std::isfinite(audio.samples[at])) ++at;
@@ -205,11 +208,10 @@ bool decode_mpeg_pass(std::span<const unsigned char> bytes, const std::string& n
     const size_t frames = done / sizeof(float) / static_cast<size_t>(channels);
     const size_t at = audio.samples.size();
     audio.samples.resize(at + frames);
-    for (size_t i = 0; i < frames; ++i) {  // the mono mix read_opened makes
-      float sum = 0;
-      for (int c = 0; c < channels; ++c) sum += buffer[i * static_cast<size_t>(channels) + static_cast<size_t>(c)];
-      audio.samples[at + i] = channels == 1 ? sum : sum * (1.0f / static_cast<float>(channels));
-    }
+    if (channels == 1)
+      std::copy_n(buffer.begin(), frames, audio.samples.begin() + static_cast<std::ptrdiff_t>(at));
+    else
+      mix_to_mono(buffer.data(), frames, channels, audio.samples.data() + at);
     if (static_cast<double>(audio.samples.size()) > max_frames)
       throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
     if (rc == MPG123_DONE) break;

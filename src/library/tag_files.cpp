@@ -219,12 +219,14 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
       }
       const size_t k = todo_index[t];
       const FileClassification& a = answers[t];
+      if (!a.error.empty()) {
+        decided[k] = TagOutcome{todo[t], "error", "", "", "", 0, a.error};
+        continue;
+      }
       try {
-        if (!a.error.empty()) throw Error(todo[t].string(), a.error);
         decided[k] = apply_answer(todo[t], a.result, sha[k], rows[k], rule, o, journal_ptr);
       } catch (const Error& e) {
-        decided[k] = TagOutcome{todo[t], "error", "", "", a.error.empty() ? a.result.genre : "", 0,
-                                a.error.empty() ? e.what() : a.error};
+        decided[k] = TagOutcome{todo[t], "error", "", "", a.result.genre, 0, e.what()};
       }
     }
     report_group();

@@ -54,6 +54,7 @@ struct TagJournal::Impl {
   void writable(const char* point, const std::string& path) const {
     if (failpoint(point, path)) throw Error(name, "cannot be written: database or disk is full");
   }
+  bool pending_table = false;  // false only in a journal of an earlier release opened read only
   bool has_pending_table() const {
     sqlite3_stmt* q = nullptr;
     const bool ok = sqlite3_prepare_v2(db, "SELECT 1 FROM pending LIMIT 0", -1, &q, nullptr) == SQLITE_OK;
@@ -114,10 +115,12 @@ TagJournal::TagJournal(const std::filesystem::path& file, Mode mode, const std::
     throw Error(file.string(), "is the journal of the " + stored + " field, not of " + field + ": give another --journal");
   }
   impl_->id = impl_->meta("id");
+  impl_->pending_table = impl_->has_pending_table();
   if (mode == Mode::read_only) return;
   // Journals of earlier releases have neither the pending writes nor an id: both are added.
   impl_->exec("CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, phase TEXT, sha256_before TEXT,"
               " sha256_after TEXT, copy TEXT, row TEXT);");
+  impl_->pending_table = true;
   if (impl_->id.empty()) {
     std::random_device rd;
     char id[9];
@@ -223,7 +226,7 @@ void TagJournal::drop(const std::string& path) {
 namespace {
 std::vector<PendingWrite> pending_rows(const TagJournal::Impl& impl, const std::string* path) {
   std::vector<PendingWrite> out;
-  if (!impl.has_pending_table()) return out;  // a journal of an earlier release, opened read only
+  if (!impl.pending_table) return out;  // a journal of an earlier release, opened read only
   auto q = impl.prepare((std::string("SELECT ") + kPendingColumns + " FROM pending" + (path ? " WHERE path = ?1" : " ORDER BY path")).c_str());
   if (path) bind_text(q.s, 1, *path);
   int rc;
