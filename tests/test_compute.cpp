@@ -1,6 +1,8 @@
 // The compute layer: precision names and options, the measured "auto" choice and its cache, the inference
 // network (batch norm folded: equal to the model; int8: close to it), int8 calibration in model files.
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include <genrenet/classifier.h>
 #include <genrenet/compute.h>
@@ -82,10 +84,10 @@ TEST(ComputeCache, AutoMeasuresOnceThenUsesTheCache) {
   ScopedEnv tune("GENRENET_TUNE", "1");
   const std::vector<Precision> candidates = {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16};
   int calls = 0;
-  auto timer = [&](Precision p) {
+  auto timer = [&](Precision p, double) {
     ++calls;
     if (p == Precision::Fp32ChannelsLast) throw Error("fp32-cl", "not on this machine");  // a failing candidate
-    return p == Precision::Bf16 ? 30.0 : 10.0;
+    return CandidateSpeed{p == Precision::Bf16 ? 30.0 : 10.0};
   };
   Workload w;
   w.detail = "test";
@@ -118,14 +120,64 @@ TEST(ComputeCache, AutoMeasuresOnceThenUsesTheCache) {
   EXPECT_EQ(calls, 12);
 }
 
+TEST(ComputeCache, AHopelessCandidateCostsOneStep) {
+  // The leader does 16 clips in 10 ms. A candidate taking 0.4 s a clip fails the two-clip probe (0.8 s, past
+  // 4 x 1.25 ms + 0.5 s) and runs nothing more; one taking 0.1 s a clip passes the probe (0.2 s) and fails the
+  // warm-up batch (1.6 s, past 4 x 10 ms + 0.5 s); one as fast as the leader gets its probe, its warm-up
+  // and at least two timed batches.
+  std::vector<int> clips_run;
+  auto candidate = [&](double seconds_per_clip) {
+    return [&clips_run, seconds_per_clip](int clips) {
+      clips_run.push_back(clips);
+      std::this_thread::sleep_for(std::chrono::duration<double>(seconds_per_clip * clips));
+    };
+  };
+  const CandidateSpeed hopeless = time_candidate_steps(candidate(0.4), 16, /*leader_clips_per_second=*/1600.0);
+  EXPECT_EQ(clips_run, std::vector<int>{2});
+  EXPECT_TRUE(hopeless.cut_short);
+  EXPECT_NEAR(hopeless.clips_per_second, 2.5, 0.4);
+  clips_run.clear();
+  const CandidateSpeed slow = time_candidate_steps(candidate(0.1), 16, 1600.0);
+  EXPECT_EQ(clips_run, (std::vector<int>{2, 16}));
+  EXPECT_TRUE(slow.cut_short);
+  EXPECT_NEAR(slow.clips_per_second, 10.0, 1.5);
+  clips_run.clear();
+  const CandidateSpeed fast = time_candidate_steps(candidate(0.0006), 16, 1600.0);
+  ASSERT_GE(clips_run.size(), 4u);
+  EXPECT_EQ(clips_run[0], 2);
+  EXPECT_EQ(clips_run[1], 16);
+  EXPECT_FALSE(fast.cut_short);
+  EXPECT_GT(fast.clips_per_second, 500.0);
+  // Without a leader (the first candidate) there is no probe and no cut.
+  clips_run.clear();
+  EXPECT_FALSE(time_candidate_steps(candidate(0.01), 16, 0).cut_short);
+  EXPECT_GE(clips_run.size(), 3u);
+  EXPECT_EQ(clips_run[0], 16);
+  // choose_precision hands each timer the best speed so far and keeps the cut-short mark.
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
+  ScopedEnv tune("GENRENET_TUNE", "1");
+  std::vector<double> leaders;
+  const PrecisionChoice c = choose_precision(
+      "auto", Workload{}, {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16}, [&](Precision p, double leader) {
+        leaders.push_back(leader);
+        if (p == Precision::Bf16) return CandidateSpeed{0.5, true};
+        return CandidateSpeed{p == Precision::Fp32 ? 20.0 : 25.0};
+      });
+  EXPECT_EQ(leaders, (std::vector<double>{0.0, 20.0, 25.0}));
+  EXPECT_EQ(c.precision, Precision::Fp32ChannelsLast);
+  ASSERT_EQ(c.timings.size(), 3u);
+  EXPECT_TRUE(c.timings[2].cut_short);
+}
+
 TEST(ComputeCache, TuneOffMeansFp32WithoutMeasuring) {
   test::TempDir dir;
   ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
   ScopedEnv tune("GENRENET_TUNE", "0");
   int calls = 0;
-  PrecisionChoice c = choose_precision("auto", Workload{}, {Precision::Fp32, Precision::Bf16}, [&](Precision) {
+  PrecisionChoice c = choose_precision("auto", Workload{}, {Precision::Fp32, Precision::Bf16}, [&](Precision, double) {
     ++calls;
-    return 1.0;
+    return CandidateSpeed{1.0};
   });
   EXPECT_EQ(c.precision, Precision::Fp32);
   EXPECT_EQ(calls, 0);

@@ -61,6 +61,7 @@ struct Workload {
 struct CandidateTiming {
   Precision precision;
   double clips_per_second = 0;  // 0: failed (error says why)
+  bool cut_short = false;       // timed on its first step only: far behind the leader (see CandidateSpeed)
   std::string error;
 };
 
@@ -71,8 +72,24 @@ struct PrecisionChoice {
   bool measured = false;
 };
 
-// Times one candidate: returns the clips per second of a few steps (throws on failure).
-using CandidateTimer = std::function<double(Precision)>;
+// What timing one candidate found.
+struct CandidateSpeed {
+  double clips_per_second = 0;
+  bool cut_short = false;  // its warm-up step alone was far slower than the leader's steps: not timed further
+};
+
+// Times one candidate (throws on failure). `leader_clips_per_second` is the fastest candidate timed so far
+// (0: none yet), so that a hopeless one costs one step, not several: bf16 emulated on a CPU without native
+// bf16 runs some 30x slower than fp32, and timing it fully took a minute of every first run.
+using CandidateTimer = std::function<CandidateSpeed(Precision, double leader_clips_per_second)>;
+
+// The timing loop every candidate timer shares: `step(n)` runs the candidate on the first n clips of its batch
+// of `batch`. Behind a leader, first a probe of two clips: cut short (cut_short, the probe's speed) when it
+// took more than 4x the leader's time for two clips plus 0.5 s (room for one-off setup and for a small
+// batch's poorer use of the cores); then a warm-up batch (kernel selection, first-touch memory), cut
+// short likewise when it took more than 4x the leader's batch plus 0.5 s; otherwise at least 2 timed batches,
+// up to 5 while they add up to under a second, and the speed of the fastest.
+CandidateSpeed time_candidate_steps(const std::function<void(int clips)>& step, int batch, double leader_clips_per_second);
 
 // Where measured choices are kept: $GENRENET_CACHE_DIR, else $XDG_CACHE_HOME/genrenet, else ~/.cache/genrenet.
 std::filesystem::path compute_cache_dir();

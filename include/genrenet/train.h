@@ -150,8 +150,10 @@ struct TuneResult {
 };
 TuneResult tune_precision(const TuneOptions& options);
 
-// Clips per second of a few training steps of `model` (config's freezing, batch, features) at precision `p`.
-double time_training_steps(const TrainConfig& config, const ModelOptions& model, Precision p);
+// Clips per second of a few training steps of `model` (config's freezing, batch, features) at precision `p`
+// (time_candidate_steps: cut short when far behind `leader_clips_per_second`; 0 = time fully).
+CandidateSpeed time_training_steps(const TrainConfig& config, const ModelOptions& model, Precision p,
+                                   double leader_clips_per_second = 0);
 
 // Loss and accuracy per epoch, training and validation.
 void plot_training_curves(const std::filesystem::path& png, const std::vector<EpochMetrics>& history);

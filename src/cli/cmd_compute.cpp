@@ -13,8 +13,9 @@ void print_choice(const PrecisionChoice& c, const Workload& w) {
   std::printf("%s\n", w.key().c_str());
   std::printf("%-10s %12s\n", "precision", "clips/s");
   for (auto& t : c.timings) {
-    if (t.error.empty()) std::printf("%-10s %12.1f%s\n", precision_name(t.precision).c_str(), t.clips_per_second,
-                                     t.precision == c.precision ? "   <- chosen" : "");
+    if (t.error.empty()) std::printf("%-10s %12.1f%s%s\n", precision_name(t.precision).c_str(), t.clips_per_second,
+                                     t.precision == c.precision ? "   <- chosen" : "",
+                                     t.cut_short ? "   (cut short: far behind the leader)" : "");
     else std::printf("%-10s %12s   (%s)\n", precision_name(t.precision).c_str(), "failed", t.error.c_str());
   }
 }

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -126,6 +127,33 @@ std::filesystem::path compute_cache_dir() {
   return ".genrenet-cache";
 }
 
+CandidateSpeed time_candidate_steps(const std::function<void(int clips)>& step, int batch, double leader_clips_per_second) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds_of = [&](int clips) {
+    const auto t0 = Clock::now();
+    step(clips);
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  auto far_behind = [&](double seconds, int clips) {
+    return leader_clips_per_second > 0 && seconds > 4.0 * clips / leader_clips_per_second + 0.5;
+  };
+  // Two clips, not one: a training-mode batch norm needs more than one value per channel, and a small
+  // model's last feature map may be 1x1.
+  if (constexpr int kProbe = 2; leader_clips_per_second > 0 && batch > kProbe) {
+    const double probe = seconds_of(kProbe);
+    if (far_behind(probe, kProbe)) return {kProbe / probe, /*cut_short=*/true};
+  }
+  const double warm_up = seconds_of(batch);
+  if (far_behind(warm_up, batch)) return {batch / warm_up, /*cut_short=*/true};
+  double fastest = 1e30, spent = 0;
+  for (int i = 0; i < 5 && (i < 2 || spent < 1.0); ++i) {
+    const double s = seconds_of(batch);
+    fastest = std::min(fastest, s);
+    spent += s;
+  }
+  return {batch / fastest, false};
+}
+
 PrecisionChoice choose_precision(const std::string& requested, const Workload& w,
                                  const std::vector<Precision>& candidates, const CandidateTimer& timer,
                                  bool force_measure) {
@@ -167,14 +195,17 @@ PrecisionChoice choose_precision(const std::string& requested, const Workload& w
     CandidateTiming t;
     t.precision = p;
     try {
-      t.clips_per_second = timer(p);
+      const CandidateSpeed s = timer(p, std::max(best, 0.0));
+      t.clips_per_second = s.clips_per_second;
+      t.cut_short = s.cut_short;
     } catch (const std::exception& e) {
       t.error = e.what();
     }
     const char* separator = choice.timings.empty() ? "" : ", ";
     if (t.error.empty()) {
       speeds[precision_name(p)] = t.clips_per_second;
-      std::fprintf(stderr, "%s%s %.1f", separator, precision_name(p).c_str(), t.clips_per_second);
+      std::fprintf(stderr, "%s%s %.1f%s", separator, precision_name(p).c_str(), t.clips_per_second,
+                   t.cut_short ? " (cut short: far behind)" : "");
     } else {
       std::fprintf(stderr, "%s%s failed", separator, precision_name(p).c_str());
     }

@@ -3,7 +3,6 @@
 #include "compute/random_state.h"
 
 #include <algorithm>
-#include <chrono>
 #include <vector>
 
 namespace genrenet {
@@ -15,24 +14,19 @@ std::vector<Precision> inference_candidates(bool calibrated, bool cuda) {
   return c;
 }
 
-double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal) {
+CandidateSpeed time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
+                              double leader_clips_per_second) {
   net.set_precision(p, cal);
   const torch::Device device = net.device();
   torch::manual_seed(0);
   const torch::Tensor x =
       torch::randn({batch, model.model.input_channels, model.features.n_mels, model.features.frames}).to(device);
-  net.forward(x);  // warm-up: kernel selection, first-touch memory
-  double best = 1e30, spent = 0;
-  // At least two timed passes; more while they are short, so that a fast candidate is timed as steadily.
-  for (int i = 0; i < 5 && (i < 2 || spent < 1.0); ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    net.forward(x);
-    if (device.is_cuda()) torch::cuda::synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::min(best, s);
-    spent += s;
-  }
-  return batch / best;
+  return time_candidate_steps(
+      [&](int clips) {
+        net.forward(x.narrow(0, 0, clips));
+        if (device.is_cuda()) torch::cuda::synchronize();
+      },
+      batch, leader_clips_per_second);
 }
 
 InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compute, int batch, PrecisionChoice* choice,
@@ -61,7 +55,7 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
   {
     ScopedRandomState keep_random_sequence;  // the timed passes draw random inputs
     c = choose_precision(compute.precision, w, inference_candidates(calibrated, cuda),
-                         [&](Precision p) { return time_inference(net, mf, p, batch, &mf.int8); },
+                         [&](Precision p, double leader) { return time_inference(net, mf, p, batch, &mf.int8, leader); },
                          force_measure);
   }
   net.set_precision(c.precision, &mf.int8);

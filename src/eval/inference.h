@@ -20,8 +20,10 @@ InferenceNet make_inference_net(const ModelFile& model, const ComputeOptions& co
 std::vector<Precision> inference_candidates(bool calibrated, bool cuda);
 
 // Clips per second of `net` on `batch` random inputs of the model's shape at precision `p`, on the network's
-// device (a warm-up pass, then the fastest of a few timed ones). The network is left at precision `p`.
-double time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal);
+// device (time_candidate_steps: a warm-up pass, then the fastest of a few timed ones, or cut short when far
+// behind `leader_clips_per_second`). The network is left at precision `p`.
+CandidateSpeed time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
+                              double leader_clips_per_second = 0);
 
 // Logits [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time, computed on the
 // network's device. Only reads the network: safe to call from several threads at once.

@@ -2,7 +2,6 @@
 // few real training steps (forward, cross-entropy, backward, Adam) of the run's own model, freezing, batch and
 // thread count, on random inputs, so that the choice reflects this CPU and this workload.
 #include <algorithm>
-#include <chrono>
 
 #include <genrenet/train.h>
 
@@ -11,7 +10,8 @@
 
 namespace genrenet {
 
-double time_training_steps(const TrainConfig& config, const ModelOptions& mo, Precision p) {
+CandidateSpeed time_training_steps(const TrainConfig& config, const ModelOptions& mo, Precision p,
+                                   double leader_clips_per_second) {
   const bool cuda = config.device == "cuda";
   const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   torch::manual_seed(0);
@@ -29,25 +29,18 @@ double time_training_steps(const TrainConfig& config, const ModelOptions& mo, Pr
   torch::Tensor x = torch::randn({batch, mo.input_channels, config.features.n_mels, config.features.frames}).to(device);
   if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   const torch::Tensor y = torch::randint(mo.num_classes, {batch}, torch::kInt64).to(device);
-  auto step = [&] {
+  auto step = [&](int clips) {
     opt.zero_grad();
     torch::Tensor logits;
     {
       Bf16Autocast ac(bf16, cuda);
-      logits = model->forward(x);
+      logits = model->forward(x.narrow(0, 0, clips));
     }
-    torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y).backward();
+    torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y.narrow(0, 0, clips)).backward();
     opt.step();
     if (cuda) torch::cuda::synchronize();
   };
-  step();  // warm-up: kernel selection, Adam's state, first-touch memory
-  double best = 1e30;
-  for (int i = 0; i < 2; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    step();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return batch / best;
+  return time_candidate_steps(step, batch, leader_clips_per_second);
 }
 
 PrecisionChoice choose_training_precision(const TrainConfig& config, const ModelOptions& mo, int threads,
@@ -81,7 +74,7 @@ PrecisionChoice choose_training_precision(const TrainConfig& config, const Model
       cuda ? std::vector<Precision>{Precision::Fp32, Precision::Bf16}
            : std::vector<Precision>{Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16};
   return choose_precision(config.precision, w, candidates,
-                          [&](Precision p) { return time_training_steps(config, mo, p); }, force_measure);
+                          [&](Precision p, double leader) { return time_training_steps(config, mo, p, leader); }, force_measure);
 }
 
 namespace {
