@@ -3,7 +3,7 @@
 // fp32 channels_last, bf16 autocast with channels_last, int8 (inference only). Prints one JSON object per
 // measurement, like ../shared/reference/pytorch_baseline.py train / infer.
 //   bench_model [--threads N] [--batch B] [--steps S] [--arch resnet18] [--channels 1|3|both]
-//               [--freeze-children N] [--modes fp32,fp32-cl,bf16,int8] [--profile 1]
+//               [--freeze-children N] [--modes fp32,fp32-cl,bf16,int8] [--profile 1] [--device cpu|cuda]
 // --profile 1 adds, after the timed steps, where a training step's time goes: two more steps under
 // LibTorch's profiler, self time (an op's time less that of the ops it calls) summed by op name;
 // --profile 2 names each op's caller too.
@@ -75,11 +75,12 @@ void training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& 
   opt.zero_grad();
   torch::Tensor loss;
   {
-    Bf16Autocast ac(bf16);
-    loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    Bf16Autocast ac(bf16, x.is_cuda());
+    loss = torch::nn::functional::cross_entropy(model->forward(x).to(torch::kFloat32), y);
   }
   loss.backward();
   opt.step();
+  if (x.is_cuda()) torch::cuda::synchronize();  // a step's time is the GPU's, not the launch's
 }
 
 void profile_training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& x, const torch::Tensor& y,
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
   std::string arch = "resnet18", channels = "3", modes = "fp32,fp32-cl,bf16,int8";
   FreezeOptions freeze_options;
   int profile = 0;
+  std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--batch")) batch = std::stoi(argv[i + 1]);
@@ -131,7 +133,15 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--freeze-children")) freeze_options.children = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--modes")) modes = argv[i + 1];
     else if (!std::strcmp(argv[i], "--profile")) profile = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--device")) device_name = argv[i + 1];
   }
+  const bool cuda = device_name == "cuda";
+  if (cuda && !cuda_unavailable_reason().empty()) {
+    std::fprintf(stderr, "--device cuda: %s\n", cuda_unavailable_reason().c_str());
+    return 1;
+  }
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (cuda) modes = modes == "fp32,fp32-cl,bf16,int8" ? "fp32,fp32-cl,bf16" : modes;  // int8 is LibTorch's CPU path
   tune_allocator_for_batch_work();
   at::set_num_threads(threads);
   const std::string cpu = cpu_model_name();
@@ -145,8 +155,9 @@ int main(int argc, char** argv) {
       o.arch = arch;
       o.input_channels = ch;
       ResNet model = make_model(o);
-      auto x = torch::randn({batch, ch, 128, 1024});
-      auto y = torch::randint(0, 10, {batch}, torch::kInt64);
+      model->to(device);
+      auto x = torch::randn({batch, ch, 128, 1024}).to(device);
+      auto y = torch::randint(0, 10, {batch}, torch::kInt64).to(device);
       if (precision != Precision::Int8) {  // int8 is for inference only
         if (channels_last) {
           to_channels_last(*model);
@@ -168,7 +179,8 @@ int main(int argc, char** argv) {
         std::printf("%s\n", nlohmann::json({{"bench", "train_step"}, {"impl", "genrenet"}, {"arch", arch},
                                             {"mode", mode}, {"input_channels", ch}, {"threads", threads},
                                             {"batch", batch}, {"frozen_children", freeze_options.children}, {"step_s", step},
-                                            {"clips_per_s", batch / step}, {"epoch800_s", 800 / (batch / step)}, {"cpu", cpu}})
+                                            {"clips_per_s", batch / step}, {"epoch800_s", 800 / (batch / step)}, {"cpu", cpu},
+                                            {"device", device_name}})
                                 .dump()
                                 .c_str());
         std::fflush(stdout);
@@ -178,6 +190,7 @@ int main(int argc, char** argv) {
       // which does not change its speed).
       model->eval();
       InferenceNet net(model);
+      if (cuda) net.to(device);
       Int8Calibration cal;
       if (precision == Precision::Int8) net.observe(x.narrow(0, 0, std::min<int64_t>(2, batch)), cal);
       net.set_precision(precision, &cal);
@@ -185,11 +198,12 @@ int main(int argc, char** argv) {
       for (int i = 0; i < steps + 1; ++i) {
         auto t = Clock::now();
         net.forward(x);
+        if (cuda) torch::cuda::synchronize();
         if (i >= 1) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
       }
       std::printf("%s\n", nlohmann::json({{"bench", "infer"}, {"impl", "genrenet"}, {"arch", arch}, {"mode", mode},
                                           {"input_channels", ch}, {"threads", threads}, {"batch", batch},
-                                          {"clips_per_s", batch / median(times)}, {"cpu", cpu}})
+                                          {"clips_per_s", batch / median(times)}, {"cpu", cpu}, {"device", device_name}})
                               .dump()
                               .c_str());
       std::fflush(stdout);

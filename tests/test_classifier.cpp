@@ -416,6 +416,22 @@ TEST_F(ClassifierTest, PredictCommandFormatsAndExitStatus) {
   EXPECT_NE(r.output.find("hop: must be in (0, 900]"), std::string::npos) << r.output;
 }
 
+TEST_F(ClassifierTest, CudaWithoutAGpuSaysWhyByName) {
+  // Both LibTorch lines on a machine without a GPU: Debian's (no CUDA at all) and PyPI's wheel (a CUDA build
+  // that sees no device) each say which, and the CPU still works.
+  if (cuda_unavailable_reason().empty()) GTEST_SKIP() << "a GPU is visible here";
+  const std::string exe = GENRENET_EXE;
+  write_wav(dir_ / "a.wav", synthesize_example_clip(3.0, 16000, 1), 16000);
+  auto r = test::run(exe + " predict --model " + model_.string() + " --device cuda " + (dir_ / "a.wav").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("--device cuda: this LibTorch (" + libtorch_version() + ")"), std::string::npos) << r.output;
+  EXPECT_TRUE(r.output.find("was built without CUDA") != std::string::npos ||
+              r.output.find("is a CUDA build but sees no GPU") != std::string::npos)
+      << r.output;
+  r = test::run(exe + " predict --model " + model_.string() + " --device cpu " + (dir_ / "a.wav").string());
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 TEST(CollectAudioFiles, FoldersRecursivelyListsAndPlainPaths) {
   test::TempDir d;
   std::filesystem::create_directories(d / "music/a/deeper");

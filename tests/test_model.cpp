@@ -1,8 +1,6 @@
 // The network stage without a reference: architectures, freezing, formats, model files, weight fetching.
 #include <httplib.h>
 
-#include <ATen/autocast_mode.h>
-
 #include <functional>
 #include <limits>
 #include <thread>
@@ -85,11 +83,11 @@ TEST(ResNet, ChannelsLastAndBf16AutocastAgreeWithFp32) {
   EXPECT_TRUE(m->conv1->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
   auto cl = m->forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
   EXPECT_LT((cl - ref).abs().max().item<double>(), 1e-3 * ref.abs().max().item<double>());
-  at::autocast::set_cpu_enabled(true);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  auto bf = m->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)).to(torch::kFloat32);
-  at::autocast::clear_cache();
-  at::autocast::set_cpu_enabled(false);
+  torch::Tensor bf;
+  {
+    Bf16Autocast autocast(true);
+    bf = m->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)).to(torch::kFloat32);
+  }
   EXPECT_LT((bf - ref).abs().max().item<double>(), 0.1 * ref.abs().max().item<double>());
 }
 

@@ -144,13 +144,22 @@ TEST(AdamParity, OneStepGivesTorchsWeights) {
   TensorMap expected = read_safetensors(fixtures() / "resnet18_adam.safetensors").tensors;
   TensorMap got = state_dict(*model);
   ASSERT_EQ(got.size(), expected.size());
+  // Adam's first step moves each weight by lr * g / (|g| + eps): about lr (1e-4) whatever the gradient's
+  // size, so a weight whose gradient is within rounding of 0 may move either way. The reference is PyTorch
+  // 1.13; on another LibTorch (2.x: other oneDNN kernels, other rounding of the gradients) a few such weights
+  // differ by up to lr. A wrong formula (learning rate, betas, bias correction, eps) moves nearly all of them.
   double worst = 0;
+  int64_t elements = 0, beyond = 0;
   for (auto& [k, t] : expected) {
-    auto a = got.at(k).to(torch::kFloat64), b = t.to(torch::kFloat64);
-    worst = std::max(worst, (a - b).abs().max().item<double>());
+    auto diff = (got.at(k).to(torch::kFloat64) - t.to(torch::kFloat64)).abs();
+    worst = std::max(worst, diff.max().item<double>());
+    elements += diff.numel();
+    beyond += (diff > 1e-5).sum().item<int64_t>();
   }
-  std::printf("[ parity   ] one Adam step: largest weight difference %.2e\n", worst);
-  EXPECT_LT(worst, 1e-5);
+  std::printf("[ parity   ] one Adam step: largest weight difference %.2e; %lld of %lld weights differ by more than 1e-5\n",
+              worst, static_cast<long long>(beyond), static_cast<long long>(elements));
+  EXPECT_LT(worst, 1.5e-4);                 // never more than one step's reach
+  EXPECT_LE(beyond, elements / 100000);     // and almost never more than 1e-5 (1.13 against 1.13: none)
 }
 
 TEST(CheckpointFormats, CliImportsTheCachedImagenetFile) {

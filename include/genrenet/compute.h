@@ -47,6 +47,10 @@ std::string cpu_model_name();
 // The LibTorch version genrenet was built with ("1.13.1").
 std::string libtorch_version();
 
+// Empty when `--device cuda` can run here; otherwise why not, in words: this LibTorch was built without CUDA,
+// or it is a CUDA build (PyPI's Linux wheel is) that sees no GPU.
+std::string cuda_unavailable_reason();
+
 // What a measurement is about. Everything that changes which candidate is fastest is in the key.
 struct Workload {
   std::string kind = "inference";  // "inference" or "training"

@@ -1,6 +1,7 @@
 // The genrenet command-line program: parsing and printing only; the work is in the library.
 #include <cstdio>
 
+#include <genrenet/compute.h>
 #include <genrenet/distributed.h>
 
 #include "cli/commands.h"
@@ -8,7 +9,8 @@
 int main(int argc, char** argv) {
   genrenet::tune_allocator_for_batch_work();
   CLI::App app{"genrenet: music genre classification with residual networks on log-mel spectrograms"};
-  app.set_version_flag("--version", "genrenet 0.1.0");
+  // Which LibTorch line this build runs on (Debian's 1.13 or a 2.x): bug reports and benchmarks need it.
+  app.set_version_flag("--version", "genrenet 0.1.0 (LibTorch " + genrenet::libtorch_version() + ")");
   app.require_subcommand(1);
   int exit_code = 0;
   genrenet::cli::add_demo_command(app, exit_code);

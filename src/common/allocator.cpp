@@ -9,6 +9,8 @@
 
 #include <genrenet/genrenet.h>
 
+#include "compute/torch_compat.h"
+
 namespace genrenet {
 namespace {
 
@@ -19,9 +21,9 @@ namespace {
 // 100-file `predict` has a third of the page faults (~140,000 -> 46,000) and takes 3.7-3.9 s instead of
 // 4.0-4.3 s; training steps, which reuse their memory, are unchanged within noise.
 // Small tensors go to LibTorch's own allocator; both kinds are freed with c10::free_cpu (free).
-class HugePageCpuAllocator final : public c10::Allocator {
+class HugePageCpuAllocator final : public torch_compat::CpuAllocatorBase {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate_bytes(size_t n) const override {
     constexpr size_t kHugePage = size_t(2) << 20;
     constexpr size_t kLarge = size_t(8) << 20;  // from here the rounding to whole huge pages wastes < 25%
     void* p = nullptr;

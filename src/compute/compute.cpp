@@ -2,6 +2,7 @@
 // everything that changes the answer (see genrenet/compute.h for why flags are not enough).
 #include <genrenet/compute.h>
 
+#include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -112,6 +113,18 @@ std::string cpu_model_name() {
 }
 
 std::string libtorch_version() { return TORCH_VERSION; }
+
+std::string cuda_unavailable_reason() {
+  if (torch::cuda::is_available()) return "";
+#ifdef GENRENET_LIBTORCH_CUDA
+  return "this LibTorch (" + libtorch_version() +
+         ") is a CUDA build but sees no GPU (no NVIDIA driver or device here, or CUDA_VISIBLE_DEVICES hides them); "
+         "--device cpu runs everywhere";
+#else
+  return "this LibTorch (" + libtorch_version() + ") was built without CUDA; build against a CUDA LibTorch "
+         "(scripts/build.sh --torch pip: PyPI's Linux wheel) to use a GPU";
+#endif
+}
 
 std::string Workload::key() const {
   return kind + " | " + arch + " " + std::to_string(input_channels) + "x" + std::to_string(n_mels) + "x" +

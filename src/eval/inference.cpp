@@ -33,8 +33,8 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
                                 bool force_measure, Workload* workload) {
   compute.validate();
   const bool cuda = compute.device == "cuda";
-  if (cuda && !torch::cuda::is_available())
-    throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
+  if (cuda)
+    if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw Error("--device cuda", why);
   const int threads = resolve_threads(compute.threads);
   at::set_num_threads(threads);
   ResNet model = load_model(mf);

@@ -1,25 +1,17 @@
-#include <ATen/autocast_mode.h>
-
 #include <genrenet/model.h>
+
+#include "compute/torch_compat.h"
 
 namespace genrenet {
 
 Bf16Autocast::Bf16Autocast(bool enabled, bool cuda) : enabled_(enabled), cuda_(cuda) {
-  if (!enabled_) return;
-  if (cuda_) {
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  } else {
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  }
+  if (enabled_) torch_compat::set_bf16_autocast(true, cuda_);
 }
 
 Bf16Autocast::~Bf16Autocast() {
   if (!enabled_) return;
   at::autocast::clear_cache();
-  if (cuda_) at::autocast::set_enabled(false);
-  else at::autocast::set_cpu_enabled(false);
+  torch_compat::set_bf16_autocast(false, cuda_);
 }
 
 }  // namespace genrenet

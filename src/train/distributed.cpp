@@ -9,6 +9,7 @@
 
 #include "train/distributed.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <mutex>
@@ -16,7 +17,8 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/csrc/distributed/c10d/reducer.hpp>
+#define GENRENET_TORCH_COMPAT_C10D
+#include "compute/torch_compat.h"
 #ifdef GENRENET_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -91,16 +93,12 @@ class ReducerAverager final : public GradientAverager {
   ReducerAverager(const std::vector<torch::Tensor>& params, const c10::intrusive_ptr<c10d::ProcessGroup>& pg) {
     // As DistributedDataParallel: buckets of 25 MB (the first 1 MB, so that all-reduce starts early) in
     // the reverse order of the parameters, which is roughly the order in which backward produces them.
-    std::vector<bool> sparse(params.size(), false);
     auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
         params, {static_cast<size_t>(c10d::kDefaultFirstBucketBytes), static_cast<size_t>(c10d::kDefaultBucketBytesCap)},
-        sparse);
+        std::vector<bool>(params.size(), false));
     std::reverse(buckets.begin(), buckets.end());
     std::reverse(limits.begin(), limits.end());
-    reducer_ = std::make_unique<c10d::Reducer>(params, std::move(buckets), std::move(limits), pg, sparse,
-                                               c10d::kDefaultBucketBytesCap, /*find_unused_parameters=*/false,
-                                               /*gradient_as_bucket_view=*/false,
-                                               std::unordered_map<size_t, std::string>{}, c10d::kDefaultFirstBucketBytes);
+    reducer_ = torch_compat::make_reducer(params, std::move(buckets), std::move(limits), pg);
   }
   void before_forward() override {
     reducer_->prepare_for_forward();
@@ -146,7 +144,9 @@ class C10dProcessGroup final : public ProcessGroup {
 #ifdef GENRENET_WITH_NCCL
         auto o = c10d::ProcessGroupNCCL::Options::create();
         o->timeout = so.timeout;
-        pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.world_size, o);
+        pg_ = torch_compat::make_process_group(
+            store_, env.rank, env.world_size, c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.world_size, o),
+            c10::DeviceType::CUDA);
 #else
         throw Error("--device cuda", "data-parallel CUDA training needs a LibTorch built with NCCL");
 #endif
@@ -161,7 +161,9 @@ class C10dProcessGroup final : public ProcessGroup {
         else
           o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
         o->threads = 2;
-        pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, o);
+        pg_ = torch_compat::make_process_group(
+            store_, env.rank, env.world_size, c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, o),
+            c10::DeviceType::CPU);
       }
     } catch (const Error&) {
       throw;
@@ -199,15 +201,33 @@ class C10dProcessGroup final : public ProcessGroup {
   void barrier() override { pg_->barrier()->wait(); }
 
   std::string share(const std::string& value) override {
+    // In pieces: LibTorch 2.x's store (the libuv backend) refuses a message over 8 MiB, and an optimiser
+    // state on --resume is tens of megabytes.
+    constexpr size_t kPiece = size_t(4) << 20;
     const std::string key = "genrenet/share/" + std::to_string(shares_++);
     if (env_.rank == 0) {
-      store_->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+      const size_t pieces = (value.size() + kPiece - 1) / kPiece;
+      for (size_t i = 0; i < pieces; ++i) {
+        const size_t at = i * kPiece, n = std::min(kPiece, value.size() - at);
+        store_->set(key + "/" + std::to_string(i), std::vector<uint8_t>(value.begin() + at, value.begin() + at + n));
+      }
+      const std::string count = std::to_string(pieces);
+      store_->set(key, std::vector<uint8_t>(count.begin(), count.end()));  // last: readers wait on this key
       return value;
     }
-    std::vector<uint8_t> bytes = store_->get(key);
+    const std::vector<uint8_t> count_bytes = store_->get(key);
+    const size_t pieces = std::stoul(std::string(count_bytes.begin(), count_bytes.end()));
+    std::string value_read;
+    for (size_t i = 0; i < pieces; ++i) {
+      const std::vector<uint8_t> bytes = store_->get(key + "/" + std::to_string(i));
+      value_read.append(bytes.begin(), bytes.end());
+    }
     // The last reader frees rank 0's memory (an optimiser state can be hundreds of megabytes).
-    if (store_->add(key + "/read", 1) == env_.world_size - 1) store_->deleteKey(key);
-    return std::string(bytes.begin(), bytes.end());
+    if (store_->add(key + "/read", 1) == env_.world_size - 1) {
+      for (size_t i = 0; i < pieces; ++i) store_->deleteKey(key + "/" + std::to_string(i));
+      store_->deleteKey(key);
+    }
+    return value_read;
   }
 
   std::unique_ptr<GradientAverager> gradient_averager(const std::vector<torch::Tensor>& params) override {

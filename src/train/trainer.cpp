@@ -221,8 +221,8 @@ class Trainer {
     }
     config_.validate();
     cuda_ = config_.device == "cuda";
-    if (cuda_ && !torch::cuda::is_available())
-      throw Error("--device cuda", "this LibTorch build has no CUDA, or no GPU is visible");
+    if (cuda_)
+      if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw Error("--device cuda", why);
     device_ = cuda_ ? torch::Device(torch::kCUDA, group_ ? group_->env().local_rank : 0) : torch::Device(torch::kCPU);
     // The processes of one machine share its cores.
     threads_ = resolve_threads(config_.threads, group_ ? group_->env().local_world_size : 1);

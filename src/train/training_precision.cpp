@@ -46,7 +46,11 @@ CandidateSpeed time_training_steps(const TrainConfig& config, const ModelOptions
 PrecisionChoice choose_training_precision(const TrainConfig& config, const ModelOptions& mo, int threads,
                                           bool force_measure, Workload* workload) {
   // An explicit precision needs neither the workload's key nor a measurement.
-  if (config.precision != "auto" && !force_measure) return {parse_precision(config.precision)};
+  if (config.precision != "auto" && !force_measure) {
+    PrecisionChoice explicit_choice;
+    explicit_choice.precision = parse_precision(config.precision);
+    return explicit_choice;
+  }
   ScopedRandomState keep_random_sequence;  // the probe network and the timed steps draw random numbers
   const bool cuda = config.device == "cuda";
   Workload w;
