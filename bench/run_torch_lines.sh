@@ -5,7 +5,7 @@
 # int8 with X86InductorQuantizer + compile), what genrenet's `auto` picks, and features on one thread.
 #   bench/run_torch_lines.sh [--steps N]
 # Builds used: build/ (Debian's LibTorch 1.13.1) and build-pip/ (scripts/build.sh --torch pip); a missing one is
-# skipped with a line saying so. PyTorch 2.x runs from $GENRENET_BENCH_VENV (default .venv-bench), created
+# skipped with a line saying so (GENRENET_BENCH_BUILDS names others). PyTorch 2.x runs from $GENRENET_BENCH_VENV (default .venv-bench), created
 # with the newest torch / torchvision / torchaudio set that installs together (2.11.0 / 0.26.0 / 2.11.0, and
 # torchcodec 0.17.0, which torchaudio 2.9+ reads audio with; ~5 GB) when absent. Every line says which torch it ran on; the first line names the CPU.
 set -euo pipefail
@@ -31,7 +31,7 @@ if [ -d "$sample" ]; then
   trap 'rm -rf "$wavs"' EXIT
 fi
 
-for build in build build-pip; do
+for build in ${GENRENET_BENCH_BUILDS:-build build-pip}; do
   if [ ! -x "$build/bench/bench_model" ]; then
     echo "skip: no $build/bench/bench_model (scripts/build.sh$([ "$build" = build-pip ] && echo ' --torch pip'))"
     continue
