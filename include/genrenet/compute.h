@@ -65,7 +65,7 @@ struct Workload {
 struct CandidateTiming {
   Precision precision;
   double clips_per_second = 0;  // 0: failed (error says why)
-  bool cut_short = false;       // timed on its first step only: far behind the leader (see CandidateSpeed)
+  bool cut_short = false;       // not timed fully: far behind the leader (see CandidateSpeed)
   std::string error;
 };
 
@@ -79,12 +79,12 @@ struct PrecisionChoice {
 // What timing one candidate found.
 struct CandidateSpeed {
   double clips_per_second = 0;
-  bool cut_short = false;  // its warm-up step alone was far slower than the leader's steps: not timed further
+  bool cut_short = false;  // its probe or warm-up was far slower than the leader: not timed further
 };
 
 // Times one candidate (throws on failure). `leader_clips_per_second` is the fastest candidate timed so far
-// (0: none yet), so that a hopeless one costs one step, not several: bf16 emulated on a CPU without native
-// bf16 runs some 30x slower than fp32, and timing it fully took a minute of every first run.
+// (0: none yet), so that a hopeless one costs a two-clip probe, not several batches: bf16 emulated on a CPU
+// without native bf16 runs some 30x slower than fp32, and timing it fully took a minute of every first run.
 using CandidateTimer = std::function<CandidateSpeed(Precision, double leader_clips_per_second)>;
 
 // The timing loop every candidate timer shares: `step(n)` runs the candidate on the first n clips of its batch
