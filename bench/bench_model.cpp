@@ -136,9 +136,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--device")) device_name = argv[i + 1];
   }
   const bool cuda = device_name == "cuda";
-  if (cuda && !cuda_unavailable_reason().empty()) {
-    std::fprintf(stderr, "--device cuda: %s\n", cuda_unavailable_reason().c_str());
-    return 1;
+  if (cuda) {
+    try {
+      require_cuda_device();
+    } catch (const Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
   }
   const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (cuda) modes = modes == "fp32,fp32-cl,bf16,int8" ? "fp32,fp32-cl,bf16" : modes;  // int8 is LibTorch's CPU path

@@ -21,15 +21,17 @@ echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | c
 
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, torchvision, torchaudio, torchcodec, torchao" 2>/dev/null; then
   # torchaudio 2.9+ reads audio through torchcodec (FFmpeg: Debian's libavcodec59 serves).
-  echo "installing PyTorch 2.11 (torch, torchvision, torchaudio, torchcodec) into $venv"
+  echo "installing PyTorch 2.11 (torch, torchvision, torchaudio, torchcodec, torchao) into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0 torchcodec==0.17.0 torchao==0.18.0
 fi
 
+work=$(mktemp -d)  # the sample as WAV (when there is one) and each build's fresh `auto` cache
+trap 'rm -rf "$work"' EXIT
 wavs=""
 if [ -d "$sample" ]; then
-  wavs=$(mktemp -d)
-  trap 'rm -rf "$wavs"' EXIT
+  wavs=$work/wavs
+  mkdir -p "$wavs"
 fi
 
 for build in ${GENRENET_BENCH_BUILDS:-build build-pip}; do
@@ -42,7 +44,7 @@ for build in ${GENRENET_BENCH_BUILDS:-build build-pip}; do
   modes=${GENRENET_BENCH_MODES:-fp32,fp32-cl,bf16,int8}
   "$build/bench/bench_model" --modes "$modes" "${steps[@]}"
   "$build/bench/bench_model" --freeze-children 8 --modes "${modes/,int8/}" "${steps[@]}"
-  GENRENET_CACHE_DIR="$(mktemp -d)" "$build/genrenet" tune --batch 16
+  GENRENET_CACHE_DIR="$work/cache-$(basename "$build")" "$build/genrenet" tune --batch 16
   if [ -n "$wavs" ]; then
     "$build/bench/bench_features" "$sample" --wav-dir "$wavs" --repeat 3
   fi
@@ -70,5 +72,5 @@ for python in /usr/bin/python3 "$venv/bin/python"; do
     "$python" "$reference" train --frozen 8 "${steps[@]}" "${compile[@]}"
     "$python" "$reference" infer --int8 "${steps[@]}" "${compile[@]}"
   fi
-  [ -n "$wavs" ] && "$python" "$reference" features "$wavs" --threads 1
+  if [ -n "$wavs" ]; then "$python" "$reference" features "$wavs" --threads 1; fi
 done

@@ -50,6 +50,8 @@ std::string libtorch_version();
 // Empty when `--device cuda` can run here; otherwise why not, in words: this LibTorch was built without CUDA,
 // or it is a CUDA build (PyPI's Linux wheel is) that sees no GPU.
 std::string cuda_unavailable_reason();
+// Throws Error("--device cuda", cuda_unavailable_reason()) unless --device cuda can run here.
+void require_cuda_device();
 
 // What a measurement is about. Everything that changes which candidate is fastest is in the key.
 struct Workload {

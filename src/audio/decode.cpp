@@ -17,6 +17,7 @@
 #include <genrenet/genrenet.h>
 
 #include "audio/sndfile_handle.h"
+#include "io/atomic_file.h"
 #include "io/file_copy.h"
 #include "common/simd.h"
 
@@ -240,13 +241,6 @@ Audio decode_mpeg(std::span<const unsigned char> bytes, const std::string& name,
   return audio;
 }
 
-std::string read_whole(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw Error(path.string(), "cannot be read");
-  return bytes;
-}
-
 // What a file that libsndfile cannot read is, by its first bytes, for the message ("" when unknown): the
 // usual mistakes are a picture, a document or an archive with an audio name.
 std::string what_the_bytes_are(std::string_view head) {
@@ -289,7 +283,7 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   }
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
     file.reset();  // (closed before the bytes are read again)
-    const std::string bytes = read_whole(path);
+    const std::string bytes = io::read_text_file(path);
     return decode_mpeg({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, name, max_seconds);
   }
   return read_opened(file.get(), info, name, max_seconds);

@@ -33,8 +33,7 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
                                 bool force_measure, Workload* workload) {
   compute.validate();
   const bool cuda = compute.device == "cuda";
-  if (cuda)
-    if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw Error("--device cuda", why);
+  if (cuda) require_cuda_device();
   const int threads = resolve_threads(compute.threads);
   at::set_num_threads(threads);
   ResNet model = load_model(mf);

@@ -29,7 +29,7 @@ long temporary_file_owner(const std::string& name);
 // Flushes the file system that holds `path` to disk (syncfs): one call after many unsynced writes.
 void sync_file_system(const std::filesystem::path& path);
 
-// A whole (small) text file; an Error naming it if it cannot be read.
+// A whole file's bytes (binary mode: text or not); an Error naming it if it cannot be read.
 std::string read_text_file(const std::filesystem::path& path);
 
 }  // namespace genrenet::io

@@ -221,8 +221,7 @@ class Trainer {
     }
     config_.validate();
     cuda_ = config_.device == "cuda";
-    if (cuda_)
-      if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw Error("--device cuda", why);
+    if (cuda_) require_cuda_device();
     device_ = cuda_ ? torch::Device(torch::kCUDA, group_ ? group_->env().local_rank : 0) : torch::Device(torch::kCPU);
     // The processes of one machine share its cores.
     threads_ = resolve_threads(config_.threads, group_ ? group_->env().local_world_size : 1);
