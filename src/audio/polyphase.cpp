@@ -50,31 +50,40 @@ int taps_for(int from_rate, double transition_hz, double attenuation_db) {
 
 // y[n] = <table[phase(n)], x[index(n) ...]> with phase(n) = n·M mod L and index(n) = n·M div L. Outputs L
 // apart share their phase, their inputs M apart: so the loop runs over the L phases, and for each over
-// eight outputs at once (r, r + 1, ..., r + 7 periods later), loading each vector of taps once for eight
+// kGroup outputs at once (r, r + 1, ... periods later), loading each vector of taps once for kGroup
 // products. That nearly halves the loads per multiply-add, which is what bounds a direct dot product here
 // (two loads per FMA): 1.5x faster, measured. Time is cut into chunks of periods, so that a chunk's input
 // stays in cache while every phase passes over it.
-using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
-
-// The helpers take and give vectors by reference and are always inlined: a vector passed by value has a
-// different calling convention in each SIMD clone (gcc warns, clang refuses to compile it).
-[[gnu::always_inline]] inline void load(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
-
-// A tree of halving sums (depth 4): summing the lanes in order would be a chain of 16 dependent additions
-// per output, which measured slower than all of its multiply-adds.
+// Vectors of 16, 8 and 4 floats: one AVX-512, AVX2 or SSE register.
+using Lanes16 = float __attribute__((vector_size(16 * sizeof(float))));
 using Lanes8 = float __attribute__((vector_size(8 * sizeof(float))));
 using Lanes4 = float __attribute__((vector_size(4 * sizeof(float))));
-[[gnu::always_inline]] inline float sum_lanes(const Lanes& v) {
-  const Lanes8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const Lanes4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  return (b[0] + b[2]) + (b[1] + b[3]);
+
+// The helpers take and give vectors by reference and are always inlined: a vector passed by value has a
+// different calling convention in each instruction set (gcc warns, clang refuses to compile it).
+template <class V>
+[[gnu::always_inline]] inline void load(V& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+
+// A tree of halving sums: summing the lanes in order would be a chain of dependent additions per output,
+// which measured slower than all of its multiply-adds.
+[[gnu::always_inline]] inline float sum_lanes(const Lanes4& v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+[[gnu::always_inline]] inline float sum_lanes(const Lanes8& v) {
+  return sum_lanes(Lanes4(__builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7)));
+}
+[[gnu::always_inline]] inline float sum_lanes(const Lanes16& v) {
+  return sum_lanes(Lanes8(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                          __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)));
 }
 
-GENRENET_SIMD_CLONES
-void run_phases(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out, float* y) {
+// V: the vector of the instruction set, one register; the table's taps come in steps of kLanes, so each
+// step is kLanes / width vectors. kGroup outputs in flight: their accumulators, one register each, stay
+// in registers (8 of 16 or 32).
+template <class V, int kGroup>
+[[gnu::always_inline]] inline void run_phases_body(const float* x, const float* table, int taps, int up, int down,
+                                                   std::int64_t n_out, float* y) {
+  constexpr int kWidth = sizeof(V) / sizeof(float);
+  static_assert(kLanes % kWidth == 0);
   constexpr std::int64_t kChunk = 16;  // periods per chunk: 16 x M input samples (28 KB at 22.05 kHz)
-  constexpr int kGroup = 8;            // outputs sharing each load of taps
   const std::int64_t periods = (n_out + up - 1) / up;
   for (std::int64_t first = 0; first < periods; first += kChunk) {
     const std::int64_t last = std::min(periods, first + kChunk);
@@ -85,13 +94,13 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
       std::int64_t r = first;
       for (; r + kGroup <= last && slot + (r + kGroup - 1) * up < n_out; r += kGroup) {
         const float* xs = x + start + r * down;
-        Lanes a[kGroup] = {};
-        for (int k = 0; k < taps; k += kLanes) {
-          Lanes hv;
+        V a[kGroup] = {};
+        for (int k = 0; k < taps; k += kWidth) {
+          V hv;
           load(hv, h + k);
 #pragma GCC unroll 8
           for (int g = 0; g < kGroup; ++g) {
-            Lanes xv;
+            V xv;
             load(xv, xs + g * down + k);
             a[g] += hv * xv;
           }
@@ -102,9 +111,9 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
       }
       for (; r < last && slot + r * up < n_out; ++r) {
         const float* xs = x + start + r * down;
-        Lanes a{};
-        for (int k = 0; k < taps; k += kLanes) {
-          Lanes hv, xv;
+        V a{};
+        for (int k = 0; k < taps; k += kWidth) {
+          V hv, xv;
           load(hv, h + k);
           load(xv, xs + k);
           a += hv * xv;
@@ -113,6 +122,30 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
       }
     }
   }
+}
+
+// One kernel per instruction-set level, each on its own registers. The AVX2 one once ran on 16-float
+// vectors too (two registers each, eight accumulators: all 16 of AVX2's registers), and gcc kept them on
+// the stack: 28 ms a clip on an AVX2 CPU, against 5 for libsoxr.
+GENRENET_TARGET_V4 void run_phases_v4(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out,
+                                      float* y) {
+  run_phases_body<Lanes16, 8>(x, table, taps, up, down, n_out, y);
+}
+GENRENET_TARGET_V3 void run_phases_v3(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out,
+                                      float* y) {
+  run_phases_body<Lanes8, 8>(x, table, taps, up, down, n_out, y);
+}
+void run_phases_baseline(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out, float* y) {
+  run_phases_body<Lanes4, 8>(x, table, taps, up, down, n_out, y);
+}
+
+void run_phases(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out, float* y) {
+  switch (simd::cpu_level()) {
+    case simd::Level::V4: return run_phases_v4(x, table, taps, up, down, n_out, y);
+    case simd::Level::V3: return run_phases_v3(x, table, taps, up, down, n_out, y);
+    case simd::Level::Baseline: break;
+  }
+  run_phases_baseline(x, table, taps, up, down, n_out, y);
 }
 
 }  // namespace

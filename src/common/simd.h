@@ -1,9 +1,42 @@
 // Run-time dispatch between instruction sets for the feature kernels (GCC/Clang function multi-versioning
 // on x86-64): one portable binary, AVX-512 where the CPU has it.
+//
+// The clones are the x86-64 micro-architecture levels, not single extensions: "avx2" alone compiles without
+// FMA (it is a separate extension), so every multiply-add of that clone was a multiply and an add; v3 is
+// AVX2 + FMA + BMI (every AVX2 CPU since Haswell), v4 AVX-512 F/BW/CD/DQ/VL (every AVX-512 CPU met here).
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GENRENET_NO_CLONES)
-#define GENRENET_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define GENRENET_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define GENRENET_SIMD_DISPATCH 1
+#define GENRENET_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#define GENRENET_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
 #else
 #define GENRENET_SIMD_CLONES
+#define GENRENET_SIMD_DISPATCH 0
+#define GENRENET_TARGET_V4
+#define GENRENET_TARGET_V3
 #endif
+
+namespace genrenet::simd {
+
+// The instruction-set level this CPU runs (what the clones' resolvers choose), for kernels whose shape, not
+// only their instructions, differs by level (a register budget: 32 AVX-512 registers against 16 AVX2 ones).
+enum class Level { Baseline, V3, V4 };
+
+inline Level cpu_level() {
+#if GENRENET_SIMD_DISPATCH
+  static const Level level = [] {
+    __builtin_cpu_init();
+    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    return v4 ? Level::V4 : v3 ? Level::V3 : Level::Baseline;
+  }();
+  return level;
+#else
+  return Level::Baseline;
+#endif
+}
+
+}  // namespace genrenet::simd
