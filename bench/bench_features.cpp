@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -17,6 +18,10 @@
 
 #include <genrenet/compute.h>
 #include <genrenet/genrenet.h>
+
+#include "audio/polyphase.h"
+#include "common/simd.h"
+#include "features/mel_filterbank.h"
 
 using namespace genrenet;
 using Clock = std::chrono::steady_clock;
@@ -36,6 +41,84 @@ static std::vector<std::filesystem::path> audio_files(const std::filesystem::pat
 }
 
 static void emit(nlohmann::json j) { std::printf("%s\n", j.dump().c_str()); std::fflush(stdout); }
+
+// ---- The roofline: this CPU's measured peaks on one thread, and each stage's work against them ----
+
+using V16 = float __attribute__((vector_size(64)));
+using V8 = float __attribute__((vector_size(32)));
+using V4 = float __attribute__((vector_size(16)));
+
+// Independent multiply-add chains, enough of them to cover the FMA latency on every level: flops per second.
+template <class V>
+[[gnu::always_inline]] inline double fma_peak_body() {
+  constexpr int kChains = 12, kWidth = sizeof(V) / sizeof(float);
+  V acc[kChains], m, c;
+  for (int i = 0; i < kWidth; ++i) m[i] = 0.999999f, c[i] = 1e-7f;
+  for (int k = 0; k < kChains; ++k) acc[k] = m * static_cast<float>(k + 1);
+  const long iters = 20'000'000;
+  const auto t = Clock::now();
+  for (long i = 0; i < iters; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) acc[k] = acc[k] * m + c;
+  }
+  const double s = since(t);
+  volatile float sink = 0;  // keeps the chains alive
+  for (int k = 0; k < kChains; ++k) sink = sink + acc[k][0];
+  return 2.0 * kChains * kWidth * iters / s;
+}
+GENRENET_TARGET_V4 static double fma_peak_v4() { return fma_peak_body<V16>(); }
+GENRENET_TARGET_V3 static double fma_peak_v3() { return fma_peak_body<V8>(); }
+static double fma_peak_baseline() { return fma_peak_body<V4>(); }
+
+// Bytes per second read by a vector sum over `bytes` (from DRAM when far larger than the caches).
+template <class V>
+[[gnu::always_inline]] inline double read_bandwidth_body(size_t bytes, int passes) {
+  constexpr int kWidth = sizeof(V) / sizeof(float);
+  std::vector<float> a(bytes / sizeof(float), 1.0f);
+  V acc[4] = {};
+  double best = 1e9;
+  for (int p = 0; p < passes; ++p) {
+    const auto t = Clock::now();
+    for (size_t i = 0; i + 4 * kWidth <= a.size(); i += 4 * kWidth)
+      for (int k = 0; k < 4; ++k) {
+        V v;
+        std::memcpy(&v, a.data() + i + k * kWidth, sizeof v);
+        acc[k] += v;
+      }
+    best = std::min(best, since(t));
+  }
+  volatile float sink = acc[0][0] + acc[1][0] + acc[2][0] + acc[3][0];
+  (void)sink;
+  return static_cast<double>(bytes) / best;
+}
+GENRENET_TARGET_V4 static double read_bandwidth_v4(size_t b, int p) { return read_bandwidth_body<V16>(b, p); }
+GENRENET_TARGET_V3 static double read_bandwidth_v3(size_t b, int p) { return read_bandwidth_body<V8>(b, p); }
+static double read_bandwidth_baseline(size_t b, int p) { return read_bandwidth_body<V4>(b, p); }
+
+struct Peaks {
+  double flops, dram_bytes, l2_bytes;
+};
+
+static Peaks measure_peaks() {
+  constexpr size_t kDram = size_t{512} << 20, kL2 = size_t{256} << 10;
+  switch (simd::cpu_level()) {
+    case simd::Level::V4: return {fma_peak_v4(), read_bandwidth_v4(kDram, 3), read_bandwidth_v4(kL2, 2000)};
+    case simd::Level::V3: return {fma_peak_v3(), read_bandwidth_v3(kDram, 3), read_bandwidth_v3(kL2, 2000)};
+    case simd::Level::Baseline: break;
+  }
+  return {fma_peak_baseline(), read_bandwidth_baseline(kDram, 3), read_bandwidth_baseline(kL2, 2000)};
+}
+
+// One stage of the average clip: its floating-point operations, the bytes it must at least move (its input
+// read and its output written once), its measured time; and where the roofline puts it.
+static nlohmann::json roofline_row(const std::string& stage, double flops, double bytes, double ms, const Peaks& peak) {
+  const double compute_s = flops / peak.flops, memory_s = bytes / peak.dram_bytes;
+  const double bound_ms = std::max(compute_s, memory_s) * 1e3;
+  return {{"bench", "features_roofline"}, {"stage", stage}, {"mflop", flops / 1e6}, {"mbytes", bytes / 1e6},
+          {"flop_per_byte", flops / bytes}, {"ms", ms}, {"gflops", flops / (ms * 1e-3) / 1e9},
+          {"limit", compute_s >= memory_s ? "compute" : "memory"}, {"bound_ms", bound_ms},
+          {"of_bound", bound_ms / ms}};
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -102,6 +185,32 @@ int main(int argc, char** argv) {
           {"decode_ms", t_decode / n * 1e3}, {"resample_ms", t_resample / n * 1e3},
           {"stft_mel_ms", t_mel / n * 1e3}, {"db_ms", t_db / n * 1e3},
           {"standardise_fix_ms", t_input / n * 1e3}, {"total_ms", t_total / n * 1e3}, {"cpu", cpu_model_name()}});
+
+    {
+      // The work of the average clip, counted from the pipeline's own sizes.
+      double in_samples = 0, in_rate = 0;
+      for (auto& f : files) {
+        Audio a = decode_audio(f, opts.audio.max_seconds);
+        in_samples += static_cast<double>(a.samples.size()) / n;
+        in_rate = a.sample_rate;
+      }
+      const double out_samples = in_samples * opts.audio.sample_rate / in_rate;
+      const PolyphaseDesign d = design_polyphase(static_cast<int>(in_rate), opts.audio.sample_rate, opts.audio.resample_quality);
+      const features::MelFilterbank fb = features::MelFilterbank::build(opts);
+      const double frames = 1 + std::floor(out_samples / opts.hop_length), m = opts.n_fft / 2.0;
+      const double mel_values = opts.n_mels * frames, model_values = static_cast<double>(opts.n_mels) * opts.frames;
+      // The FFT of n_fft/2 complex points: radix-4 butterflies of 34 flops per 4 points per stage; the split
+      // into the real spectrum (14 flops a bin); the window (1 a sample); the sparse filterbank (2 a weight).
+      const double fft_flops = frames * (std::log2(m) / 2 * m / 4 * 34 + (m + 1) * 14 + opts.n_fft);
+      const Peaks peak = measure_peaks();
+      emit({{"bench", "features_peaks"}, {"cpu", cpu_model_name()}, {"threads", 1}, {"fma_gflops", peak.flops / 1e9},
+            {"dram_read_gb_s", peak.dram_bytes / 1e9}, {"l2_read_gb_s", peak.l2_bytes / 1e9}});
+      emit(roofline_row("resample", 2.0 * out_samples * d.taps, 4 * (in_samples + out_samples), t_resample / n * 1e3, peak));
+      emit(roofline_row("stft_mel", fft_flops + 2.0 * static_cast<double>(fb.weights.size()) * frames,
+                        4 * (out_samples + mel_values), t_mel / n * 1e3, peak));
+      emit(roofline_row("db", 25 * mel_values, 8 * mel_values, t_db / n * 1e3, peak));
+      emit(roofline_row("standardise_fix", 4 * model_values, 4 * (2 * mel_values + model_values), t_input / n * 1e3, peak));
+    }
 
     // The two resamplers on the same decoded clips (the default, then libsoxr).
     for (Resampler rs : {Resampler::Polyphase, Resampler::Soxr}) {

@@ -16,6 +16,7 @@
 
 #include "common/option_tables.h"
 #include "test_util.h"
+#include "train/frozen_trunk.h"
 
 namespace genrenet {
 namespace {
@@ -348,6 +349,131 @@ TEST_F(Training, WritesTheRunAndResumesExactly) {
   Classification c = clf.classify_file(dir_->path() / "data" / "jazz" / "jazz.00000.wav");
   EXPECT_NEAR(std::accumulate(c.probabilities.begin(), c.probabilities.end(), 0.0), 1.0, 1e-4);
   EXPECT_EQ(c.ranked.size(), synthetic_genres().size());
+}
+
+// The frozen trunk (issue 27): with an fp32 trunk training computes exactly what it computes without one;
+// a trunk in another precision is a recorded choice that a resumed run keeps, and a trunk of every stage
+// leaves its int8 calibration in the model file.
+TEST_F(Training, AnFp32FrozenTrunkTrainsExactlyAsTheTrainingNetwork) {
+  TrainConfig off = config("trunk-off", 2), fp32 = config("trunk-fp32", 2);
+  for (TrainConfig* c : {&off, &fp32}) c->freeze.children = 8;
+  off.trunk_precision = "off";
+  fp32.trunk_precision = "fp32";
+  const TrainResult a = train(off), b = train(fp32);
+  ASSERT_EQ(a.history.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(a.history[e].train_loss, b.history[e].train_loss);
+    EXPECT_EQ(a.history[e].val_loss, b.history[e].val_loss);
+  }
+  for (const char* file : {"best.safetensors", "last.safetensors"}) {
+    const TensorMap x = read_model_file(dir_->path() / "trunk-off" / file).weights;
+    const TensorMap y = read_model_file(dir_->path() / "trunk-fp32" / file).weights;
+    ASSERT_EQ(x.size(), y.size());
+    for (auto& [k, t] : x) EXPECT_TRUE(torch::equal(t, y.at(k))) << file << ": " << k;
+  }
+  EXPECT_TRUE(read_model_file(dir_->path() / "trunk-fp32" / "last.safetensors").int8.empty());
+}
+
+TEST_F(Training, AnInt8FrozenTrunkIsRecordedResumedAndCalibratesTheModel) {
+  TrainConfig c = config("trunk-int8", 2);
+  c.freeze.children = 8;
+  c.trunk_precision = "int8";
+  const TrainResult full = train(c);
+  TrainConfig first = config("trunk-int8-split", 1);
+  first.freeze.children = 8;
+  first.trunk_precision = "int8";
+  train(first);
+  const auto split = dir_->path() / "trunk-int8-split";
+  const auto state = nlohmann::json::parse(test::read_bytes(split / "last.json"));
+  EXPECT_EQ(state.at("trunk_precision"), "int8");
+  // Resumed with "auto" given: the recorded int8 is kept, so the resumed run computes the uninterrupted one.
+  TrainConfig resume = config("trunk-int8-split", 2);
+  resume.freeze.children = 8;
+  const TrainResult resumed = train(resume, /*resume=*/true);
+  ASSERT_EQ(resumed.history.size(), 2u);
+  EXPECT_EQ(full.history[1].val_loss, resumed.history[1].val_loss);
+  const ModelFile a = read_model_file(dir_->path() / "trunk-int8" / "last.safetensors");
+  const ModelFile b = read_model_file(split / "last.safetensors");
+  for (auto& [k, t] : a.weights) EXPECT_TRUE(torch::equal(t, b.weights.at(k))) << k;
+  // Every convolution was frozen: the calibration made for the trunk holds for the model, which predicts in int8.
+  ASSERT_FALSE(a.int8.empty());
+  EXPECT_TRUE(a.int8.ranges.count("layer4.1"));
+  Classifier clf(dir_->path() / "trunk-int8" / "last.safetensors", ClassifierOptions{.threads = 1, .precision = "int8"});
+  const Classification r = clf.classify_file(dir_->path() / "data" / "jazz" / "jazz.00000.wav");
+  EXPECT_NEAR(std::accumulate(r.probabilities.begin(), r.probabilities.end(), 0.0), 1.0, 1e-4);
+}
+
+TEST_F(Training, APartlyFrozenNetworkTrainsItsLaterStagesBehindATrunk) {
+  TrainConfig c = config("trunk-partial", 1);
+  c.freeze.children = 6;  // conv1 .. layer2: layer3, layer4 and fc train
+  c.trunk_precision = "fp32-cl";
+  const TrainResult r = train(c);
+  ASSERT_EQ(r.history.size(), 1u);
+  EXPECT_TRUE(std::isfinite(r.history[0].train_loss));
+  const ModelFile mf = read_model_file(dir_->path() / "trunk-partial" / "last.safetensors");
+  EXPECT_TRUE(mf.int8.empty());  // later stages changed: a calibration of them would be stale
+  const auto state = nlohmann::json::parse(test::read_bytes(dir_->path() / "trunk-partial" / "last.json"));
+  EXPECT_EQ(state.at("trunk_precision"), "fp32-cl");
+}
+
+TEST(FrozenTrunk, StagesAreTheFrozenPrefixFromTheStem) {
+  ModelOptions mo;
+  mo.num_classes = 4;
+  auto stages = [&](FreezeOptions f) {
+    ResNet m = make_model(mo);
+    freeze(m, f);
+    return frozen_trunk_stages(m, f);
+  };
+  EXPECT_EQ(stages({}), -1);
+  EXPECT_EQ(stages({.children = 1}), -1);  // conv1 without bn1
+  EXPECT_EQ(stages({.children = 2}), 0);
+  EXPECT_EQ(stages({.children = 4}), 0);
+  EXPECT_EQ(stages({.children = 5}), 1);
+  EXPECT_EQ(stages({.children = 8}), 4);
+  EXPECT_EQ(stages({.children = 8, .frozen_bn_train = true}), -1);  // running statistics change
+  EXPECT_EQ(stages({.regex = "layer1\\..*"}), -1);                  // the stem learns
+  EXPECT_EQ(stages({.regex = "(conv1|bn1|layer1|layer3)\\..*"}), 1);  // layer2 learns: the trunk ends before it
+}
+
+TEST(FrozenTrunk, EachPrecisionComputesTheTrainingNetworksActivations) {
+  torch::manual_seed(5);
+  ModelOptions mo;
+  mo.num_classes = 4;
+  ResNet m = make_model(mo);
+  const FreezeOptions f{.children = 8};
+  freeze(m, f);
+  set_training_mode(m, true, f);
+  // Batch norms with statistics of their own, so that folding them is tested.
+  {
+    torch::NoGradGuard ng;
+    for (auto& item : m->named_buffers())
+      if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 2.0);
+      else if (item.key().find("running_mean") != std::string::npos) item.value().uniform_(-0.2, 0.2);
+  }
+  // Three channels that repeat one spectrogram, as genrenet's inputs do: the inference network also takes it once.
+  const torch::Tensor mono = torch::randn({4, 1, 64, 96}), x = mono.repeat({1, 3, 1, 1});
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard ng;
+    expected = m->features(x);
+  }
+  const torch::Tensor exact = FrozenTrunk(m, 4, Precision::Fp32, torch::kCPU).forward(x);
+  EXPECT_TRUE(torch::equal(exact, expected));
+  EXPECT_FALSE(exact.requires_grad());
+  auto relative = [&](const torch::Tensor& y) { return ((y - expected).norm() / expected.norm()).item<double>(); };
+  const FrozenTrunk folded(m, 4, Precision::Fp32ChannelsLast, torch::kCPU);
+  EXPECT_LT(relative(folded.forward(x)), 1e-5);
+  EXPECT_LT(relative(folded.forward(mono)), 1e-5);
+  EXPECT_LT(relative(FrozenTrunk(m, 4, Precision::Bf16, torch::kCPU).forward(mono)), 5e-2);
+  const FrozenTrunk int8(m, 4, Precision::Int8, torch::kCPU, mono);
+  EXPECT_LT(relative(int8.forward(mono)), 0.15);
+  EXPECT_LT(((int8.forward(x) - int8.forward(mono)).norm() / expected.norm()).item<double>(), 0.05);
+  EXPECT_THROW(FrozenTrunk(m, 4, Precision::Int8, torch::kCPU), Error);  // no calibration clips
+  // A shorter trunk, and the rest of the network behind it: the whole network's logits.
+  const FrozenTrunk two(m, 2, Precision::Fp32, torch::kCPU);
+  m->eval();
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::equal(two.rest(two.forward(x)), m->forward(x)));
 }
 
 // After training, the temperature and the out-of-distribution threshold are fitted on the validation clips

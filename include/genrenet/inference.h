@@ -41,9 +41,15 @@ class InferenceNet {
   void to(torch::Device device);
   torch::Device device() const;
 
-  // Logits [n, classes] (fp32) of inputs [n, channels, n_mels, frames]. Only reads the network: safe to
-  // call from several threads at once.
+  // Logits [n, classes] (fp32) of inputs [n, channels, n_mels, frames], or of [n, 1, n_mels, frames] for a
+  // model whose channels all repeat one spectrogram (genrenet's 3-channel models: stack_spectrograms), which
+  // runs conv1 on it once instead of three times. Only reads the network: safe to call from several threads
+  // at once.
   torch::Tensor forward(const torch::Tensor& x) const;
+  // The activations after the stem and the first `stages` stages (0 .. 4; layer1 .. layer4), as fp32: the
+  // frozen trunk of a training run whose first layers do not learn (FrozenTrunk, src/train). Int8 needs a
+  // calibration with ranges up to there.
+  torch::Tensor trunk(const torch::Tensor& x, int stages) const;
   // Runs inputs through the float network and widens `into`'s ranges to cover every point's activations.
   void observe(const torch::Tensor& x, Int8Calibration& into) const;
 

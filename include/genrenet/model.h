@@ -109,6 +109,10 @@ class ResNetImpl : public torch::nn::Module {
   torch::Tensor features(torch::Tensor x);
   // Global average pooling, dropout and fc over features(x): the logits.
   torch::Tensor head(const torch::Tensor& a);
+  // features(x) in its parts: stem (conv1, bn1, relu, max-pool), then stage(0, ...) .. stage(3, ...) =
+  // layer1 .. layer4. A frozen prefix of them runs as an inference network in training (FrozenTrunk).
+  torch::Tensor stem(torch::Tensor x);
+  torch::Tensor stage(int i, torch::Tensor x);
   const ModelOptions& options() const { return options_; }
   // Top-level children in torchvision's order: conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc.
   static const std::vector<std::string>& top_level_names();

@@ -42,6 +42,10 @@ struct TrainConfig {
   bool random_crop = true;          // random 1024-frame crops for training (centre crops always for eval)
   unsigned seed = 1;
   std::string precision = "auto";   // "fp32", "fp32-cl", "bf16" (autocast + channels_last), "auto": measured (compute.h)
+  // The frozen trunk (src/train/frozen_trunk.h): when conv1, bn1 and the first stages are frozen, they run
+  // as an inference network in this precision: "auto" (measured, cached), "fp32" (the training network's
+  // modules, exactly as without a trunk), "fp32-cl", "bf16", "int8" (calibrated on training clips), or "off".
+  std::string trunk_precision = "auto";
   std::string device = "cpu";       // or "cuda" when LibTorch has CUDA
   int threads = 0;                  // 0: every core (shared out among the processes of one machine)
   bool sync_bn = false;             // data-parallel runs: batch norms use the global batch's statistics

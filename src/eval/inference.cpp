@@ -19,8 +19,8 @@ CandidateSpeed time_inference(InferenceNet& net, const ModelFile& model, Precisi
   net.set_precision(p, cal);
   const torch::Device device = net.device();
   torch::manual_seed(0);
-  const torch::Tensor x =
-      torch::randn({batch, model.model.input_channels, model.features.n_mels, model.features.frames}).to(device);
+  // One channel, as class_logits gives the network (the model's channels repeat it).
+  const torch::Tensor x = torch::randn({batch, 1, model.features.n_mels, model.features.frames}).to(device);
   return time_candidate_steps(
       [&](int clips) {
         net.forward(x.narrow(0, 0, clips));
@@ -65,10 +65,10 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
 torch::Tensor class_logits(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch) {
   std::vector<torch::Tensor> outs;
   const torch::Device device = net.device();
-  const int channels = net.options().input_channels;
   for (size_t i = 0; i < inputs.size(); i += batch) {
     const size_t n = std::min<size_t>(batch, inputs.size() - i);
-    torch::Tensor x = stack_spectrograms(inputs.subspan(i, n), channels).to(device);
+    // The spectrogram once: a 3-channel model's channels repeat it, and the network takes it as it is.
+    torch::Tensor x = stack_spectrograms(inputs.subspan(i, n), 1).to(device);
     outs.push_back(net.forward(x).to(torch::kFloat32).cpu());
   }
   return torch::cat(outs).contiguous();

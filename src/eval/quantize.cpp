@@ -67,7 +67,7 @@ QuantizeReport quantize_model_file(const std::filesystem::path& model_path, cons
   ProgressBar bar("calibrating", inputs.size());
   for (size_t i = 0; i < inputs.size(); i += batch) {
     const size_t n = std::min(batch, inputs.size() - i);
-    net.observe(stack_spectrograms(std::span<const Spectrogram>(inputs).subspan(i, n), mf.model.input_channels), cal);
+    net.observe(stack_spectrograms(std::span<const Spectrogram>(inputs).subspan(i, n), 1), cal);
     bar.tick(n);
   }
   bar.finish();

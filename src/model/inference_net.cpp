@@ -38,6 +38,7 @@ struct SqueezeUnit {
 
 struct Block {
   std::string point;  // the block's output (after the residual sum and ReLU)
+  int stage = 0;      // 0 .. 3: layer1 .. layer4
   std::vector<ConvUnit> convs;  // conv1, conv2 (, conv3): the last one without ReLU
   std::optional<ConvUnit> downsample;
   std::optional<SqueezeUnit> se;
@@ -118,11 +119,19 @@ std::vector<std::string> quantized_engines() {
 struct InferenceNet::Impl {
   ModelOptions options;
   ConvUnit stem;
+  // For a model of several input channels that all repeat one spectrogram (genrenet's 3-channel models, as
+  // ImageNet weights expect): conv1 with its weights summed over the input channels, which takes the
+  // spectrogram once. The same function with a third of conv1's work and of the input's bytes.
+  std::optional<ConvUnit> stem_mono;
   std::vector<Block> blocks;
   torch::Tensor fc_weight, fc_bias;
   Precision precision = Precision::Fp32;
   double input_scale = 1;
   int64_t input_zero_point = 0;
+
+  const ConvUnit& stem_for(const torch::Tensor& x) const {
+    return x.size(1) == 1 && stem_mono ? *stem_mono : stem;
+  }
 
   // ---- float (fp32, fp32 channels_last, bf16 autocast), optionally observing activation ranges ----
 
@@ -148,10 +157,12 @@ struct InferenceNet::Impl {
     return x * torch::sigmoid(s);
   }
 
-  torch::Tensor forward_float(torch::Tensor x, Int8Calibration* obs) const {
+  // The network up to the end of its first `stages` stages (4: all; the last stage's activations).
+  torch::Tensor body_float(torch::Tensor x, Int8Calibration* obs, int stages) const {
     see(obs, "input", x);
-    x = torch::max_pool2d(conv_float(stem, x, obs), 3, 2, 1);
+    x = torch::max_pool2d(conv_float(stem_for(x), x, obs), 3, 2, 1);
     for (const Block& b : blocks) {
+      if (b.stage >= stages) break;
       torch::Tensor out = x;
       for (const ConvUnit& c : b.convs) out = conv_float(c, out, obs);
       if (b.se) {
@@ -162,8 +173,11 @@ struct InferenceNet::Impl {
       x = out.relu_();
       see(obs, b.point, x);
     }
-    x = x.mean({2, 3});
-    return torch::linear(x, fc_weight, fc_bias);
+    return x;
+  }
+
+  torch::Tensor forward_float(const torch::Tensor& x, Int8Calibration* obs) const {
+    return torch::linear(body_float(x, obs, 4).mean({2, 3}), fc_weight, fc_bias);
   }
 
   // ---- int8 ----
@@ -174,12 +188,14 @@ struct InferenceNet::Impl {
     return call_boxed(u.relu ? conv_relu : conv, {q, u.packed, u.scale, u.zero_point}).toTensor();
   }
 
-  torch::Tensor forward_int8(const torch::Tensor& x) const {
+  // The first `stages` stages, dequantised at the end (fp32, channels_last).
+  torch::Tensor body_int8(const torch::Tensor& x, int stages) const {
     static const auto& add_relu = quantized_op("quantized::add_relu", "");
     torch::Tensor q = torch::quantize_per_tensor(x.contiguous(torch::MemoryFormat::ChannelsLast), input_scale,
                                                  input_zero_point, torch::kQUInt8);
-    q = torch::max_pool2d(conv_int8(stem, q), {3, 3}, {2, 2}, {1, 1}, {1, 1});
+    q = torch::max_pool2d(conv_int8(stem_for(x), q), {3, 3}, {2, 2}, {1, 1}, {1, 1});
     for (const Block& b : blocks) {
+      if (b.stage >= stages) break;
       torch::Tensor out = q;
       for (const ConvUnit& c : b.convs) out = conv_int8(c, out);
       if (b.se)
@@ -188,7 +204,11 @@ struct InferenceNet::Impl {
       torch::Tensor identity = b.downsample ? conv_int8(*b.downsample, q) : q;
       q = call_boxed(add_relu, {out, identity, b.scale, b.zero_point}).toTensor();
     }
-    return torch::linear(q.dequantize().mean({2, 3}), fc_weight, fc_bias);
+    return q.dequantize();
+  }
+
+  torch::Tensor forward_int8(const torch::Tensor& x) const {
+    return torch::linear(body_int8(x, 4).mean({2, 3}), fc_weight, fc_bias);
   }
 
   void prepare_int8(const Int8Calibration& cal) {
@@ -224,6 +244,7 @@ struct InferenceNet::Impl {
   // Every convolution: the stem, then each block's in order, its downsampling one last.
   void for_each_conv(const std::function<void(ConvUnit&)>& fn) {
     fn(stem);
+    if (stem_mono) fn(*stem_mono);
     for (Block& b : blocks) {
       for (ConvUnit& c : b.convs) fn(c);
       if (b.downsample) fn(*b.downsample);
@@ -251,6 +272,11 @@ InferenceNet::InferenceNet(ResNet& model) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.options = model->options();
   m.stem = fold("conv1", *model->conv1, *model->bn1, true);
+  if (m.options.input_channels > 1) {
+    torch::NoGradGuard no_grad;
+    m.stem_mono = m.stem;
+    m.stem_mono->weight = m.stem.weight.sum(1, /*keepdim=*/true).contiguous();
+  }
   torch::nn::Sequential layers[4] = {model->layer1, model->layer2, model->layer3, model->layer4};
   for (int l = 0; l < 4; ++l) {
     int index = 0;
@@ -258,6 +284,7 @@ InferenceNet::InferenceNet(ResNet& model) : impl_(std::make_unique<Impl>()) {
       const std::string name = "layer" + std::to_string(l + 1) + "." + std::to_string(index++);
       Block b;
       b.point = name;
+      b.stage = l;
       std::shared_ptr<SqueezeExcitationImpl> se;
       torch::nn::Sequential down{nullptr};
       if (auto basic = std::dynamic_pointer_cast<BasicBlockImpl>(child)) {
@@ -314,11 +341,18 @@ void InferenceNet::set_precision(Precision p, const Int8Calibration* calibration
   impl_->precision = p;
 }
 
-torch::Tensor InferenceNet::forward(const torch::Tensor& x) const {
-  const ModelOptions& o = impl_->options;
-  if (x.dim() != 4 || x.size(1) != o.input_channels)
-    throw Error("model input", "expected [batch, " + std::to_string(o.input_channels) + ", height, width], got " +
+namespace {
+
+void check_input(const torch::Tensor& x, const ModelOptions& o) {
+  if (x.dim() != 4 || (x.size(1) != o.input_channels && x.size(1) != 1))
+    throw Error("model input", "expected [batch, " + std::to_string(o.input_channels) + " or 1, height, width], got " +
                                    c10::str(x.sizes()));
+}
+
+}  // namespace
+
+torch::Tensor InferenceNet::forward(const torch::Tensor& x) const {
+  check_input(x, impl_->options);
   torch::NoGradGuard no_grad;
   switch (impl_->precision) {
     case Precision::Int8: return impl_->forward_int8(x);
@@ -330,6 +364,23 @@ torch::Tensor InferenceNet::forward(const torch::Tensor& x) const {
     case Precision::Fp32: break;
   }
   return impl_->forward_float(x.contiguous(), nullptr);
+}
+
+torch::Tensor InferenceNet::trunk(const torch::Tensor& x, int stages) const {
+  check_input(x, impl_->options);
+  if (stages < 0 || stages > 4) throw Error("inference network", "a trunk has 0 to 4 stages, not " + std::to_string(stages));
+  torch::NoGradGuard no_grad;
+  switch (impl_->precision) {
+    case Precision::Int8: return impl_->body_int8(x, stages);
+    case Precision::Bf16: {
+      Bf16Autocast autocast(true, x.is_cuda());
+      return impl_->body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages).to(torch::kFloat32);
+    }
+    case Precision::Fp32ChannelsLast:
+      return impl_->body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages);
+    case Precision::Fp32: break;
+  }
+  return impl_->body_float(x.contiguous(), nullptr, stages);
 }
 
 void InferenceNet::observe(const torch::Tensor& x, Int8Calibration& into) const {

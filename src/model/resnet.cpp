@@ -172,9 +172,21 @@ torch::Tensor ResNetImpl::features(torch::Tensor x) {
   if (x.dim() != 4 || x.size(1) != options_.input_channels)
     throw Error("model input", "expected [batch, " + std::to_string(options_.input_channels) +
                                    ", height, width], got " + c10::str(x.sizes()));
-  x = bn1(conv1(x)).relu_();
-  x = torch::max_pool2d(x, 3, 2, 1);
-  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+  x = stem(std::move(x));
+  for (int i = 0; i < 4; ++i) x = stage(i, std::move(x));
+  return x;
+}
+
+torch::Tensor ResNetImpl::stem(torch::Tensor x) { return torch::max_pool2d(bn1(conv1(x)).relu_(), 3, 2, 1); }
+
+torch::Tensor ResNetImpl::stage(int i, torch::Tensor x) {
+  switch (i) {
+    case 0: return layer1->forward(x);
+    case 1: return layer2->forward(x);
+    case 2: return layer3->forward(x);
+    case 3: return layer4->forward(x);
+  }
+  throw Error("model", "no stage " + std::to_string(i) + " (layer1 .. layer4 are stages 0 .. 3)");
 }
 
 torch::Tensor ResNetImpl::head(const torch::Tensor& a) { return fc(dropout(torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1))); }

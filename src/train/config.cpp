@@ -51,6 +51,13 @@ options::Table<TrainConfig> make_table() {
           return e.reason();
         }
       });
+  t.text("trunk_precision", &C::trunk_precision, {"auto", "off", "fp32", "fp32-cl", "bf16", "int8"},
+         "The frozen first layers run as an inference network in this precision (auto: measured; fp32: exactly as "
+         "without; off: as a training network)", "--trunk-precision")
+      .check([](const C& c) {
+        return c.device == "cuda" && c.trunk_precision == "int8" ? std::string("int8 runs on the CPU only")
+                                                                  : std::string();
+      });
   t.integer("threads", &C::threads, {0, 1024}, "Threads (0: every core)", "--threads");
   t.boolean("sync_bn", &C::sync_bn, "Data-parallel: batch norms use the statistics of the global batch", "--sync-bn");
   t.integer("dist_timeout", &C::dist_timeout, {10, 86400}, "Data-parallel: seconds to wait for another process",

@@ -20,6 +20,7 @@
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
 #include "train/distributed.h"
+#include "train/frozen_trunk.h"
 
 namespace genrenet {
 
@@ -284,22 +285,52 @@ class Trainer {
     if (main_ && resume_) load_weights(model_, read_model_file(folder_.last_model()).weights, /*strict=*/true);
     // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
     if (group_) group_->broadcast(module_state(*model_, true));
-    // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
-    // resumed run keeps the precision it started in, so that it computes what the uninterrupted run would.
-    if (main_ && resume_ && config_.precision == "auto")
-      precision_text_ = nlohmann::json::parse(read_text_file(folder_.state())).value("precision", "");
-    if (main_ && precision_text_.empty())
-      precision_text_ = precision_name(choose_training_precision(config_, mo_, threads_).precision);
-    if (group_) precision_text_ = group_->share(precision_text_);
-    const Precision precision = parse_precision(precision_text_);
-    bf16_ = precision == Precision::Bf16;
-    channels_last_ = uses_channels_last(precision);
     auto frozen = freeze(model_, config_.freeze);
     if (!frozen.empty())
       say("frozen: %zu parameter tensors (%s ... %s)\n", frozen.size(), frozen.front().c_str(), frozen.back().c_str());
+    const int trunk_stages = frozen_trunk_stages(model_, config_.freeze);
+    // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
+    // resumed run keeps the precisions it started in, so that it computes what the uninterrupted run would
+    // (a run from before the frozen trunk: none).
+    if (main_ && resume_) {
+      const auto state = nlohmann::json::parse(read_text_file(folder_.state()));
+      if (config_.precision == "auto") precision_text_ = state.value("precision", "");
+      if (config_.trunk_precision == "auto") trunk_text_ = state.value("trunk_precision", "off");
+    }
+    if (main_ && trunk_text_.empty() && trunk_stages >= 0) {
+      const std::optional<Precision> p = choose_trunk_precision(config_, mo_, trunk_stages, threads_);
+      trunk_text_ = p ? precision_name(*p) : "off";
+    }
+    if (main_ && precision_text_.empty()) {
+      // Behind a trunk of all four stages only the head trains (pooling and fc): nothing to choose.
+      precision_text_ = trunk_stages == 4 && trunk_text_ != "off" && config_.precision == "auto"
+                            ? precision_name(Precision::Fp32)
+                            : precision_name(choose_training_precision(config_, mo_, threads_).precision);
+    }
+    if (group_) {
+      precision_text_ = group_->share(precision_text_);
+      trunk_text_ = group_->share(trunk_text_);
+    }
+    if (trunk_stages < 0) trunk_text_ = "off";
+    const Precision precision = parse_precision(precision_text_);
+    bf16_ = precision == Precision::Bf16;
+    channels_last_ = uses_channels_last(precision);
     model_->to(device_);
     if (channels_last_) to_channels_last(*model_);
     if (group_ && config_.sync_bn) set_batch_norm_sync(*model_, [g = group_](torch::Tensor& t) { g->all_reduce_sum(t); });
+    if (trunk_text_ != "off") {
+      const Precision p = parse_precision(trunk_text_);
+      torch::Tensor calibration_inputs;
+      if (p == Precision::Int8) {
+        // The first training clips (centre crops, no augmentation): the same in every process and on resume.
+        std::vector<int> first(std::min<size_t>(32, train_set_.ids.size()));
+        std::iota(first.begin(), first.end(), 0);
+        calibration_inputs = make_inputs(train_set_, first, config_.features, 1, false, false, nullptr);
+      }
+      trunk_.emplace(model_, trunk_stages, p, device_, calibration_inputs);
+      // With every stage frozen, the calibration holds for the trained model too: its file is int8-ready.
+      if (trunk_stages == 4) mf_.int8 = trunk_->calibration();
+    }
     std::vector<torch::Tensor> trainable;
     for (auto& p : model_->parameters())
       if (p.requires_grad()) trainable.push_back(p);
@@ -346,6 +377,9 @@ class Trainer {
         train_set_.ids.size(), valid_set_.ids.size(), data_.classes.size(),
         bf16_ ? "bf16 autocast + channels_last" : channels_last_ ? "fp32 channels_last" : "fp32",
         device_.str().c_str(), threads_);
+    if (trunk_)
+      say("frozen trunk: conv1 .. %s run as an inference network in %s; the rest trains\n",
+          trunk_->stages() ? ("layer" + std::to_string(trunk_->stages())).c_str() : "maxpool", trunk_text_.c_str());
     if (group_)
       say("data-parallel: %d processes x batch %d = global batch %d, %s, batch norm %s\n", world_, config_.batch,
           world_ * config_.batch, cuda_ ? "NCCL" : "Gloo", config_.sync_bn ? "synchronised" : "per process");
@@ -386,6 +420,28 @@ class Trainer {
     }
   }
 
+  // The logits of the network in training (or eval) mode: through the frozen trunk when there is one. An
+  // fp32 trunk runs inside the training precision's autocast scope, as the whole network does without one.
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (!trunk_) {
+      Bf16Autocast ac(bf16_, cuda_);
+      return model_->forward(x);
+    }
+    return logits_behind_trunk(trunk_output(x));
+  }
+  // The channels of the inputs made for the network: one where an inference-network trunk takes the
+  // spectrogram that a 3-channel model's channels repeat (InferenceNet::forward), else the model's.
+  int input_channels() const { return trunk_ && trunk_->precision() != Precision::Fp32 ? 1 : mo_.input_channels; }
+
+  torch::Tensor trunk_output(const torch::Tensor& x) {
+    Bf16Autocast ac(bf16_ && trunk_->precision() == Precision::Fp32, cuda_);
+    return trunk_->forward(x);
+  }
+  torch::Tensor logits_behind_trunk(const torch::Tensor& a) {
+    Bf16Autocast ac(bf16_, cuda_);
+    return trunk_->rest(a);
+  }
+
   // One optimiser step on a prepared batch; adds its loss, correct answers and size to `totals`.
   void train_step(const torch::Tensor& inputs, const std::vector<int>& batch, std::vector<double>& totals) {
     auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing);
@@ -397,11 +453,7 @@ class Trainer {
     if (averager_) averager_->before_forward();
     // Per-process batch norms: every step starts from rank 0's running statistics (DDP's broadcast_buffers).
     if (group_ && !config_.sync_bn) group_->broadcast(buffers_);
-    torch::Tensor logits;
-    {
-      Bf16Autocast ac(bf16_, cuda_);
-      logits = model_->forward(x);
-    }
+    torch::Tensor logits = forward(x);
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y, ce);
     if (averager_) averager_->before_backward();
     loss.backward();  // with a group, gradients are averaged over the processes as they are produced
@@ -422,7 +474,7 @@ class Trainer {
     plan_epoch(epoch, batches, seeds);
     const SpecAugmentOptions* aug = config_.specaugment ? &config_.augment : nullptr;
     auto prepare = [&](size_t b) {
-      return make_inputs(train_set_, batches[b], config_.features, mo_.input_channels, true, config_.random_crop, aug, seeds[b]);
+      return make_inputs(train_set_, batches[b], config_.features, input_channels(), true, config_.random_crop, aug, seeds[b]);
     };
     set_training_mode(model_, true, config_.freeze);
     std::vector<double> sums(3, 0.0);
@@ -457,15 +509,28 @@ class Trainer {
     for (int i = rank_; i < static_cast<int>(valid_set_.ids.size()); i += world_) mine.push_back(i);
     for (size_t i = 0; i < mine.size(); i += config_.batch) {
       std::vector<int> idx(mine.begin() + i, mine.begin() + std::min(mine.size(), i + config_.batch));
-      torch::Tensor x = to_device(make_inputs(valid_set_, idx, config_.features, mo_.input_channels, false, false, nullptr));
       std::vector<int64_t> labels;
       for (int k : idx) labels.push_back(valid_set_.labels[k]);
       torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device_);
+      const size_t batch_index = i / config_.batch;
+      auto inputs = [&] {
+        return to_device(make_inputs(valid_set_, idx, config_.features, input_channels(), false, false, nullptr));
+      };
       torch::Tensor logits;
-      {
-        Bf16Autocast ac(bf16_, cuda_);
-        logits = model_->forward(x).to(torch::kFloat32);
+      if (!trunk_) {
+        logits = forward(inputs());
+      } else if (batch_index < valid_trunk_.size()) {
+        logits = logits_behind_trunk(valid_trunk_[batch_index]);
+      } else {
+        // Validation's inputs are fixed (centre crops, no augmentation) and so is the trunk: its outputs are
+        // kept for the next epochs' validation while they fit in kValidTrunkBytes, and validation is then
+        // the trainable rest alone.
+        torch::Tensor a = trunk_output(inputs());
+        const double bytes = static_cast<double>(a.numel()) * a.element_size() / a.size(0) * mine.size();
+        if (batch_index == valid_trunk_.size() && bytes <= kValidTrunkBytes) valid_trunk_.push_back(a);
+        logits = logits_behind_trunk(a);
       }
+      logits = logits.to(torch::kFloat32);
       sums[0] += torch::nn::functional::cross_entropy(logits, y).item<double>() * idx.size();
       sums[1] += logits.argmax(1).eq(y).sum().item<int64_t>();
       sums[2] += static_cast<double>(idx.size());
@@ -478,10 +543,11 @@ class Trainer {
     mf_.weights = state_dict(*model_);
     mf_.training_json = nlohmann::json({{"config", nlohmann::json::parse(config_.to_json())}, {"epoch", m.epoch},
                                         {"metrics", history_json({m})[0]}, {"split", split_.spec},
-                                        {"precision", precision_text_}})
+                                        {"precision", precision_text_}, {"trunk_precision", trunk_text_}})
                             .dump();
     const std::string state = nlohmann::json({{"epoch", m.epoch}, {"best_epoch", result_.best_epoch},
                                               {"best_val_acc", result_.best_val_acc}, {"precision", precision_text_},
+                                              {"trunk_precision", trunk_text_},
                                               {"history", history_json(result_.history)}})
                                   .dump(1);
     auto text = [](std::string bytes) {
@@ -520,7 +586,10 @@ class Trainer {
   LoadedSubset train_set_, valid_set_;
   ModelOptions mo_;
   ResNet model_{nullptr};
-  std::string precision_text_;
+  std::string precision_text_, trunk_text_;
+  std::optional<FrozenTrunk> trunk_;
+  static constexpr double kValidTrunkBytes = 1 << 30;
+  std::vector<torch::Tensor> valid_trunk_;  // the trunk's output for each validation batch, once computed
   bool bf16_ = false, channels_last_ = false;
   std::unique_ptr<torch::optim::Adam> opt_;
   std::unique_ptr<GradientAverager> averager_;
