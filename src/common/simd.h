@@ -20,6 +20,19 @@
 
 namespace genrenet::simd {
 
+// One register of floats on each level (GCC/Clang vector extensions), for kernels written once as a template
+// over the vector and instantiated in a GENRENET_TARGET_V4, a GENRENET_TARGET_V3 and a baseline function.
+using F32x16 = float __attribute__((vector_size(64)));
+using F32x8 = float __attribute__((vector_size(32)));
+using F32x4 = float __attribute__((vector_size(16)));
+
+// Unaligned load and store; by reference and always inlined, because a vector passed by value has a
+// different calling convention on each level (gcc warns, clang refuses to compile it).
+template <class V>
+[[gnu::always_inline]] inline void load(V& v, const float* p) { __builtin_memcpy(&v, p, sizeof v); }
+template <class V>
+[[gnu::always_inline]] inline void store(float* p, const V& v) { __builtin_memcpy(p, &v, sizeof v); }
+
 // The instruction-set level this CPU runs (what the clones' resolvers choose), for kernels whose shape, not
 // only their instructions, differs by level (a register budget: 32 AVX-512 registers against 16 AVX2 ones).
 enum class Level { Baseline, V3, V4 };

@@ -26,20 +26,53 @@ inline size_t reflect_index(std::ptrdiff_t i, std::ptrdiff_t n) {
   return static_cast<size_t>(i < n ? i : period - i);
 }
 
-// acc[b] = sum_i w[i] * power[(first + i) * B + b] for each band, stored at out[m * n_frames + frame0 + b].
-GENRENET_SIMD_CLONES
-void apply_filterbank(const features::MelFilterbank& fb, const float* __restrict power, float* __restrict out,
-                      int n_frames, int frame0, int valid) {
+// acc[b] = sum_i w[i] * power[(first + i) * B + b] for each band, stored at out[m * n_frames + frame0 + b]:
+// the B frames of a band in B / width registers, each weight broadcast once. (Left to the vectoriser, gcc
+// vectorised over the bins instead and transposed them with permutes: 1.4 ms of a clip's 13 on AVX2.)
+template <class V>
+[[gnu::always_inline]] inline void apply_filterbank_body(const features::MelFilterbank& fb, const float* __restrict power,
+                                                         float* __restrict out, int n_frames, int frame0, int valid) {
+  constexpr int kWidth = sizeof(V) / sizeof(float), kRegs = B / kWidth;
   for (int m = 0; m < fb.n_mels; ++m) {
-    float acc[B] = {0};
+    V acc[kRegs] = {};
     const float* w = fb.weights.data() + fb.offset[m];
     const int count = fb.offset[m + 1] - fb.offset[m];
     const float* p = power + static_cast<size_t>(fb.first_bin[m]) * B;
-    for (int i = 0; i < count; ++i)
-      for (int b = 0; b < B; ++b) acc[b] += w[i] * p[static_cast<size_t>(i) * B + b];
+    for (int i = 0; i < count; ++i) {
+      const float wi = w[i];
+#pragma GCC unroll 4
+      for (int r = 0; r < kRegs; ++r) {
+        V v;
+        simd::load(v, p + static_cast<size_t>(i) * B + r * kWidth);
+        acc[r] += wi * v;
+      }
+    }
     float* dst = out + static_cast<size_t>(m) * n_frames + frame0;
-    for (int b = 0; b < valid; ++b) dst[b] = acc[b];
+    if (valid == B) {
+      for (int r = 0; r < kRegs; ++r) simd::store(dst + r * kWidth, acc[r]);
+    } else {
+      float lanes[B];
+      for (int r = 0; r < kRegs; ++r) simd::store(lanes + r * kWidth, acc[r]);
+      for (int b = 0; b < valid; ++b) dst[b] = lanes[b];
+    }
   }
+}
+
+GENRENET_TARGET_V4 void apply_filterbank_v4(const features::MelFilterbank& fb, const float* power, float* out, int n_frames,
+                                            int frame0, int valid) {
+  apply_filterbank_body<simd::F32x16>(fb, power, out, n_frames, frame0, valid);
+}
+GENRENET_TARGET_V3 void apply_filterbank_v3(const features::MelFilterbank& fb, const float* power, float* out, int n_frames,
+                                            int frame0, int valid) {
+  apply_filterbank_body<simd::F32x8>(fb, power, out, n_frames, frame0, valid);
+}
+void apply_filterbank(const features::MelFilterbank& fb, const float* power, float* out, int n_frames, int frame0, int valid) {
+  switch (simd::cpu_level()) {
+    case simd::Level::V4: return apply_filterbank_v4(fb, power, out, n_frames, frame0, valid);
+    case simd::Level::V3: return apply_filterbank_v3(fb, power, out, n_frames, frame0, valid);
+    case simd::Level::Baseline: break;
+  }
+  apply_filterbank_body<simd::F32x4>(fb, power, out, n_frames, frame0, valid);
 }
 
 // x <- 10 log10(max(x, amin)) in place; returns the largest result. log10 is computed as
