@@ -36,20 +36,30 @@ seconds() {  # wall time of a command, in seconds
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 # The same model calibrated for int8 on 32 of the files (genrenet quantize), for the int8 rows.
 build/genrenet quantize -m "$model" --data "@$work/list.txt" --clips 32 --out "$work/int8.safetensors" > /dev/null
-time_predict() {  # LABEL MODEL [predict options]
-  local label=$1 m=$2
+time_predict() {  # LABEL MODEL [predict options]; $exe: the genrenet program (default build/genrenet)
+  local label=$1 m=$2 g=${exe:-build/genrenet}
   shift 2
-  build/genrenet predict -m "$m" "$(head -1 "$work/list.txt")" "$@" > /dev/null  # page in; measure "auto" once
+  "$g" predict -m "$m" "$(head -1 "$work/list.txt")" "$@" > /dev/null  # page in; measure "auto" once
   local t1 t3
-  t1=$(seconds build/genrenet predict -m "$m" "@$work/list.txt" --format csv "$@")
-  t3=$(seconds build/genrenet predict -m "$m" "@$work/list3.txt" --format csv "$@")
+  t1=$(seconds "$g" predict -m "$m" "@$work/list.txt" --format csv "$@")
+  t3=$(seconds "$g" predict -m "$m" "@$work/list3.txt" --format csv "$@")
   printf '%s: %d files %.2f s (%s clips/s), %d files %.2f s (%s clips/s), steady state %s clips/s\n' "$label" \
     "$n" "$t1" "$(ratio "$n" "$t1")" "$((3 * n))" "$t3" "$(ratio "$((3 * n))" "$t3")" \
     "$(ratio "$((2 * n))" "$(awk -v a="$t1" -v b="$t3" 'BEGIN { print b - a }')")"
 }
 time_predict "genrenet predict, default precision (auto), uncalibrated model" "$model"
-time_predict "genrenet predict, --precision bf16" "$model" --precision bf16
+# bf16 where the CPU has it natively (GENRENET_BENCH_BF16=0 leaves it out where it is emulated: minutes).
+[ "${GENRENET_BENCH_BF16:-1}" = 0 ] || time_predict "genrenet predict, --precision bf16" "$model" --precision bf16
 time_predict "genrenet predict, --precision int8" "$work/int8.safetensors" --precision int8
+# Decoding and features of the next files on another thread while the network runs (docs/PERFORMANCE.md).
+GENRENET_DECODE_AHEAD=1 time_predict "genrenet predict, --precision int8, decoding ahead" "$work/int8.safetensors" --precision int8
+GENRENET_DECODE_AHEAD=0 time_predict "genrenet predict, --precision int8, in turns" "$work/int8.safetensors" --precision int8
+# Another build (GENRENET_BENCH_BASELINE=DIR holding a genrenet program, e.g. an earlier commit's) in the same
+# run, on the same calibrated model: today's against before.
+if [ -n "${GENRENET_BENCH_BASELINE:-}" ]; then
+  exe=$GENRENET_BENCH_BASELINE/genrenet time_predict "baseline $GENRENET_BENCH_BASELINE, --precision int8" \
+    "$work/int8.safetensors" --precision int8
+fi
 time_predict "genrenet predict, default precision (auto), int8-calibrated model" "$work/int8.safetensors"
 tv=$(seconds build/genrenet --version)
 printf 'genrenet --version (loading LibTorch, no work): %.2f s\n' "$tv"

@@ -112,11 +112,10 @@ float db_inplace(float* __restrict x, size_t n, float amin) {
 
 // Windowed frames into the FFT's lane layout: re[p][b] = w[2p] x_b[2p], im[p][b] = w[2p+1] x_b[2p+1].
 // Blocks of 8 points keep the 16 source rows and the destination in L1 while the block is transposed.
-GENRENET_SIMD_CLONES
-void pack_frames(const float* const* src, const float* __restrict win, size_t m, float* __restrict re,
-                 float* __restrict im) {
+void pack_frames_scalar(const float* const* src, const float* __restrict win, size_t p0, size_t m, float* __restrict re,
+                        float* __restrict im) {
   constexpr size_t kBlock = 8;
-  for (size_t p0 = 0; p0 < m; p0 += kBlock) {
+  for (; p0 < m; p0 += kBlock) {
     const size_t p1 = std::min(m, p0 + kBlock);
     for (int b = 0; b < B; ++b) {
       const float* x = src[b];
@@ -126,6 +125,74 @@ void pack_frames(const float* const* src, const float* __restrict win, size_t m,
       }
     }
   }
+}
+
+// The same in registers, 8 points of 8 frames at a time: each frame's 16 samples are two loads, split into
+// even (re) and odd (im) points and windowed, and the two 8x8 blocks are transposed by shuffles into the
+// lane layout. Left to the compiler, the strided stores ran one float at a time (1.4 ms of a clip's 12 on
+// AVX2).
+using simd::F32x8;
+[[gnu::always_inline]] inline void transpose8(F32x8 (&r)[8]) {
+  F32x8 t[8], u[8];
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = __builtin_shufflevector(r[j], r[j + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[j + 1] = __builtin_shufflevector(r[j], r[j + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int j = 0; j < 8; j += 4) {
+    u[j] = __builtin_shufflevector(t[j], t[j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[j + 1] = __builtin_shufflevector(t[j], t[j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[j + 2] = __builtin_shufflevector(t[j + 1], t[j + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[j + 3] = __builtin_shufflevector(t[j + 1], t[j + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[k] = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[k + 4] = __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
+[[gnu::always_inline]] inline void pack_frames_body(const float* const* src, const float* __restrict win, size_t m,
+                                                    float* __restrict re, float* __restrict im) {
+  static_assert(B % 8 == 0);
+  const size_t vector_end = m / 8 * 8;
+  for (size_t p0 = 0; p0 < vector_end; p0 += 8) {
+    F32x8 w_lo, w_hi;
+    simd::load(w_lo, win + 2 * p0);
+    simd::load(w_hi, win + 2 * p0 + 8);
+    const F32x8 w_even = __builtin_shufflevector(w_lo, w_hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    const F32x8 w_odd = __builtin_shufflevector(w_lo, w_hi, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int b0 = 0; b0 < B; b0 += 8) {
+      F32x8 even[8], odd[8];
+      for (int j = 0; j < 8; ++j) {
+        F32x8 lo, hi;
+        simd::load(lo, src[b0 + j] + 2 * p0);
+        simd::load(hi, src[b0 + j] + 2 * p0 + 8);
+        even[j] = w_even * __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+        odd[j] = w_odd * __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+      }
+      transpose8(even);
+      transpose8(odd);
+      for (int k = 0; k < 8; ++k) {
+        simd::store(re + (p0 + k) * B + b0, even[k]);
+        simd::store(im + (p0 + k) * B + b0, odd[k]);
+      }
+    }
+  }
+  pack_frames_scalar(src, win, vector_end, m, re, im);
+}
+
+GENRENET_TARGET_V4 void pack_frames_v4(const float* const* src, const float* win, size_t m, float* re, float* im) {
+  pack_frames_body(src, win, m, re, im);
+}
+GENRENET_TARGET_V3 void pack_frames_v3(const float* const* src, const float* win, size_t m, float* re, float* im) {
+  pack_frames_body(src, win, m, re, im);
+}
+void pack_frames(const float* const* src, const float* win, size_t m, float* re, float* im) {
+  switch (simd::cpu_level()) {
+    case simd::Level::V4: return pack_frames_v4(src, win, m, re, im);
+    case simd::Level::V3: return pack_frames_v3(src, win, m, re, im);
+    case simd::Level::Baseline: break;
+  }
+  pack_frames_scalar(src, win, 0, m, re, im);
 }
 
 }  // namespace
