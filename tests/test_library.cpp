@@ -199,6 +199,62 @@ TEST_F(Embeddings, DamagedStoresAreRefusedByNameNotAnsweredWrongly) {
   EXPECT_EQ(similar().status, 0);
 }
 
+// Issue 28's first item: an index built with other windows than the default is queried with its own windows
+// by the command line, the API and the service alike (the service used the default windows: another
+// embedding space, other neighbours).
+TEST_F(Embeddings, AnIndexOfOtherWindowsIsQueriedWithThemEverywhere) {
+  const std::string exe = GENRENET_EXE;
+  const auto music = dir_ / "music-windows";
+  std::filesystem::create_directories(music);
+  for (unsigned seed : {1u, 2u, 3u, 4u, 5u, 6u})
+    write_wav(music / ("song" + std::to_string(seed) + ".wav"), synthesize_example_clip(12.0 + seed, 8000, seed), 8000);
+  const auto index = dir_ / "index-windows";
+  auto r = test::run(exe + " index build -m " + model_.string() + " --window 2 --hop 1 --out " + index.string() + " " +
+                     music.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const SimilarityIndex opened = SimilarityIndex::open(index);
+  EXPECT_DOUBLE_EQ(opened.windows().window_seconds, 2.0);
+  EXPECT_DOUBLE_EQ(opened.windows().hop_seconds, 1.0);
+  // The query is outside the index, and longer than the model's input (10.2 s), so that windows matter: with
+  // the default ones its embedding differs (so this test can fail).
+  const auto query = dir_ / "query-windows.wav";
+  write_wav(query, synthesize_example_clip(21.5, 8000, 9), 8000);
+  const Classifier clf(model_, fp32());
+  const Embedding own = clf.embed_file(query, opened.windows()), by_default = clf.embed_file(query);
+  float largest = 0;
+  for (size_t i = 0; i < own.values.size(); ++i) largest = std::max(largest, std::abs(own.values[i] - by_default.values[i]));
+  ASSERT_GT(largest, 1e-3f);
+  const auto api = opened.search(own.values, 4);
+
+  r = test::run(exe + " similar -i " + index.string() + " " + query.string() + " --k 4 --format jsonl");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto cli = nlohmann::json::parse(r.output.substr(r.output.find('{')))["neighbours"];
+  ServerOptions so;
+  so.port = 0;
+  so.log_requests = false;
+  so.index = index.string();
+  HttpServer server(model_, fp32(), so);
+  const int port = server.bind();
+  std::thread serving([&] { server.run(); });
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  auto res = client.Post("/v1/similar?k=4", test::read_bytes(query), "application/octet-stream");
+  server.stop();
+  serving.join();
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const auto served = nlohmann::json::parse(res->body)["neighbours"];
+  ASSERT_EQ(api.size(), 4u);
+  ASSERT_EQ(cli.size(), 4u);
+  ASSERT_EQ(served.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(cli[i]["row"], api[i].row) << i;
+    EXPECT_EQ(served[i]["row"], api[i].row) << i;
+    EXPECT_NEAR(served[i]["similarity"].get<double>(), api[i].similarity, 1e-4) << i;
+    EXPECT_NEAR(cli[i]["similarity"].get<double>(), api[i].similarity, 1e-4) << i;
+  }
+}
+
 TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
   const std::string exe = GENRENET_EXE;
   std::filesystem::create_directories(dir_ / "music");

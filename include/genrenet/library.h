@@ -64,6 +64,10 @@ class SimilarityIndex {
   std::string model_file() const;      // the model file that made the embeddings (as it was given)
   std::string weights_sha256() const;  // that model's identity (see embed_into_store)
   std::string features_json() const;   // its feature options
+  // The windows its embeddings were made with: a query must be embedded with the same ones, or it lands in
+  // another embedding space (Classifier::embed's default windows answered wrongly for an index built with
+  // --window 8 --hop 4).
+  WindowOptions windows() const;
   // The k most similar rows to a unit-length query (its size must be dimension()), most similar first,
   // leaving out rows whose content is `exclude_sha256` (the query file itself). Safe from several threads.
   std::vector<Neighbour> search(std::span<const float> query, int k, const std::string& exclude_sha256 = "") const;

@@ -74,7 +74,7 @@ int run_similar(const SimilarArgs& a) {
   // The model is loaded only for a query the index does not hold: a file already in it (by content) is
   // answered from its stored embedding.
   std::optional<Classifier> clf;
-  const WindowOptions windows = embedding_store_windows(embedding_store_files(a.index, false));
+  const WindowOptions windows = index.windows();
   auto embed = [&](const std::filesystem::path& q) {
     if (!clf) {
       check_model();

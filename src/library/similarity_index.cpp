@@ -27,6 +27,7 @@ struct Store {
   nlohmann::json meta;
   StoredEmbeddings embeddings;
   int dimension = 0;
+  WindowOptions windows;
 };
 
 Store read_store(const std::filesystem::path& folder) {
@@ -41,6 +42,7 @@ Store read_store(const std::filesystem::path& folder) {
     throw Error(files.meta.string(), std::string("damaged (") + e.what() + ")");
   }
   if (s.dimension < 1 || s.dimension > 65536) throw Error(files.meta.string(), "an embedding size out of range");
+  s.windows = embedding_store_windows(files);
   s.embeddings = read_embedding_store(files, s.dimension);
   return s;
 }
@@ -155,6 +157,7 @@ int SimilarityIndex::size() const { return static_cast<int>(impl_->store.embeddi
 int SimilarityIndex::dimension() const { return impl_->store.dimension; }
 std::string SimilarityIndex::model_file() const { return impl_->store.meta.value("model", ""); }
 std::string SimilarityIndex::weights_sha256() const { return impl_->store.meta.value("weights_sha256", ""); }
+WindowOptions SimilarityIndex::windows() const { return impl_->store.windows; }
 std::string SimilarityIndex::features_json() const { return impl_->store.meta.value("features", nlohmann::json()).dump(); }
 
 std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int k, const std::string& exclude_sha256) const {

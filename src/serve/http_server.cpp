@@ -156,7 +156,8 @@ struct HttpServer::Impl {
     }
     answered(res, [&] {
       const Audio a = decode(upload, name);
-      const Embedding e = classifier.embed(a.samples, a.sample_rate);
+      // With the index's own windows, as `genrenet similar` embeds its query.
+      const Embedding e = classifier.embed(a.samples, a.sample_rate, library->windows());
       const nlohmann::json n = neighbours_json(library->search(e.values, k, sha256_hex(upload)));
       res.set_content(json_text({{"neighbours", n}}), "application/json");
     });

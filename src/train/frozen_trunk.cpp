@@ -1,9 +1,12 @@
 #include "train/frozen_trunk.h"
 
+#include <algorithm>
+
 #include <genrenet/compute.h>
 
 #include "compute/random_state.h"
 #include "eval/inference.h"
+#include "train/training_workload.h"
 
 namespace genrenet {
 namespace {
@@ -70,14 +73,7 @@ std::optional<Precision> choose_trunk_precision(const TrainConfig& config, const
                                                 PrecisionChoice* choice) {
   if (config.trunk_precision == "off") return std::nullopt;
   const bool cuda = config.device == "cuda";
-  Workload w;
-  w.kind = "frozen trunk";
-  w.arch = mo.arch;
-  w.input_channels = mo.input_channels;
-  w.n_mels = config.features.n_mels;
-  w.frames = config.features.frames;
-  w.batch = config.batch;
-  w.threads = threads;
+  Workload w = training_workload("frozen trunk", config, mo, threads);
   w.detail = "stem + " + std::to_string(stages) + " stages" + (cuda ? " | cuda" : "");
   // Int8 is always a candidate: the trunk is calibrated on training clips when it is chosen.
   const std::vector<Precision> candidates = inference_candidates(/*calibrated=*/true, cuda);

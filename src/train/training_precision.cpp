@@ -7,6 +7,7 @@
 
 #include "compute/random_state.h"
 #include "eval/inference.h"
+#include "train/training_workload.h"
 
 namespace genrenet {
 
@@ -53,14 +54,7 @@ PrecisionChoice choose_training_precision(const TrainConfig& config, const Model
   }
   ScopedRandomState keep_random_sequence;  // the probe network and the timed steps draw random numbers
   const bool cuda = config.device == "cuda";
-  Workload w;
-  w.kind = "training";
-  w.arch = mo.arch;
-  w.input_channels = mo.input_channels;
-  w.n_mels = config.features.n_mels;
-  w.frames = config.features.frames;
-  w.batch = config.batch;
-  w.threads = threads;
+  Workload w = training_workload("training", config, mo, threads);
   {
     // How much trains changes the answer (a frozen network is mostly a forward pass).
     ResNet probe = make_model(mo);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# This build against another (an earlier commit's, built beside it), in one run on one machine: the features
+# stages and roofline, the `features` command of both builds on one thread, torchaudio 0.13 (Debian) and a
+# 2.x (the virtual environment $GENRENET_BENCH_VENV, when there), prediction in int8 end to end with both
+# builds (bench/run_predict.sh), and full fine-tuning's training steps (`genrenet tune --train`) of both.
+#   bench/compare_builds.sh BASELINE_BUILD_DIR [AUDIO_DIR]     (default AUDIO_DIR: ../shared/data/gtzan-sample)
+# A baseline build: git worktree add /tmp/before COMMIT && cmake -S /tmp/before -B /tmp/build-before -G Ninja
+#   -DCMAKE_BUILD_TYPE=Release -DGENRENET_BUILD_TESTS=OFF -DGENRENET_BUILD_BENCH=OFF && cmake --build /tmp/build-before --target genrenet_cli
+# GENRENET_BENCH_BF16=0 leaves bf16 prediction out (emulated on CPUs without native bf16: minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+baseline=${1:?usage: compare_builds.sh BASELINE_BUILD_DIR [AUDIO_DIR]}
+data=${2:-../shared/data/gtzan-sample}
+[ -d "$data" ] || { echo "skip: no audio at $data"; exit 0; }
+[ -x "$baseline/genrenet" ] || { echo "no genrenet program in $baseline"; exit 1; }
+[ -x build/bench/bench_features ] || scripts/build.sh
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/wav"
+echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+build/bench/bench_features "$data" --wav-dir "$work/wav" --repeat 5
+wavs=("$work"/wav/*.wav)
+for g in build/genrenet "$baseline/genrenet"; do
+  best_one=999 best_all=999
+  for _ in 1 2 3; do
+    rm -rf "$work/out" && mkdir "$work/out"
+    t0=$(date +%s.%N); "$g" features --threads 1 --out "$work/out" "${wavs[0]}" > /dev/null; t1=$(date +%s.%N)
+    rm -rf "$work/out" && mkdir "$work/out"
+    t2=$(date +%s.%N); "$g" features --threads 1 --out "$work/out" "${wavs[@]}" > /dev/null; t3=$(date +%s.%N)
+    best_one=$(python3 -c "print(min($best_one, $t1 - $t0))") best_all=$(python3 -c "print(min($best_all, $t3 - $t2))")
+  done
+  python3 -c "print('$g features --threads 1: %.2f ms a clip (start-up excluded)' % (($best_all - $best_one) / (${#wavs[@]} - 1) * 1000))"
+done
+reference=../shared/reference/pytorch_baseline.py
+if [ -f "$reference" ]; then
+  /usr/bin/python3 "$reference" features "$work/wav" --threads 1 2>&1 | grep '^{'
+  venv=${GENRENET_BENCH_VENV:-.venv-bench}
+  [ ! -x "$venv/bin/python" ] || "$venv/bin/python" "$reference" features "$work/wav" --threads 1 2>&1 | grep '^{'
+fi
+GENRENET_BENCH_BASELINE=$baseline bash bench/run_predict.sh "" "$data"
+for g in build/genrenet "$baseline/genrenet"; do echo "$g tune --train:"; "$g" tune --train --batch 16 2>&1 | tail -4; done
