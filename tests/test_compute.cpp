@@ -348,7 +348,13 @@ TEST(CliTune, PrintsEveryCandidateAndCachesTheChoice) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("training | resnet18"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("2/62 parameter tensors trainable"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("int8 "), std::string::npos) << r.output;  // not a training precision
+  // Training's own candidates exclude int8; the frozen trunk (conv1 .. layer4) is timed too, int8 included.
+  const size_t training = r.output.find("training | resnet18"), trunk = r.output.find("the frozen trunk");
+  ASSERT_NE(trunk, std::string::npos) << r.output;
+  ASSERT_LT(training, trunk) << r.output;
+  EXPECT_EQ(r.output.substr(training, trunk - training).find("int8 "), std::string::npos) << r.output;
+  for (const char* p : {"frozen trunk | resnet18", "stem + 4 stages", "fp32-cl ", "int8 ", "<- chosen"})
+    EXPECT_NE(r.output.find(p, trunk), std::string::npos) << p << "\n" << r.output;
   // Quantize refuses a folder without audio, by name.
   std::filesystem::create_directories(dir / "empty");
   r = test::run(exe + " quantize -m " + model + " --data " + (dir / "empty").string());

@@ -151,6 +151,10 @@ struct TuneOptions {
 struct TuneResult {
   PrecisionChoice choice;
   Workload workload;
+  // Training with a frozen trunk (freeze_children leaves conv1 and bn1 frozen): its inference precisions,
+  // timed as `genrenet train` times them (--trunk-precision auto).
+  std::optional<PrecisionChoice> trunk;
+  Workload trunk_workload;
 };
 TuneResult tune_precision(const TuneOptions& options);
 

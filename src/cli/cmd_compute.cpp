@@ -57,6 +57,10 @@ void add_compute_commands(CLI::App& app, int& exit_code) {
   tune->callback([t, &exit_code] {
     const TuneResult r = tune_precision(*t);
     print_choice(r.choice, r.workload);
+    if (r.trunk) {
+      std::printf("\nthe frozen trunk (train runs it as an inference network: --trunk-precision auto)\n");
+      print_choice(*r.trunk, r.trunk_workload);
+    }
     exit_code = 0;
   });
 }

@@ -70,11 +70,12 @@ torch::Tensor FrozenTrunk::rest(torch::Tensor a) const {
 }
 
 std::optional<Precision> choose_trunk_precision(const TrainConfig& config, const ModelOptions& mo, int stages, int threads,
-                                                PrecisionChoice* choice) {
+                                                PrecisionChoice* choice, bool force_measure, Workload* workload) {
   if (config.trunk_precision == "off") return std::nullopt;
   const bool cuda = config.device == "cuda";
   Workload w = training_workload("frozen trunk", config, mo, threads);
   w.detail = "stem + " + std::to_string(stages) + " stages" + (cuda ? " | cuda" : "");
+  if (workload) *workload = w;
   // Int8 is always a candidate: the trunk is calibrated on training clips when it is chosen.
   const std::vector<Precision> candidates = inference_candidates(/*calibrated=*/true, cuda);
   PrecisionChoice c;
@@ -103,7 +104,7 @@ std::optional<Precision> choose_trunk_precision(const TrainConfig& config, const
           },
           config.batch, leader);
     };
-    c = choose_precision(config.trunk_precision, w, candidates, timer);
+    c = choose_precision(config.trunk_precision, w, candidates, timer, force_measure);
   }
   if (choice) *choice = c;
   return c.precision;

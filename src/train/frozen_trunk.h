@@ -47,7 +47,9 @@ class FrozenTrunk {
 // The trunk's precision for a run: config.trunk_precision as given ("off": nullopt), or for "auto" the
 // fastest of the inference candidates at the run's batch and threads, measured on an untrained network of
 // the run's shape and cached (compute.h); int8 is among them on the CPU.
+// `force_measure` times the candidates even when the choice is cached (`genrenet tune --train`).
 std::optional<Precision> choose_trunk_precision(const TrainConfig& config, const ModelOptions& model, int stages, int threads,
-                                                PrecisionChoice* choice = nullptr);
+                                                PrecisionChoice* choice = nullptr, bool force_measure = false,
+                                                Workload* workload = nullptr);
 
 }  // namespace genrenet

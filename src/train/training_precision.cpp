@@ -7,6 +7,7 @@
 
 #include "compute/random_state.h"
 #include "eval/inference.h"
+#include "train/frozen_trunk.h"
 #include "train/training_workload.h"
 
 namespace genrenet {
@@ -94,6 +95,14 @@ TuneResult tune_training(const TuneOptions& o, int threads) {
   config.validate();
   TuneResult r;
   r.choice = choose_training_precision(config, config.model, threads, /*force_measure=*/true, &r.workload);
+  ResNet probe = make_model(config.model);
+  freeze(probe, config.freeze);
+  const int stages = frozen_trunk_stages(probe, config.freeze);
+  if (stages >= 0) {
+    PrecisionChoice trunk;
+    choose_trunk_precision(config, config.model, stages, threads, &trunk, /*force_measure=*/true, &r.trunk_workload);
+    r.trunk = trunk;
+  }
   return r;
 }
 
