@@ -136,12 +136,7 @@ void run_phases_baseline(const float* x, const float* table, int taps, int up, i
 }
 
 void run_phases(const float* x, const float* table, int taps, int up, int down, std::int64_t n_out, float* y) {
-  switch (simd::cpu_level()) {
-    case simd::Level::V4: return run_phases_v4(x, table, taps, up, down, n_out, y);
-    case simd::Level::V3: return run_phases_v3(x, table, taps, up, down, n_out, y);
-    case simd::Level::Baseline: break;
-  }
-  run_phases_baseline(x, table, taps, up, down, n_out, y);
+  simd::dispatch(run_phases_v4, run_phases_v3, run_phases_baseline, x, table, taps, up, down, n_out, y);
 }
 
 }  // namespace

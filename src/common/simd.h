@@ -6,6 +6,8 @@
 // AVX2 + FMA + BMI (every AVX2 CPU since Haswell), v4 AVX-512 F/BW/CD/DQ/VL (every AVX-512 CPU met here).
 #pragma once
 
+#include <utility>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GENRENET_NO_CLONES)
 #define GENRENET_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define GENRENET_SIMD_DISPATCH 1
@@ -50,6 +52,19 @@ inline Level cpu_level() {
 #else
   return Level::Baseline;
 #endif
+}
+
+// Calls the kernel of this CPU's level with `args`: v4, v3 or baseline (each a GENRENET_TARGET_V4 /
+// GENRENET_TARGET_V3 / plain function of the same arguments).
+// (Only one of the calls runs, so forwarding the arguments to each is safe.)
+template <class V4, class V3, class Baseline, class... Args>
+inline void dispatch(V4 v4, V3 v3, Baseline baseline, Args&&... args) {
+  switch (cpu_level()) {
+    case Level::V4: return v4(std::forward<Args>(args)...);
+    case Level::V3: return v3(std::forward<Args>(args)...);
+    case Level::Baseline: break;
+  }
+  baseline(std::forward<Args>(args)...);
 }
 
 }  // namespace genrenet::simd

@@ -66,13 +66,13 @@ GENRENET_TARGET_V3 void apply_filterbank_v3(const features::MelFilterbank& fb, c
                                             int frame0, int valid) {
   apply_filterbank_body<simd::F32x8>(fb, power, out, n_frames, frame0, valid);
 }
-void apply_filterbank(const features::MelFilterbank& fb, const float* power, float* out, int n_frames, int frame0, int valid) {
-  switch (simd::cpu_level()) {
-    case simd::Level::V4: return apply_filterbank_v4(fb, power, out, n_frames, frame0, valid);
-    case simd::Level::V3: return apply_filterbank_v3(fb, power, out, n_frames, frame0, valid);
-    case simd::Level::Baseline: break;
-  }
+void apply_filterbank_baseline(const features::MelFilterbank& fb, const float* power, float* out, int n_frames,
+                               int frame0, int valid) {
   apply_filterbank_body<simd::F32x4>(fb, power, out, n_frames, frame0, valid);
+}
+void apply_filterbank(const features::MelFilterbank& fb, const float* power, float* out, int n_frames, int frame0, int valid) {
+  simd::dispatch(apply_filterbank_v4, apply_filterbank_v3, apply_filterbank_baseline, fb, power, out, n_frames, frame0,
+                 valid);
 }
 
 // x <- 10 log10(max(x, amin)) in place; returns the largest result. log10 is computed as
@@ -186,13 +186,11 @@ GENRENET_TARGET_V4 void pack_frames_v4(const float* const* src, const float* win
 GENRENET_TARGET_V3 void pack_frames_v3(const float* const* src, const float* win, size_t m, float* re, float* im) {
   pack_frames_body(src, win, m, re, im);
 }
-void pack_frames(const float* const* src, const float* win, size_t m, float* re, float* im) {
-  switch (simd::cpu_level()) {
-    case simd::Level::V4: return pack_frames_v4(src, win, m, re, im);
-    case simd::Level::V3: return pack_frames_v3(src, win, m, re, im);
-    case simd::Level::Baseline: break;
-  }
+void pack_frames_baseline(const float* const* src, const float* win, size_t m, float* re, float* im) {
   pack_frames_scalar(src, win, 0, m, re, im);
+}
+void pack_frames(const float* const* src, const float* win, size_t m, float* re, float* im) {
+  simd::dispatch(pack_frames_v4, pack_frames_v3, pack_frames_baseline, src, win, m, re, im);
 }
 
 }  // namespace

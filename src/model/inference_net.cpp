@@ -176,10 +176,6 @@ struct InferenceNet::Impl {
     return x;
   }
 
-  torch::Tensor forward_float(const torch::Tensor& x, Int8Calibration* obs) const {
-    return torch::linear(body_float(x, obs, 4).mean({2, 3}), fc_weight, fc_bias);
-  }
-
   // ---- int8 ----
 
   torch::Tensor conv_int8(const ConvUnit& u, const torch::Tensor& q) const {
@@ -207,9 +203,24 @@ struct InferenceNet::Impl {
     return q.dequantize();
   }
 
-  torch::Tensor forward_int8(const torch::Tensor& x) const {
-    return torch::linear(body_int8(x, 4).mean({2, 3}), fc_weight, fc_bias);
+  // The first `stages` stages in this network's precision, then `then` on their output inside the same
+  // scope (bf16: under autocast), as fp32: the one path of forward (then: the head) and trunk (then: nothing).
+  template <class Then>
+  torch::Tensor run(const torch::Tensor& x, int stages, Then then) const {
+    torch::NoGradGuard no_grad;
+    switch (precision) {
+      case Precision::Int8: return then(body_int8(x, stages));
+      case Precision::Bf16: {
+        Bf16Autocast autocast(true, x.is_cuda());
+        return then(body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages)).to(torch::kFloat32);
+      }
+      case Precision::Fp32ChannelsLast: return then(body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages));
+      case Precision::Fp32: break;
+    }
+    return then(body_float(x.contiguous(), nullptr, stages));
   }
+
+  torch::Tensor head(const torch::Tensor& a) const { return torch::linear(a.mean({2, 3}), fc_weight, fc_bias); }
 
   void prepare_int8(const Int8Calibration& cal) {
     const auto engines = engines_best_first();
@@ -353,39 +364,18 @@ void check_input(const torch::Tensor& x, const ModelOptions& o) {
 
 torch::Tensor InferenceNet::forward(const torch::Tensor& x) const {
   check_input(x, impl_->options);
-  torch::NoGradGuard no_grad;
-  switch (impl_->precision) {
-    case Precision::Int8: return impl_->forward_int8(x);
-    case Precision::Bf16: {
-      Bf16Autocast autocast(true, x.is_cuda());
-      return impl_->forward_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr).to(torch::kFloat32);
-    }
-    case Precision::Fp32ChannelsLast: return impl_->forward_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr);
-    case Precision::Fp32: break;
-  }
-  return impl_->forward_float(x.contiguous(), nullptr);
+  return impl_->run(x, 4, [this](const torch::Tensor& a) { return impl_->head(a); });
 }
 
 torch::Tensor InferenceNet::trunk(const torch::Tensor& x, int stages) const {
   check_input(x, impl_->options);
   if (stages < 0 || stages > 4) throw Error("inference network", "a trunk has 0 to 4 stages, not " + std::to_string(stages));
-  torch::NoGradGuard no_grad;
-  switch (impl_->precision) {
-    case Precision::Int8: return impl_->body_int8(x, stages);
-    case Precision::Bf16: {
-      Bf16Autocast autocast(true, x.is_cuda());
-      return impl_->body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages).to(torch::kFloat32);
-    }
-    case Precision::Fp32ChannelsLast:
-      return impl_->body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages);
-    case Precision::Fp32: break;
-  }
-  return impl_->body_float(x.contiguous(), nullptr, stages);
+  return impl_->run(x, stages, [](const torch::Tensor& a) { return a; });
 }
 
 void InferenceNet::observe(const torch::Tensor& x, Int8Calibration& into) const {
   torch::NoGradGuard no_grad;
-  impl_->forward_float(x.to(torch::kFloat32).contiguous(), &into);
+  impl_->body_float(x.to(torch::kFloat32).contiguous(), &into, 4);
   into.clips += static_cast<int>(x.size(0));
 }
 
