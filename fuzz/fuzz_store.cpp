@@ -11,7 +11,7 @@
 
 #include <genrenet/genrenet.h>
 
-#include "eval/embedding_store.h"
+#include "library/embedding_store.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {

@@ -113,6 +113,20 @@ TEST(Decode, Mp3GivesLibsndfilesSamplesAndNamesDamage) {
   EXPECT_NE(said.find("warning: " + (dir / "damaged.mp3").string() + ": damaged MPEG data at"), std::string::npos) << said;
   EXPECT_EQ(said.find("Note:"), std::string::npos) << said;
   EXPECT_EQ(std::count(said.begin(), said.end(), '\n'), 1) << said;
+  // Through a program's own log callback instead (genrenet.h): the level, the message without its prefix,
+  // and nothing on stderr; the default comes back when the callback is cleared.
+  std::vector<std::pair<LogLevel, std::string>> logged;
+  const LogCallback before = set_log_callback([&](LogLevel level, const std::string& m) { logged.emplace_back(level, m); });
+  EXPECT_FALSE(before);
+  ::testing::internal::CaptureStderr();
+  decode_audio(dir / "damaged.mp3");
+  const std::string quiet = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(set_log_callback({}));
+  EXPECT_EQ(quiet, "");
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].first, LogLevel::Warning);
+  EXPECT_EQ(logged[0].second.rfind((dir / "damaged.mp3").string() + ": damaged MPEG data at", 0), 0u) << logged[0].second;
+  EXPECT_EQ(log_line(LogLevel::Warning, logged[0].second), said.substr(0, said.size() - 1));
 }
 
 TEST(Decode, StereoIsMixedToTheMeanOfTheChannels) {

@@ -194,6 +194,16 @@ TEST_F(Trust, TheTemperatureAndTheEnergyAreTheModelsLogitsSeenTwoWays) {
   EXPECT_EQ(m["calibration"]["temperature"], 2.0);
   EXPECT_EQ(m["calibration"]["applied"], false);
   EXPECT_TRUE(nlohmann::json::parse(Classifier(plain_, fp32()).describe_json())["calibration"].is_null());
+  // And as typed values, so that no caller parses the description back (the server, tag_files).
+  const Classifier unapplied(calibrated_, fp32(false)), applied(calibrated_, fp32()), plain(plain_, fp32());
+  EXPECT_EQ(unapplied.calibration().temperature, 2.0);
+  EXPECT_FALSE(unapplied.applies_temperature());
+  EXPECT_TRUE(applied.applies_temperature());
+  EXPECT_TRUE(plain.calibration().empty());
+  EXPECT_FALSE(plain.applies_temperature());
+  // A calibration rewrites the file's metadata, not its weights: the same identity.
+  EXPECT_EQ(applied.identity().weights_sha256, plain.identity().weights_sha256);
+  EXPECT_EQ(applied.identity().file, calibrated_);
 }
 
 TEST_F(Trust, UnknownBelowTheConfidenceOrOutOfDistributionWithTheCandidatesKept) {

@@ -11,7 +11,7 @@
 #include <genrenet/train.h>
 
 #include "small_model.h"
-#include "eval/grad_cam.h"
+#include "infer/grad_cam.h"
 #include "test_util.h"
 
 namespace genrenet {

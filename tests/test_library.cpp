@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -252,6 +253,74 @@ TEST_F(Embeddings, AnIndexOfOtherWindowsIsQueriedWithThemEverywhere) {
     EXPECT_EQ(served[i]["row"], api[i].row) << i;
     EXPECT_NEAR(served[i]["similarity"].get<double>(), api[i].similarity, 1e-4) << i;
     EXPECT_NEAR(cli[i]["similarity"].get<double>(), api[i].similarity, 1e-4) << i;
+  }
+}
+
+// Issue 28: the index owns its folder. One built from C++ (SimilarityIndex::add) is a folder the command line
+// grows (index.json included) with the index's own windows; query and query_file carry the compatibility
+// rule; a file the index holds is answered from its stored row.
+TEST_F(Embeddings, AnIndexBuiltFromTheApiIsGrownByTheCommandLineAndQueriedByTheRule) {
+  std::filesystem::create_directories(dir_ / "api-music");
+  std::vector<std::filesystem::path> files;
+  for (unsigned seed : {1u, 2u, 3u, 4u}) {
+    files.push_back(dir_ / "api-music" / ("song" + std::to_string(seed) + ".wav"));
+    write_wav(files.back(), synthesize_example_clip(11.0 + seed, 8000, seed), 8000);
+  }
+  const Classifier clf(model_, fp32());
+  IndexAddOptions how;
+  how.windows = WindowOptions{};
+  how.windows->window_seconds = 3;
+  how.windows->hop_seconds = 2;
+  const auto folder = dir_ / "api-index";
+  IndexAddReport added = SimilarityIndex::add(clf, folder, {files[0], files[1], files[2]}, how);
+  EXPECT_EQ(added.embedded.embedded, 3);
+  EXPECT_EQ(added.index.rows, 3);
+  auto r = test::run(std::string(GENRENET_EXE) + " index add -i " + folder.string() + " " + files[3].string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("embedded 1 files (0 already there, 0 failed); index flat of 4"), std::string::npos) << r.output;
+  const SimilarityIndex index = SimilarityIndex::open(folder);
+  EXPECT_EQ(index.size(), 4);
+  EXPECT_DOUBLE_EQ(index.windows().window_seconds, 3.0);
+  EXPECT_DOUBLE_EQ(index.windows().hop_seconds, 2.0);
+  EXPECT_FALSE(index.options().ivf);
+  EXPECT_EQ(index.weights_sha256(), clf.identity().weights_sha256);
+  // Adding with other windows is refused by the rule, naming the store.
+  IndexAddOptions other = how;
+  other.windows->hop_seconds = 1;
+  try {
+    SimilarityIndex::add(clf, folder, {files[3]}, other);
+    ADD_FAILURE() << "other windows were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other windows"), std::string::npos) << e.what();
+  }
+  // A file the index holds: its stored row's neighbours. One it does not: embedded with the index's windows.
+  const auto held = index.query_file(clf, files[1], 2), like = index.search_like_row(1, 2);
+  ASSERT_EQ(held.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(held[i].row, like[i].row);
+  const auto outside = dir_ / "outside.wav";
+  write_wav(outside, synthesize_example_clip(17.5, 8000, 11), 8000);
+  const auto queried = index.query_file(clf, outside, 3);
+  const auto by_hand = index.search(clf.embed_file(outside, index.windows()).values, 3);
+  ASSERT_EQ(queried.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(queried[i].row, by_hand[i].row);
+    EXPECT_FLOAT_EQ(queried[i].similarity, by_hand[i].similarity);
+  }
+  // Another model's classifier is refused by every entry point.
+  ModelFile changed = read_model_file(model_);
+  changed.weights.at("fc.bias") = changed.weights.at("fc.bias") + 1;
+  save_model_file(dir_ / "changed.safetensors", changed);
+  const Classifier stranger(dir_ / "changed.safetensors", fp32());
+  EXPECT_NE(stranger.identity().weights_sha256, clf.identity().weights_sha256);
+  for (const auto& attempt : std::vector<std::function<void()>>{
+           [&] { index.check_compatible(stranger); }, [&] { index.query_file(stranger, outside, 1); },
+           [&] { SimilarityIndex::add(stranger, folder, {outside}); }}) {
+    try {
+      attempt();
+      ADD_FAILURE() << "another model was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("another model"), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -5,7 +5,7 @@
 
 #include <genrenet/model.h>
 
-#include "eval/grad_cam.h"
+#include "infer/grad_cam.h"
 #include "test_util.h"
 
 namespace genrenet {

@@ -48,7 +48,7 @@ class Tags : public ::testing::Test {
   std::vector<TagOutcome> tag(const Classifier& c, const std::vector<std::filesystem::path>& files, const TagOptions& o,
                               TagReport* report = nullptr) const {
     std::vector<TagOutcome> out;
-    const TagReport r = tag_files(c, model_, files, o, [&](const TagOutcome& x) { out.push_back(x); });
+    const TagReport r = tag_files(c, files, o, [&](const TagOutcome& x) { out.push_back(x); });
     if (report) *report = r;
     return out;
   }
@@ -178,7 +178,7 @@ TEST_F(Tags, InterruptedRunResumesWhereItStopped) {
   o.stop = &stop;
   const Classifier c = classifier();
   int seen = 0;
-  const TagReport first = tag_files(c, model_, files, o, [&](const TagOutcome&) {
+  const TagReport first = tag_files(c, files, o, [&](const TagOutcome&) {
     if (++seen == 1) stop = true;  // Ctrl-C after the first file
   });
   EXPECT_TRUE(first.interrupted);

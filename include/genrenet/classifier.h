@@ -152,6 +152,14 @@ class Classifier {
 
   const std::vector<std::string>& classes() const;
   const FeatureOptions& features() const;  // the model's own, from its file
+  // The model file and the identity of its weights, computed once, when the classifier read it: what
+  // embedding stores, similarity indexes and tag journals record, and compare.
+  const ModelIdentity& identity() const;
+  // The model's calibration (empty() when it has none) and whether the probabilities apply its temperature
+  // (ClassifierOptions::calibrated); the rule of "unknown" answers this classifier was made with.
+  const ConfidenceCalibration& calibration() const;
+  bool applies_temperature() const;
+  const UnknownOptions& unknown() const;
   // The model as JSON: architecture, classes, input shape, feature options, precision, calibration (and
   // whether it is applied), the unknown rule, training summary.
   std::string describe_json() const;
@@ -190,23 +198,6 @@ class Classifier {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// A collection's embeddings on disk (`genrenet embed --out`): M.npy (float32, one row per file), M.jsonl (one
-// line per row: row, file, sha256 of its content, duration_s, windows) and M.json (what made them: the model
-// file, the sha256 of its weights, embedding size, feature options, window options), where M is `out` without
-// ".npy", or out/embeddings for a folder. Adding files skips those whose content is already there (a rerun
-// or a resumed run does only the rest), refuses a store made by another model or other windows, and rewrites the matrix and
-// the list atomically after every `group` files (an interrupted run loses at most a group).
-struct EmbedStoreReport {
-  std::filesystem::path matrix;  // M.npy
-  int rows = 0;                  // in the store now
-  int embedded = 0, skipped = 0;
-  std::vector<std::string> errors;  // one per file that could not be read (the others go on)
-};
-EmbedStoreReport embed_into_store(const Classifier& classifier, const std::filesystem::path& model_file,
-                                  const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
-                                  const WindowOptions& w = {}, const std::function<void(std::size_t)>& done = {},
-                                  int group = 64);
 
 // An explanation as a picture (PNG bytes): the log-mel in grey, the map over it in magma, time in seconds,
 // frequency in Hz, a colour bar, and the genre with its probability in the title.

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -45,12 +46,69 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
+// ---------------------------------------------------------------------------------------------------------
+// Log (src/common/log.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// Everything the library reports as it works goes through one callback, as whisper.cpp's whisper_log_set:
+//   Result   what a run reports as its outcome goes (a training run's per-epoch table, fold accuracies,
+//            calibration); the genrenet program writes it on stdout;
+//   Note     how the work goes (a measured choice, files recovered, a request served);
+//   Warning  something skipped or repaired that the user should know of (an unreadable clip);
+//   Error    a failure reported rather than thrown (a worker that cannot start).
+// The message is one line without its newline; a Warning's or Error's has no "warning: " prefix (the
+// default callback adds it). The default writes every level to stderr: the library never writes to stdout
+// unless its caller's callback does. The callback may be called from any thread, one call at a time.
+enum class LogLevel { Error, Warning, Note, Result };
+using LogCallback = std::function<void(LogLevel, const std::string&)>;
+// Replaces the callback for the whole process (an empty one restores the default); returns the previous.
+LogCallback set_log_callback(LogCallback callback);
+// A line as the default callback writes it: "warning: " or "error: " before those levels' messages.
+std::string log_line(LogLevel level, const std::string& message);
+
 // Process set-up for programs that process many files or train (the genrenet program calls it first):
 // keeps freed memory in the process rather than returning it to the OS after every clip (without it each
 // clip's buffers are fresh pages, and page faults cost 4x the feature work on a virtual machine), and puts
 // LibTorch's tensors of 8 MiB and more on transparent huge pages (a third of the page faults of a
 // prediction run). GENRENET_HUGE_PAGES=0 in the environment keeps LibTorch's own allocator.
 void tune_allocator_for_batch_work();
+
+// ---------------------------------------------------------------------------------------------------------
+// A model's identity and calibration (src/model/model_file.cpp), as the classifier and library hand them out
+// ---------------------------------------------------------------------------------------------------------
+
+// Which weights a model file holds: the sha256 of its tensor bytes (everything after the safetensors header),
+// so that rewriting its metadata (a calibration, int8 ranges) does not make it another model. Embeddings
+// and tag journals record it; computed once, when a Classifier loads the file.
+struct ModelIdentity {
+  std::filesystem::path file;  // as it was given
+  std::string weights_sha256;
+};
+// Reads `model_file`'s identity; Error naming the file when it cannot be read.
+ModelIdentity model_identity(const std::filesystem::path& model_file);
+
+// How far the model's probabilities can be trusted, fitted on the validation split after training
+// (`calibrate_run`, genrenet/train.h) and stored in the model file (metadata "calibration"):
+// - a softmax temperature (Guo et al., 2017): probabilities = softmax(logits / temperature), the
+//   temperature that minimises the validation clips' negative log-likelihood under a weak log-normal prior
+//   (so that a few validation clips cannot drive it to certainty); the ranking is unchanged;
+// - the out-of-distribution threshold of the energy score (Liu et al., 2020): an audio's energy is the mean
+//   over its windows of -logsumexp(logits) (lower: more like the training data); the threshold is the
+//   energy that `energy_tpr` of the validation clips do not exceed.
+struct ConfidenceCalibration {
+  double temperature = 1;         // (0.01, 100]
+  double energy_threshold = 0;    // meaningful when clips > 0
+  double energy_tpr = 0.95;       // the share of in-distribution (validation) clips kept, (0, 1]
+  int clips = 0;                  // validation clips fitted on; 0: not calibrated
+  std::string subset;             // what it was fitted on ("valid")
+  double nll_before = 0, nll_after = 0;  // the validation clips' NLL at temperature 1 and at `temperature`
+  double ece_before = 0, ece_after = 0;  // their expected calibration error (15 bins), same
+  bool empty() const { return clips == 0; }
+  std::string to_json() const;
+  // Throws Error(subject, ...) on a malformed text or values out of range.
+  static ConfidenceCalibration from_json(const std::string& text, const std::string& subject = "calibration");
+};
+
 
 // ---------------------------------------------------------------------------------------------------------
 // Audio (src/audio)

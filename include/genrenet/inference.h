@@ -73,6 +73,23 @@ struct QuantizeReport {
 QuantizeReport quantize_model_file(const std::filesystem::path& model, const std::vector<std::string>& audio,
                                    int clips = 32, const std::filesystem::path& out = {}, int threads = 0);
 
+// `genrenet tune`: every inference precision timed for a model file's network (or, without one, an untrained
+// `arch` with the paper's input shape) at `batch` on `threads`, and the fastest cached for "auto". int8 is
+// timed too: a model without int8 ranges gets them from random inputs (the speed does not depend on them;
+// the file is not changed). Training's counterpart is tune_training_precision (genrenet/train.h).
+struct TuneOptions {
+  std::string model_file;          // "" : an untrained `arch`
+  std::string arch = "resnet18";   // without model_file
+  int input_channels = 3;          // without model_file
+  int batch = 16;                  // [1, 4096]
+  int threads = 0;                 // 0: every core
+};
+struct TuneResult {
+  PrecisionChoice choice;
+  Workload workload;
+};
+TuneResult tune_inference_precision(const TuneOptions& options);
+
 // `count` files evenly spaced over `files` (all of them when count <= 0 or >= their number).
 std::vector<std::filesystem::path> spread_selection(const std::vector<std::filesystem::path>& files, int count);
 

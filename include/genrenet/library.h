@@ -3,10 +3,15 @@
 //   genrenet::SimilarityIndex index = genrenet::SimilarityIndex::open("library-index");
 //   for (auto& n : index.search(classifier.embed_file("song.flac").values, 10)) ...
 //
-// An index is a folder: the embedding store of `embed_into_store` (embeddings.npy, .jsonl, .json:
-// genrenet/classifier.h) and index.faiss, an inner-product index over its rows (exact by default; IVF for
-// large libraries). Embeddings are unit length, so the inner product is the cosine similarity. The index
-// remembers the model whose embeddings it holds (the sha256 of its weights and its feature options).
+//   genrenet::Classifier clf("model.safetensors");
+//   genrenet::SimilarityIndex::add(clf, "library-index", genrenet::collect_audio_files({"~/Music"}));
+//   auto near = genrenet::SimilarityIndex::open("library-index").query_file(clf, "song.flac", 10);
+//
+// An index is a folder: the embedding store of `embed_into_store` (embeddings.npy, .jsonl, .json), index.json
+// (how it is built: SimilarityIndexOptions) and index.faiss, an inner-product index over its rows (exact by
+// default; IVF for large libraries). Embeddings are unit length, so the inner product is the cosine
+// similarity. The folder records what makes its embeddings comparable (the model's identity, its feature
+// options, the windows), and every addition and query is checked against it.
 //
 // Genre tags written into the files (TagLib): `tag_files` classifies each file and writes the answer into
 // its genre (or comment) tag: ID3v2 (and ID3v1/APE where present) in MP3, Vorbis comments in FLAC and Ogg,
@@ -20,6 +25,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,6 +34,27 @@
 #include <genrenet/genrenet.h>
 
 namespace genrenet {
+
+// ---------------------------------------------------------------------------------------------------------
+// Embeddings and "sounds like" (src/library/embedding_store.cpp, similarity_index.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// A collection's embeddings on disk (`genrenet embed --out`): M.npy (float32, one row per file), M.jsonl (one
+// line per row: row, file, sha256 of its content, duration_s, windows) and M.json (what made them: the model
+// file, the sha256 of its weights, embedding size, feature options, window options), where M is `out` without
+// ".npy", or out/embeddings for a folder. Adding files skips those whose content is already there (a rerun
+// or a resumed run does only the rest), refuses a store made by another model or other windows, and rewrites the matrix and
+// the list atomically after every `group` files (an interrupted run loses at most a group).
+struct EmbedStoreReport {
+  std::filesystem::path matrix;  // M.npy
+  int rows = 0;                  // in the store now
+  int embedded = 0, skipped = 0;
+  std::vector<std::string> errors;  // one per file that could not be read (the others go on)
+};
+EmbedStoreReport embed_into_store(const Classifier& classifier, const std::vector<std::filesystem::path>& files,
+                                  const std::filesystem::path& out,
+                                  const WindowOptions& w = {}, const std::function<void(std::size_t)>& done = {},
+                                  int group = 64);
 
 struct SimilarityIndexOptions {
   bool ivf = false;  // an IVF index (approximate, for large libraries) instead of the exact flat one
@@ -49,10 +76,30 @@ struct IndexBuildReport {
   double recall_at_10 = 1;  // of an IVF index against the exact one, on up to 1000 of its own rows as queries
 };
 
+// How SimilarityIndex::add treats a folder: a new one takes these (or the defaults); an existing one keeps
+// its own, and refuses other windows.
+struct IndexAddOptions {
+  std::optional<SimilarityIndexOptions> index;  // given: the index is rebuilt this way (and keeps it)
+  std::optional<WindowOptions> windows;
+  int group = 64;  // files embedded between the store's atomic rewrites
+};
+
+struct IndexAddReport {
+  EmbedStoreReport embedded;
+  IndexBuildReport index;
+};
+
 class SimilarityIndex {
  public:
-  // (Re)builds index.faiss over every row of the embedding store in `folder` (Error when it holds none).
+  // (Re)builds index.faiss over every row of the embedding store in `folder` (Error when it holds none),
+  // and records `options` in index.json for later additions.
   static IndexBuildReport build(const std::filesystem::path& folder, const SimilarityIndexOptions& options = {});
+  // Embeds `files` whose content the folder does not hold yet with `classifier` (embed_into_store; a new
+  // folder is created), then rebuilds the index. Error when the folder holds another model's embeddings
+  // (the rule of check_compatible) or other windows, or when its index.json is damaged.
+  static IndexAddReport add(const Classifier& classifier, const std::filesystem::path& folder,
+                            const std::vector<std::filesystem::path>& files, const IndexAddOptions& options = {},
+                            const std::function<void(std::size_t)>& done = {});
   // Opens a built index; Error naming the folder when a file is missing or damaged.
   static SimilarityIndex open(const std::filesystem::path& folder);
   ~SimilarityIndex();
@@ -61,6 +108,7 @@ class SimilarityIndex {
 
   int size() const;
   int dimension() const;
+  SimilarityIndexOptions options() const;  // as it was built (index.json)
   std::string model_file() const;      // the model file that made the embeddings (as it was given)
   std::string weights_sha256() const;  // that model's identity (see embed_into_store)
   std::string features_json() const;   // its feature options
@@ -75,6 +123,17 @@ class SimilarityIndex {
   // content (-1 when none), and its k most similar other files from its stored embedding (no model needed).
   int find_row(const std::string& file_or_sha256) const;
   std::vector<Neighbour> search_like_row(int row, int k) const;
+
+  // The one rule of comparable embeddings: `classifier` must have the weights (ModelIdentity) and the
+  // feature options the index's embeddings were made with; Error naming the model otherwise. (The third
+  // part, the windows, is the index's own: query embeds with them.)
+  void check_compatible(const Classifier& classifier) const;
+  // The k files most like audio: embedded by `classifier` (check_compatible) with the index's windows,
+  // leaving out rows of the same content (`content_sha256`, when known). query_file answers a file whose
+  // content the index holds from its stored embedding, like search_like_row. Safe from several threads.
+  std::vector<Neighbour> query(const Classifier& classifier, std::span<const float> samples, int sample_rate, int k,
+                               const std::string& content_sha256 = "") const;
+  std::vector<Neighbour> query_file(const Classifier& classifier, const std::filesystem::path& file, int k) const;
 
  private:
   SimilarityIndex();
@@ -128,8 +187,7 @@ struct TagReport {
 // alone) and writes or previews their tags. `each` sees every file's outcome as it is decided, `done(n)`
 // counts finished files (for a progress bar). Never throws for one bad file: that is an "error" outcome.
 // Throws Error for a bad option, a journal that cannot be opened or one made by another model or field.
-TagReport tag_files(const Classifier& classifier, const std::filesystem::path& model_file,
-                    const std::vector<std::filesystem::path>& files, const TagOptions& options,
+TagReport tag_files(const Classifier& classifier, const std::vector<std::filesystem::path>& files, const TagOptions& options,
                     const std::function<void(const TagOutcome&)>& each = {},
                     const std::function<void(std::size_t)>& done = {});
 

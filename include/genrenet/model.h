@@ -245,27 +245,8 @@ struct Int8Calibration {
   static Int8Calibration from_json(const std::string& text, const std::string& subject = "int8 calibration");
 };
 
-// How far the model's probabilities can be trusted, fitted on the validation split after training
-// (`calibrate_run`, genrenet/train.h) and stored in the model file (metadata "calibration"):
-// - a softmax temperature (Guo et al., 2017): probabilities = softmax(logits / temperature), the
-//   temperature that minimises the validation clips' negative log-likelihood under a weak log-normal prior
-//   (so that a few validation clips cannot drive it to certainty); the ranking is unchanged;
-// - the out-of-distribution threshold of the energy score (Liu et al., 2020): an audio's energy is the mean
-//   over its windows of -logsumexp(logits) (lower: more like the training data); the threshold is the
-//   energy that `energy_tpr` of the validation clips do not exceed.
-struct ConfidenceCalibration {
-  double temperature = 1;         // (0.01, 100]
-  double energy_threshold = 0;    // meaningful when clips > 0
-  double energy_tpr = 0.95;       // the share of in-distribution (validation) clips kept, (0, 1]
-  int clips = 0;                  // validation clips fitted on; 0: not calibrated
-  std::string subset;             // what it was fitted on ("valid")
-  double nll_before = 0, nll_after = 0;  // the validation clips' NLL at temperature 1 and at `temperature`
-  double ece_before = 0, ece_after = 0;  // their expected calibration error (15 bins), same
-  bool empty() const { return clips == 0; }
-  std::string to_json() const;
-  // Throws Error(subject, ...) on a malformed text or values out of range.
-  static ConfidenceCalibration from_json(const std::string& text, const std::string& subject = "calibration");
-};
+// ConfidenceCalibration (how far the probabilities can be trusted) is in genrenet/genrenet.h, so that
+// genrenet/classifier.h can hand it out without LibTorch headers.
 
 // The weights as safetensors (readable from Python) with everything needed to use them in __metadata__:
 // the model options, class names, feature options, and free-form training information (JSON strings).

@@ -13,6 +13,7 @@
 #include <genrenet/data.h>
 #include <genrenet/distributed.h>
 #include <genrenet/evaluate.h>
+#include <genrenet/inference.h>
 #include <genrenet/model.h>
 
 namespace genrenet {
@@ -135,28 +136,19 @@ KFoldResult train_kfold(const TrainConfig& config, const RunControl& control = {
 // `workload` receives what was measured (for printing).
 PrecisionChoice choose_training_precision(const TrainConfig& config, const ModelOptions& model, int threads,
                                           bool force_measure = false, Workload* workload = nullptr);
-// `genrenet tune`: every candidate precision timed for a model file's network (or, without one, an untrained
-// `arch` with the paper's input shape) at `batch` on `threads`, in training or inference, and the fastest
-// cached for `auto`. Inference times int8 too: a model without int8 ranges gets them from random inputs
-// (the speed does not depend on them; the file is not changed).
-struct TuneOptions {
-  std::string model_file;          // "" : an untrained `arch`
-  std::string arch = "resnet18";   // without model_file
-  int input_channels = 3;          // without model_file
-  bool training = false;
-  int freeze_children = 0;         // training: the first N top-level modules frozen
-  int batch = 16;                  // [1, 4096]
-  int threads = 0;                 // 0: every core
+// `genrenet tune --train`: every training precision timed for a model file's network (or an untrained
+// `arch`; TuneOptions, genrenet/inference.h) with its first `freeze_children` top-level modules frozen, and
+// the fastest cached for the training precision "auto".
+struct TrainingTuneOptions : TuneOptions {
+  int freeze_children = 0;
 };
-struct TuneResult {
-  PrecisionChoice choice;
-  Workload workload;
+struct TrainingTuneResult : TuneResult {
   // Training with a frozen trunk (freeze_children leaves conv1 and bn1 frozen): its inference precisions,
   // timed as `genrenet train` times them (--trunk-precision auto).
   std::optional<PrecisionChoice> trunk;
   Workload trunk_workload;
 };
-TuneResult tune_precision(const TuneOptions& options);
+TrainingTuneResult tune_training_precision(const TrainingTuneOptions& options);
 
 // Clips per second of a few training steps of `model` (config's freezing, batch, features) at precision `p`
 // (time_candidate_steps: cut short when far behind `leader_clips_per_second`; 0 = time fully).

@@ -16,6 +16,7 @@
 
 #include <genrenet/genrenet.h>
 
+#include "common/log.h"
 #include "audio/sndfile_handle.h"
 #include "io/atomic_file.h"
 #include "io/file_copy.h"
@@ -136,8 +137,9 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
     const std::string counts = std::to_string(audio.samples.size()) + " of " + std::to_string(info.frames) + " frames";
     if (static_cast<double>(audio.samples.size()) < 0.99 * static_cast<double>(info.frames))
       throw Error(name, "truncated: decoded " + counts);
-    std::fprintf(stderr, "warning: %s: the decoder ended early (%s, %s short); using what it gave\n", name.c_str(),
-                 counts.c_str(), fmt_seconds(double(info.frames - static_cast<sf_count_t>(audio.samples.size())) / info.samplerate).c_str());
+    log(LogLevel::Warning, name + ": the decoder ended early (" + counts + ", " +
+                               fmt_seconds(double(info.frames - static_cast<sf_count_t>(audio.samples.size())) / info.samplerate) +
+                               " short); using what it gave");
   }
   return audio;
 }
@@ -235,8 +237,8 @@ Audio decode_mpeg(std::span<const unsigned char> bytes, const std::string& name,
   size_t lost_at = 0;
   if (!decode_mpeg_pass(bytes, name, max_seconds, false, audio, lost_at)) {
     decode_mpeg_pass(bytes, name, max_seconds, true, audio, lost_at);
-    std::fprintf(stderr, "warning: %s: damaged MPEG data at %s; decoded past it as players do\n", name.c_str(),
-                 fmt_seconds(static_cast<double>(lost_at) / audio.sample_rate).c_str());
+    log(LogLevel::Warning, name + ": damaged MPEG data at " + fmt_seconds(static_cast<double>(lost_at) / audio.sample_rate) +
+                               "; decoded past it as players do");
   }
   return audio;
 }

@@ -44,18 +44,29 @@ void add_compute_commands(CLI::App& app, int& exit_code) {
     exit_code = 0;
   });
 
-  auto t = std::make_shared<TuneOptions>();
+  struct TuneArgs {
+    TrainingTuneOptions options;
+    bool training = false;
+  };
+  auto args = std::make_shared<TuneArgs>();
+  TrainingTuneOptions* t = &args->options;
   auto* tune = app.add_subcommand("tune", "Time every precision on this CPU, print clips/s and cache the fastest");
   tune->add_option("--model,-m", t->model_file, "A model file (default: an untrained --arch of the paper's shape)");
   tune->add_option("--arch", t->arch, "resnet18, resnet34, resnet50 or seresnet50 (without --model)")->capture_default_str();
   tune->add_option("--input-channels", t->input_channels, "1 or 3 (without --model)")->capture_default_str();
-  tune->add_flag("--train", t->training, "Training steps instead of inference");
+  tune->add_flag("--train", args->training, "Training steps instead of inference");
   tune->add_option("--freeze-children", t->freeze_children, "With --train: the first N top-level modules frozen")
       ->capture_default_str();
   tune->add_option("--batch", t->batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
   tune->add_option("--threads", t->threads, "Threads (0: all cores)")->capture_default_str();
-  tune->callback([t, &exit_code] {
-    const TuneResult r = tune_precision(*t);
+  tune->callback([args, &exit_code] {
+    if (!args->training) {
+      const TuneResult r = tune_inference_precision(args->options);
+      print_choice(r.choice, r.workload);
+      exit_code = 0;
+      return;
+    }
+    const TrainingTuneResult r = tune_training_precision(args->options);
     print_choice(r.choice, r.workload);
     if (r.trunk) {
       std::printf("\nthe frozen trunk (train runs it as an inference network: --trunk-precision auto)\n");

@@ -5,6 +5,7 @@
 #include <genrenet/train.h>
 
 #include "cli/commands.h"
+#include "common/stop_signals.h"
 
 namespace genrenet::cli {
 
@@ -43,7 +44,8 @@ void add_demo_command(CLI::App& app, int& exit_code) {
     c.features.frames = static_cast<int>(a->seconds * 16000 / 512) + 4;
     std::printf("2/4 training ResNet-18 for %d epochs (log-mel %dx%d inputs, SpecAugment, Adam 1e-3)\n", c.epochs,
                 c.features.n_mels, c.features.frames);
-    const TestedRun r = train_and_test(c, RunControl{.stop = stop_training_on_signals()});
+    const StopSignals signals;
+    const TestedRun r = train_and_test(c, RunControl{.stop = signals.flag()});
     if (r.training.interrupted || !r.test) {
       exit_code = 130;
       return;

@@ -1,7 +1,7 @@
 // genrenet embed: every file's embedding (Classifier::embed) into a matrix, a list and the model's identity.
 #include <cstdio>
 
-#include <genrenet/classifier.h>
+#include <genrenet/library.h>
 
 #include "cli/commands.h"
 #include "common/progress.h"
@@ -9,18 +9,20 @@
 
 namespace genrenet::cli {
 
-EmbeddedInputs embed_inputs(const std::string& command, const std::string& model, ClassifierOptions co,
-                            const std::vector<std::string>& inputs, const std::filesystem::path& out, const WindowOptions& w) {
-  w.validate();
-  const std::vector<std::filesystem::path> files = collect_audio_files(inputs);
+EmbeddingJob embedding_job(const std::string& command, const std::string& model, ClassifierOptions co,
+                           const std::vector<std::string>& inputs) {
+  std::vector<std::filesystem::path> files = collect_audio_files(inputs);
   if (files.empty()) throw Error(command, "no audio files found in the given paths");
-  // The embeddings are computed in fp32 whatever the precision; the fastest inference net is not needed.
   co.precision = "fp32";
-  const Classifier clf(model, co);
-  ProgressBar bar("embed", files.size(), files.size() > 8);
-  EmbeddedInputs r{embed_into_store(clf, model, files, out, w, [&](size_t n) { bar.tick(n); }), clf.embedding_size()};
+  return {std::move(files), Classifier(model, co)};
+}
+
+EmbedStoreReport embed_with_progress(const EmbeddingJob& job,
+                                     const std::function<EmbedStoreReport(const std::function<void(std::size_t)>&)>& work) {
+  ProgressBar bar("embed", job.files.size(), job.files.size() > 8);
+  const EmbedStoreReport r = work([&](size_t n) { bar.tick(n); });
   bar.finish();
-  for (const auto& e : r.report.errors) std::fprintf(stderr, "error: %s\n", printable(e).c_str());
+  for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", printable(e).c_str());
   return r;
 }
 
@@ -41,10 +43,13 @@ void add_embed_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", a->classifier.threads, "Threads (0: all cores)")->capture_default_str();
   cmd->add_option("--batch", a->classifier.batch, "Windows per model call")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->callback([a, &exit_code] {
-    const EmbeddedInputs e = embed_inputs("embed", a->model, a->classifier, a->inputs, a->out, a->w);
-    const EmbedStoreReport& r = e.report;
+    a->w.validate();
+    const EmbeddingJob job = embedding_job("embed", a->model, a->classifier, a->inputs);
+    const EmbedStoreReport r = embed_with_progress(job, [&](const std::function<void(std::size_t)>& done) {
+      return embed_into_store(job.classifier, job.files, a->out, a->w, done);
+    });
     std::printf("embedded %d files (%d already there, %zu failed): %s holds %d embeddings of %d values\n", r.embedded,
-                r.skipped, r.errors.size(), r.matrix.c_str(), r.rows, e.size);
+                r.skipped, r.errors.size(), r.matrix.c_str(), r.rows, job.classifier.embedding_size());
     exit_code = r.errors.empty() ? 0 : 1;
   });
 }

@@ -5,6 +5,7 @@
 #include <genrenet/experiments.h>
 
 #include "cli/commands.h"
+#include "common/stop_signals.h"
 
 namespace genrenet::cli {
 
@@ -30,7 +31,8 @@ void add_experiments_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--precision", a->o.precision, "auto, fp32, fp32-cl or bf16 (default: each config's)");
   cmd->add_option("--only", a->o.only, "Experiment names to run (default: all)")->delimiter(',');
   cmd->callback([a, &exit_code] {
-    a->o.stop = stop_training_on_signals();  // the current epoch ends cleanly; the same command resumes
+    const StopSignals signals;
+    a->o.stop = signals.flag();  // the current epoch ends cleanly; the same command resumes
     auto results = run_experiments(a->dir, a->o);
     std::printf("\n%s\nwritten to %s/RESULTS.md\n", experiments_markdown(results, a->o).c_str(), a->o.out.c_str());
     exit_code = 0;

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genrenet/compute.h>
+
 #include "cli/commands.h"
 #include "common/parallel.h"
 #include "common/progress.h"
@@ -126,7 +128,7 @@ int run(const Args& a) {
   int failures = 0;
   ProgressBar bar("features", a.files.size(), !a.json && a.files.size() > 8);
   // Files are spread over threads; results are printed in the order given, as soon as each is ready.
-  parallel_for(a.files.size(), a.threads, [&](size_t i) {
+  parallel_for(a.files.size(), resolve_threads(a.threads), [&](size_t i) {
     Result r = process(a.files[i], outputs[i], stage, fx, !a.no_write);
     std::lock_guard lock(print_mutex);
     results[i] = std::move(r);

@@ -1,6 +1,5 @@
 // genrenet index build | add, genrenet similar: a library's embeddings in a FAISS index, and "sounds like".
 #include <cstdio>
-#include <fstream>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -11,8 +10,6 @@
 #include "cli/commands.h"
 #include "common/sha256.h"
 #include "common/text.h"
-#include "eval/embedding_store.h"
-#include "io/atomic_file.h"
 #include "library/neighbours_json.h"
 
 namespace genrenet::cli {
@@ -26,31 +23,27 @@ struct IndexArgs {
   int threads = 0;
 };
 
-// The options an index was built with (index.json), so that `index add` rebuilds it the same way.
-std::filesystem::path options_file(const std::string& index) { return std::filesystem::path(index) / "index.json"; }
-
-int embed_and_build(IndexArgs& a, bool adding) {
-  if (adding) {
-    const SimilarityIndex existing = SimilarityIndex::open(a.index);
-    a.model = existing.model_file();
-    try {
-      const auto o = nlohmann::json::parse(io::read_text_file(options_file(a.index)));
-      a.options = {o.at("ivf").get<bool>(), o.at("nlist").get<int>(), o.at("nprobe").get<int>()};
-      if (a.options.nlist < 0 || a.options.nprobe < 1) throw std::invalid_argument("nlist or nprobe out of range");
-    } catch (const std::exception& e) {
-      throw Error(options_file(a.index).string(), std::string("damaged (") + e.what() + "): build the index again with genrenet index build");
-    }
-    a.w = embedding_store_windows(embedding_store_files(a.index, false));
+// build: the options given (a new folder, or an existing one rebuilt that way); add: the index's own model,
+// windows and options (SimilarityIndex::add keeps them).
+int embed_and_build(const IndexArgs& a, bool adding) {
+  IndexAddOptions how;
+  if (!adding) {
+    a.w.validate();
+    how.index = a.options;
+    how.windows = a.w;
   }
   ClassifierOptions co;
   co.threads = a.threads;
-  const EmbedStoreReport e = embed_inputs("index", a.model, co, a.inputs, a.index, a.w).report;
-  const IndexBuildReport r = SimilarityIndex::build(a.index, a.options);
-  io::write_file_atomically(options_file(a.index),
-                            nlohmann::json({{"ivf", a.options.ivf}, {"nlist", a.options.nlist}, {"nprobe", a.options.nprobe}}).dump(1));
+  const EmbeddingJob job = embedding_job("index", adding ? SimilarityIndex::open(a.index).model_file() : a.model, co, a.inputs);
+  IndexBuildReport r;
+  const EmbedStoreReport e = embed_with_progress(job, [&](const std::function<void(std::size_t)>& done) {
+    const IndexAddReport added = SimilarityIndex::add(job.classifier, a.index, job.files, how, done);
+    r = added.index;
+    return added.embedded;
+  });
   std::printf("embedded %d files (%d already there, %zu failed); index %s of %d embeddings (%d values) in %.2f s",
               e.embedded, e.skipped, e.errors.size(), r.kind.c_str(), r.rows, r.dimension, r.seconds);
-  if (a.options.ivf) std::printf("; recall@10 against the exact index %.3f", r.recall_at_10);
+  if (r.kind != "flat") std::printf("; recall@10 against the exact index %.3f", r.recall_at_10);
   std::printf("\n");
   return e.errors.empty() ? 0 : 1;
 }
@@ -61,56 +54,49 @@ struct SimilarArgs {
   int k = 10, threads = 0;
 };
 
+void print_neighbours(const std::filesystem::path& query, const std::vector<Neighbour>& found, const std::string& format) {
+  if (format == "jsonl") {
+    std::printf("%s\n", nlohmann::json({{"query", utf8_safe(query.string())}, {"neighbours", neighbours_json(found)}}).dump().c_str());
+  } else if (format == "m3u") {
+    for (auto& f : found)
+      std::printf("#EXTINF:%d,%s\n%s\n", static_cast<int>(f.duration_seconds + 0.5),
+                  printable(std::filesystem::path(f.file).stem().string()).c_str(), printable(f.file).c_str());
+  } else {
+    std::printf("%s\n", printable(query.string()).c_str());
+    for (size_t i = 0; i < found.size(); ++i)
+      std::printf("  %2zu  %6.3f  %s\n", i + 1, found[i].similarity, printable(found[i].file).c_str());
+  }
+}
+
 int run_similar(const SimilarArgs& a) {
   const SimilarityIndex index = SimilarityIndex::open(a.index);
-  const std::string model = a.model.empty() ? index.model_file() : a.model;
-  // A query embedded by another network lands in another space: refused rather than answered with noise.
-  auto check_model = [&] {
-    if (weights_sha256(model) != index.weights_sha256())
-      throw Error(model, "is not the model whose embeddings " + a.index + " holds (" + index.model_file() +
-                             "): a query must be embedded by the same model");
-  };
-  if (!a.model.empty()) check_model();
-  // The model is loaded only for a query the index does not hold: a file already in it (by content) is
-  // answered from its stored embedding.
+  // The model is loaded only for a query the index does not hold (a file already in it, by content, is
+  // answered from its stored embedding), or at once when one is named, to check it against the index.
   std::optional<Classifier> clf;
-  const WindowOptions windows = index.windows();
-  auto embed = [&](const std::filesystem::path& q) {
+  auto classifier = [&]() -> const Classifier& {
     if (!clf) {
-      check_model();
       ClassifierOptions co;
       co.precision = "fp32";
       co.threads = a.threads;
-      clf.emplace(model, co);
-      if (nlohmann::json::parse(clf->features().to_json()).dump() != index.features_json())
-        throw Error(model, "its feature options differ from those the index was made with");
+      clf.emplace(a.model.empty() ? index.model_file() : a.model, co);
+      index.check_compatible(*clf);
     }
-    return clf->embed_file(q, windows).values;
+    return *clf;
   };
+  if (!a.model.empty()) classifier();
   if (a.format == "m3u") std::printf("#EXTM3U\n");
   int failed = 0;
   for (const std::filesystem::path q : collect_audio_files(a.queries)) {
     std::vector<Neighbour> found;
     try {
-      const std::string sha = sha256_file(q);
-      const int row = index.find_row(sha);
-      found = row >= 0 ? index.search_like_row(row, a.k) : index.search(embed(q), a.k, sha);
+      const int row = index.find_row(sha256_file(q));
+      found = row >= 0 ? index.search_like_row(row, a.k) : index.query_file(classifier(), q, a.k);
     } catch (const Error& e) {
       ++failed;
       std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());
       continue;
     }
-    if (a.format == "jsonl") {
-      std::printf("%s\n", nlohmann::json({{"query", utf8_safe(q.string())}, {"neighbours", neighbours_json(found)}}).dump().c_str());
-    } else if (a.format == "m3u") {
-      for (auto& f : found)
-        std::printf("#EXTINF:%d,%s\n%s\n", static_cast<int>(f.duration_seconds + 0.5),
-                    printable(std::filesystem::path(f.file).stem().string()).c_str(), printable(f.file).c_str());
-    } else {
-      std::printf("%s\n", printable(q.string()).c_str());
-      for (size_t i = 0; i < found.size(); ++i)
-        std::printf("  %2zu  %6.3f  %s\n", i + 1, found[i].similarity, printable(found[i].file).c_str());
-    }
+    print_neighbours(q, found, a.format);
   }
   return failed ? 1 : 0;
 }

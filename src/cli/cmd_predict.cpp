@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 #include "common/progress.h"
 #include "common/text.h"
-#include "eval/classification_json.h"
+#include "infer/classification_json.h"
 
 namespace genrenet::cli {
 namespace {

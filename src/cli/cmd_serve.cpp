@@ -1,19 +1,16 @@
 // genrenet serve: a model over HTTP with a web page (see include/genrenet/serve.h for the endpoints).
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
 #include <genrenet/serve.h>
 
 #include "cli/commands.h"
+#include "common/stop_signals.h"
 
 namespace genrenet::cli {
 namespace {
-
-std::atomic<bool> g_stop_serving = false;
-void on_signal(int) { g_stop_serving = true; }
 
 struct ServeArgs {
   std::string model;
@@ -33,14 +30,14 @@ int run_serve(ServeArgs& a) {
               a.model.c_str(), a.server.host.c_str(), port);
   std::fflush(stdout);
   // Signals only set a flag; this thread turns it into a clean stop (stopping is not signal-safe).
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  StopSignals signals;
+  std::atomic<bool> stopped = false;
   std::thread watcher([&] {
-    while (!g_stop_serving) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    while (!*signals.flag() && !stopped) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
   });
   server.run();
-  g_stop_serving = true;
+  stopped = true;
   watcher.join();
   std::printf("genrenet serve: stopped\n");
   return 0;

@@ -6,6 +6,7 @@
 #include <genrenet/library.h>
 
 #include "cli/commands.h"
+#include "common/stop_signals.h"
 #include "common/progress.h"
 #include "common/text.h"
 
@@ -56,13 +57,14 @@ int run_tag(TagArgs& a) {
   a.tag.field = a.field == "comment" ? TagField::comment : TagField::genre;
   // A dry run reads the default journal too when it is there: files an earlier run finished say so.
   if (a.tag.journal.empty()) a.tag.journal = "genrenet-tags.sqlite";
-  a.tag.stop = stop_training_on_signals();
+  const StopSignals signals;  // the run ends after the file in hand
+  a.tag.stop = signals.flag();
   a.tag.validate();
   const std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
   if (files.empty()) throw Error("tag", "no audio files found in the given paths");
   const Classifier clf(a.model, a.classifier);
   ProgressBar bar("tag", files.size(), table && files.size() > 8);
-  const TagReport r = tag_files(clf, a.model, files, a.tag, each, [&](size_t n) { bar.tick(n); });
+  const TagReport r = tag_files(clf, files, a.tag, each, [&](size_t n) { bar.tick(n); });
   bar.finish();
   std::fprintf(stderr, "%zu files: %d %s, %d unchanged, %d left alone, %d done before, %d errors%s\n", files.size(),
                a.tag.write ? r.written : r.would_write, a.tag.write ? "written" : "would be written", r.unchanged,

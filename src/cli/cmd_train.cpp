@@ -1,23 +1,15 @@
 // genrenet train | evaluate : the paper's workflow (predict lives in cmd_predict.cpp).
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 
 #include <genrenet/train.h>
 
 #include "cli/commands.h"
+#include "common/stop_signals.h"
 #include "io/run_folder.h"
 
 namespace genrenet::cli {
 namespace {
-
-std::atomic<bool> g_stop_requested{false};
-
-void on_interrupt(int) {
-  g_stop_requested = true;
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-}
 
 struct TrainArgs {
   std::string config_file, feature_config;
@@ -60,7 +52,8 @@ void print_calibration(const char* which, const ConfidenceCalibration& c) {
 int run_train(const TrainArgs& a, const CLI::App* cmd) {
   // --nproc N: this command line again as N workers (each sees WORLD_SIZE and trains).
   if (a.nproc > 1 && !distributed_env().active()) return launch_local_workers(a.nproc);
-  const RunControl control{a.resume, a.overwrite, stop_training_on_signals()};
+  const StopSignals signals;
+  const RunControl control{a.resume, a.overwrite, signals.flag()};
   TrainConfig c = resolve(a);
   if (a.resume && !cmd->count("--epochs")) c.epochs = 0;  // 0: the run's own epoch count
   if (kfold_count(c.split) > 0) return train_kfold(c, control).interrupted ? 130 : 0;
@@ -71,12 +64,6 @@ int run_train(const TrainArgs& a, const CLI::App* cmd) {
 }
 
 }  // namespace
-
-const std::atomic<bool>* stop_training_on_signals() {
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
-  return &g_stop_requested;
-}
 
 void add_train_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<TrainArgs>();

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include <genrenet/classifier.h>
+#include <genrenet/library.h>
 #include <genrenet/genrenet.h>
 
 #include "cli/option_flags.h"
@@ -30,15 +30,18 @@ void add_experiments_command(CLI::App& app, int& exit_code);
 void add_compute_commands(CLI::App& app, int& exit_code);  // quantize, tune
 void add_calibrate_command(CLI::App& app, int& exit_code);
 void add_embed_command(CLI::App& app, int& exit_code);
-// What `embed` and `index build|add` share: `inputs` (files, folders, @lists) embedded into the store `out`
-// in fp32 with a progress bar, each unreadable file printed as an error line.
-struct EmbeddedInputs {
-  EmbedStoreReport report;
-  int size = 0;  // values per embedding
+// What `embed` and `index build|add` share: the audio files of `inputs` (files, folders, @lists; `command`
+// names the command when there are none), the model loaded for embeddings (fp32: the fastest inference net
+// is not needed), and `work` (embedding the files into a store) run with a progress bar, each unreadable
+// file printed as an error line.
+struct EmbeddingJob {
+  std::vector<std::filesystem::path> files;
+  Classifier classifier;
 };
-// `command` names the command in the error for inputs without audio files.
-EmbeddedInputs embed_inputs(const std::string& command, const std::string& model, ClassifierOptions options,
-                            const std::vector<std::string>& inputs, const std::filesystem::path& out, const WindowOptions& w);
+EmbeddingJob embedding_job(const std::string& command, const std::string& model, ClassifierOptions options,
+                           const std::vector<std::string>& inputs);
+EmbedStoreReport embed_with_progress(const EmbeddingJob& job,
+                                     const std::function<EmbedStoreReport(const std::function<void(std::size_t)>&)>& work);
 void add_index_commands(CLI::App& app, int& exit_code);  // index build|add, similar
 void add_tag_command(CLI::App& app, int& exit_code);
 
@@ -61,10 +64,5 @@ void add_confidence_flags(CLI::App* cmd, ClassifierOptions& options);
 
 int default_threads();
 
-// Ctrl-C and SIGTERM during training: the first sets the returned flag, which the command passes to the
-// training (RunControl::stop: the run stops cleanly after the current batch, its last checkpoint kept); the
-// second has the default action (exit now). Used by every command that trains (train, experiments, demo),
-// and by tag (the run ends after the file in hand).
-const std::atomic<bool>* stop_training_on_signals();
 
 }  // namespace genrenet::cli

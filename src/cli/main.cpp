@@ -8,6 +8,13 @@
 
 int main(int argc, char** argv) {
   genrenet::tune_allocator_for_batch_work();
+  // The library's reports: its results on stdout, beside what the commands print; the rest on stderr.
+  genrenet::set_log_callback([](genrenet::LogLevel level, const std::string& message) {
+    const std::string line = genrenet::log_line(level, message) + "\n";
+    std::FILE* to = level == genrenet::LogLevel::Result ? stdout : stderr;
+    std::fwrite(line.data(), 1, line.size(), to);
+    std::fflush(to);
+  });
   CLI::App app{"genrenet: music genre classification with residual networks on log-mel spectrograms"};
   // Which LibTorch line this build runs on (Debian's 1.13 or a 2.x): bug reports and benchmarks need it.
   app.set_version_flag("--version", "genrenet 0.1.0 (LibTorch " + genrenet::libtorch_version() + ")");

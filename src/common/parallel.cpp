@@ -5,12 +5,10 @@
 #include <thread>
 #include <vector>
 
-#include <genrenet/compute.h>
-
 namespace genrenet {
 
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& fn) {
-  threads = resolve_threads(threads);
+  threads = std::max(threads, 1);
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i; (i = next++) < n;) fn(i);

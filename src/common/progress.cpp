@@ -7,15 +7,17 @@
 
 namespace genrenet {
 namespace {
-std::atomic<bool> g_bars_enabled{true};
+std::atomic<int> g_silences{0};
 }  // namespace
 
-void ProgressBar::set_enabled_globally(bool on) { g_bars_enabled = on; }
+ProgressBar::Silence::Silence() { ++g_silences; }
+ProgressBar::Silence::~Silence() { --g_silences; }
+bool ProgressBar::silenced() { return g_silences > 0; }
 
 ProgressBar::ProgressBar(std::string label, std::size_t total, bool enabled)
     : label_(std::move(label)),
       total_(total),
-      enabled_(enabled && g_bars_enabled && total > 0 && isatty(STDERR_FILENO)),
+      enabled_(enabled && g_silences == 0 && total > 0 && isatty(STDERR_FILENO)),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 

@@ -15,8 +15,16 @@ class ProgressBar {
   ~ProgressBar();
   void tick(std::size_t n = 1);
   void finish();
-  // Off: no bar draws (the workers of a data-parallel run other than rank 0 draw none).
-  static void set_enabled_globally(bool on);
+  // While one lives, no bar starts drawing (the workers of a data-parallel run other than rank 0 draw none);
+  // bars draw again when the last one is gone, so nothing stays switched off behind its owner.
+  class Silence {
+   public:
+    Silence();
+    ~Silence();
+    Silence(const Silence&) = delete;
+    Silence& operator=(const Silence&) = delete;
+  };
+  static bool silenced();
   // Formats seconds as "1h02m", "3m05s" or "12.3s".
   static std::string format_duration(double seconds);
 

@@ -17,6 +17,7 @@
 
 #include <genrenet/genrenet.h>
 
+#include "common/log.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -57,7 +58,7 @@ nlohmann::json read_choices(const std::filesystem::path& file, bool warn) {
     if (j.is_object()) return j;
   } catch (const nlohmann::json::exception&) {
   }
-  if (warn) std::fprintf(stderr, "warning: %s: unreadable, measuring again\n", file.string().c_str());
+  if (warn) log(LogLevel::Warning, file.string() + ": unreadable, measuring again");
   return nlohmann::json::object();
 }
 
@@ -203,9 +204,12 @@ PrecisionChoice choose_precision(const std::string& requested, const Workload& w
       }
     }
   }
-  // One line on stderr, written as the candidates finish: what is measured, each speed, the choice.
-  std::fprintf(stderr, "precision auto: %s %s, batch %d, %d threads (measured once for this CPU; cached in %s): ",
-               w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
+  // Two notes: what is measured (the timing takes seconds), then each speed and the choice.
+  std::string names;
+  for (Precision p : candidates) names += (names.empty() ? "" : ", ") + precision_name(p);
+  logf(LogLevel::Note, "precision auto: measuring %s for %s %s, batch %d, %d threads (once for this CPU; cached in %s)",
+       names.c_str(), w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
+  std::string line = "precision auto: ";
   double best = -1;
   nlohmann::json speeds = nlohmann::json::object();
   for (Precision p : candidates) {
@@ -218,13 +222,14 @@ PrecisionChoice choose_precision(const std::string& requested, const Workload& w
     } catch (const std::exception& e) {
       t.error = e.what();
     }
-    const char* separator = choice.timings.empty() ? "" : ", ";
+    line += choice.timings.empty() ? "" : ", ";
     if (t.error.empty()) {
       speeds[precision_name(p)] = t.clips_per_second;
-      std::fprintf(stderr, "%s%s %.1f%s", separator, precision_name(p).c_str(), t.clips_per_second,
-                   t.cut_short ? " (cut short: far behind)" : "");
+      char speed[64];
+      std::snprintf(speed, sizeof speed, " %.1f%s", t.clips_per_second, t.cut_short ? " (cut short: far behind)" : "");
+      line += precision_name(p) + speed;
     } else {
-      std::fprintf(stderr, "%s%s failed", separator, precision_name(p).c_str());
+      line += precision_name(p) + " failed";
     }
     if (t.error.empty() && t.clips_per_second > best) {
       best = t.clips_per_second;
@@ -233,11 +238,11 @@ PrecisionChoice choose_precision(const std::string& requested, const Workload& w
     choice.timings.push_back(t);
   }
   if (best <= 0) {
-    std::fprintf(stderr, ": no candidate worked\n");
+    log(LogLevel::Note, line + ": no candidate worked");
     throw Error("precision auto", "every candidate failed: " + choice.timings.front().error);
   }
+  log(LogLevel::Note, line + " clips/s -> " + precision_name(choice.precision));
   choice.measured = true;
-  std::fprintf(stderr, " clips/s -> %s\n", precision_name(choice.precision).c_str());
   try {
     std::filesystem::create_directories(file.parent_path());
     nlohmann::json all = read_choices(file, /*warn=*/false);  // (re-read: another process may have written)
@@ -245,7 +250,7 @@ PrecisionChoice choose_precision(const std::string& requested, const Workload& w
     io::write_file_atomically(file, all.dump(2) + "\n");
   } catch (const std::exception& e) {
     // A read-only home must not stop the work: the next run measures again.
-    std::fprintf(stderr, "warning: %s: cannot keep the measurement (%s)\n", file.string().c_str(), e.what());
+    log(LogLevel::Warning, file.string() + ": cannot keep the measurement (" + e.what() + ")");
   }
   return choice;
 }

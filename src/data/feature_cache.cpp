@@ -14,8 +14,10 @@
 #include <cstring>
 #include <optional>
 
+#include <genrenet/compute.h>
 #include <genrenet/data.h>
 
+#include "common/log.h"
 #include "common/parallel.h"
 #include "common/progress.h"
 #include "common/sha256.h"
@@ -70,7 +72,7 @@ FeatureCache::FeatureCache(std::filesystem::path dir, FeatureOptions options)
   if (!std::filesystem::exists(dir_ / "options.json"))
     io::write_file_atomically(dir_ / "options.json", extractor_.options().to_json());
   if (const int n = sweep_killed_writes(dir_))
-    std::fprintf(stderr, "note: %s: removed %d temporary file(s) of killed writes\n", dir_.string().c_str(), n);
+    log(LogLevel::Note, "note: " + dir_.string() + ": removed " + std::to_string(n) + " temporary file(s) of killed writes");
 }
 
 namespace {
@@ -104,7 +106,7 @@ std::optional<Spectrogram> FeatureCache::read_entry(const std::filesystem::path&
   } catch (const Error&) {
     // A damaged entry (a crash of another writer cannot cause one: writes are atomic; a disk error can).
   }
-  std::fprintf(stderr, "warning: %s: damaged cache entry, recomputing\n", entry.string().c_str());
+  log(LogLevel::Warning, entry.string() + ": damaged cache entry, recomputing");
   return std::nullopt;
 }
 
@@ -135,7 +137,7 @@ FeatureCache::Result FeatureCache::load(const std::vector<std::filesystem::path>
   r.errors.resize(files.size());
   std::atomic<int> computed{0}, failed{0};
   ProgressBar bar(label, files.size(), files.size() > 1);
-  parallel_for(files.size(), threads, [&](size_t i) {
+  parallel_for(files.size(), resolve_threads(threads), [&](size_t i) {
     try {
       bool c = false;
       r.spectrograms[i] = load_one(files[i], c);

@@ -8,7 +8,7 @@
 #include <genrenet/evaluate.h>
 #include <genrenet/model.h>
 
-#include "eval/windowed_scorer.h"
+#include "infer/windowed_scorer.h"
 
 namespace genrenet {
 

@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "io/run_folder.h"
 
 #include <fcntl.h>
@@ -101,7 +102,7 @@ std::vector<std::string> RunFolder::recover() const {
 }
 
 void RunFolder::recover_and_report() const {
-  for (const auto& line : recover()) std::fprintf(stderr, "note: %s: %s\n", root_.c_str(), line.c_str());
+  for (const auto& line : recover()) log(LogLevel::Note, "note: " + root_.string() + ": " + line);
 }
 
 void RunFolder::remove_checkpoint() const {

@@ -12,7 +12,8 @@
 
 #include <genrenet/library.h>
 
-#include "eval/embedding_store.h"
+#include "common/sha256.h"
+#include "library/embedding_store.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -22,6 +23,24 @@ namespace {
 using RowId = faiss::Index::idx_t;
 
 std::filesystem::path index_file(const std::filesystem::path& folder) { return folder / "index.faiss"; }
+// How the index is built (SimilarityIndexOptions), so that an addition rebuilds it the same way.
+std::filesystem::path options_file(const std::filesystem::path& folder) { return folder / "index.json"; }
+
+void write_index_options(const std::filesystem::path& folder, const SimilarityIndexOptions& o) {
+  io::write_file_atomically(options_file(folder), nlohmann::json({{"ivf", o.ivf}, {"nlist", o.nlist}, {"nprobe", o.nprobe}}).dump(1));
+}
+
+SimilarityIndexOptions read_index_options(const std::filesystem::path& folder) {
+  const std::filesystem::path file = options_file(folder);
+  try {
+    const auto j = nlohmann::json::parse(io::read_text_file(file));
+    const SimilarityIndexOptions o{j.at("ivf").get<bool>(), j.at("nlist").get<int>(), j.at("nprobe").get<int>()};
+    if (o.nlist < 0 || o.nprobe < 1) throw std::invalid_argument("nlist or nprobe out of range");
+    return o;
+  } catch (const std::exception& e) {
+    throw Error(file.string(), std::string("damaged (") + e.what() + "): build the index again (genrenet index build)");
+  }
+}
 
 struct Store {
   nlohmann::json meta;
@@ -77,6 +96,7 @@ double recall_at_10(const faiss::Index& approximate, const faiss::Index& exact, 
 }  // namespace
 
 struct SimilarityIndex::Impl {
+  std::filesystem::path folder;
   Store store;
   std::unique_ptr<faiss::Index> index;
   // Made once, at open, so that no query scans every row: sha256 -> the rows holding that content (in row
@@ -122,6 +142,7 @@ IndexBuildReport SimilarityIndex::build(const std::filesystem::path& folder, con
       index = std::move(flat);
     }
     io::write_atomically(index_file(folder), [&](const std::filesystem::path& tmp) { faiss::write_index(index.get(), tmp.c_str()); });
+    write_index_options(folder, o);
   } catch (const faiss::FaissException& e) {
     throw Error(folder.string(), std::string("FAISS: ") + e.what());
   }
@@ -129,8 +150,25 @@ IndexBuildReport SimilarityIndex::build(const std::filesystem::path& folder, con
   return r;
 }
 
+IndexAddReport SimilarityIndex::add(const Classifier& classifier, const std::filesystem::path& folder,
+                                   const std::vector<std::filesystem::path>& files, const IndexAddOptions& o,
+                                   const std::function<void(std::size_t)>& done) {
+  const EmbeddingStoreFiles store = embedding_store_files(folder, false);
+  const bool existing = std::filesystem::exists(store.meta);
+  // An existing folder is built and windowed as before unless told otherwise (its windows are checked
+  // against given ones by embed_into_store, with the rest of the rule).
+  SimilarityIndexOptions how = o.index.value_or(SimilarityIndexOptions{});
+  if (existing && !o.index && std::filesystem::exists(options_file(folder))) how = read_index_options(folder);
+  const WindowOptions windows = o.windows ? *o.windows : existing ? embedding_store_windows(store) : WindowOptions{};
+  IndexAddReport r;
+  r.embedded = embed_into_store(classifier, files, folder, windows, done, o.group);
+  r.index = build(folder, how);
+  return r;
+}
+
 SimilarityIndex SimilarityIndex::open(const std::filesystem::path& folder) {
   SimilarityIndex out;
+  out.impl_->folder = folder;
   out.impl_->store = read_store(folder);
   if (!std::filesystem::exists(index_file(folder)))
     throw Error(folder.string(), "has embeddings but no index.faiss: run `genrenet index build` on it");
@@ -159,6 +197,27 @@ std::string SimilarityIndex::model_file() const { return impl_->store.meta.value
 std::string SimilarityIndex::weights_sha256() const { return impl_->store.meta.value("weights_sha256", ""); }
 WindowOptions SimilarityIndex::windows() const { return impl_->store.windows; }
 std::string SimilarityIndex::features_json() const { return impl_->store.meta.value("features", nlohmann::json()).dump(); }
+SimilarityIndexOptions SimilarityIndex::options() const {
+  // An index of a version that did not record its options was built the default way.
+  return std::filesystem::exists(options_file(impl_->folder)) ? read_index_options(impl_->folder) : SimilarityIndexOptions{};
+}
+
+void SimilarityIndex::check_compatible(const Classifier& classifier) const {
+  check_same_embedding_space(impl_->store.meta, impl_->folder.string(), classifier, nullptr);
+}
+
+std::vector<Neighbour> SimilarityIndex::query(const Classifier& classifier, std::span<const float> samples, int sample_rate,
+                                              int k, const std::string& content_sha256) const {
+  check_compatible(classifier);
+  return search(classifier.embed(samples, sample_rate, windows()).values, k, content_sha256);
+}
+
+std::vector<Neighbour> SimilarityIndex::query_file(const Classifier& classifier, const std::filesystem::path& file, int k) const {
+  check_compatible(classifier);
+  const std::string sha = sha256_file(file);
+  if (const int row = find_row(sha); row >= 0) return search_like_row(row, k);
+  return search(classifier.embed_file(file, windows()).values, k, sha);
+}
 
 std::vector<Neighbour> SimilarityIndex::search(std::span<const float> query, int k, const std::string& exclude_sha256) const {
   if (static_cast<int>(query.size()) != dimension())

@@ -12,7 +12,6 @@
 
 #include "common/parallel.h"
 #include "common/sha256.h"
-#include "eval/embedding_store.h"
 #include "io/file_copy.h"
 #include "library/audio_tags.h"
 #include "library/tag_journal.h"
@@ -140,8 +139,7 @@ std::string prepare_file(const std::filesystem::path& file, const TagOptions& o,
 
 }  // namespace
 
-TagReport tag_files(const Classifier& classifier, const std::filesystem::path& model_file,
-                    const std::vector<std::filesystem::path>& files, const TagOptions& o,
+TagReport tag_files(const Classifier& classifier, const std::vector<std::filesystem::path>& files, const TagOptions& o,
                     const std::function<void(const TagOutcome&)>& each, const std::function<void(std::size_t)>& done) {
   o.validate();
   std::optional<tags::TagJournal> journal;
@@ -151,12 +149,12 @@ TagReport tag_files(const Classifier& classifier, const std::filesystem::path& m
     journal.emplace(o.journal, tags::TagJournal::Mode::read_only, field_name(o.field));
   tags::TagJournal* journal_ptr = journal ? &*journal : nullptr;
   // What decides a file's value: a rerun under another rule decides again, under the same one skips.
-  const auto described = nlohmann::json::parse(classifier.describe_json());
-  const auto& calibration = described.at("calibration");  // null for an uncalibrated model
-  const std::string rule = nlohmann::json({{"model", weights_sha256(model_file)},
+  const UnknownOptions& unknown = classifier.unknown();
+  const std::string rule = nlohmann::json({{"model", classifier.identity().weights_sha256},
                                            {"format", o.format},
-                                           {"unknown", described.at("unknown")},
-                                           {"calibrated", calibration.is_object() && calibration.value("applied", false)},
+                                           {"unknown", {{"min_confidence", unknown.min_confidence},
+                                                        {"out_of_distribution", unknown.out_of_distribution}}},
+                                           {"calibrated", !classifier.calibration().empty() && classifier.applies_temperature()},
                                            {"windows", {o.windows.windows, o.windows.window_seconds, o.windows.hop_seconds}}})
                                .dump();
   TagReport report;

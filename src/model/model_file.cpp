@@ -3,12 +3,14 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include <genrenet/model.h>
 
 #include "common/json_number.h"
 #include "common/option_tables.h"
+#include "common/sha256.h"
 #include "common/text.h"
 
 #include "compute/random_state.h"
@@ -171,6 +173,17 @@ ModelFile read_model_file(const std::filesystem::path& path) {
   if (w.metadata.count("calibration")) f.calibration = ConfidenceCalibration::from_json(w.metadata["calibration"], name);
   f.weights = std::move(w.tensors);
   return f;
+}
+
+ModelIdentity model_identity(const std::filesystem::path& model_file) {
+  std::ifstream in(model_file, std::ios::binary);
+  unsigned char size[8] = {0};
+  if (!in.read(reinterpret_cast<char*>(size), 8)) throw Error(model_file.string(), "cannot read the model file");
+  std::uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = header << 8 | size[i];
+  in.seekg(static_cast<std::streamoff>(8 + header));
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return {model_file, sha256_hex(data)};
 }
 
 ResNet load_model(const ModelFile& f) {

@@ -9,6 +9,7 @@
 
 #include <genrenet/model.h>
 
+#include "common/log.h"
 #include "common/progress.h"
 #include "io/atomic_file.h"
 
@@ -151,7 +152,7 @@ std::filesystem::path fetch_weights(const PretrainedSource& src, bool allow_down
     throw Error(src.file_name, "not in the cache; put torchvision's file at " + target.string());
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   if (!curl_ready) throw Error("download", "libcurl could not start");
-  std::fprintf(stderr, "downloading %s to %s\n", src.url.c_str(), target.string().c_str());
+  log(LogLevel::Note, "downloading " + src.url + " to " + target.string());
   io::write_atomically(target, [&](const std::filesystem::path& tmp) {
     Download d{std::fopen(tmp.c_str(), "wb"), nullptr};
     if (!d.out) throw Error(tmp.string(), "cannot write");

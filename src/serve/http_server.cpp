@@ -11,8 +11,7 @@
 
 #include "common/sha256.h"
 #include "common/text.h"
-#include "eval/classification_json.h"
-#include "eval/embedding_store.h"
+#include "infer/classification_json.h"
 #include "library/neighbours_json.h"
 #include "serve/http_transport.h"
 #include "serve/requests.h"
@@ -77,12 +76,10 @@ struct HttpServer::Impl {
   Impl(const std::filesystem::path& model, const ClassifierOptions& co, const ServerOptions& so)
       : classifier(model, with_limit(co, so)), options(so), unknown(co.unknown) {
     nlohmann::json description = nlohmann::json::parse(classifier.describe_json());
-    has_energy_threshold = !description["calibration"].is_null();
+    has_energy_threshold = !classifier.calibration().empty();
     if (!so.index.empty()) {
       library = SimilarityIndex::open(so.index);
-      // Embeddings of two networks are not comparable: the index must hold this model's.
-      if (weights_sha256(model) != library->weights_sha256())
-        throw Error(so.index, "holds the embeddings of another model (" + library->model_file() + "), not of " + model.string());
+      library->check_compatible(classifier);  // refused at start, not answered with another space's neighbours
     }
     description["similar"] = library ? nlohmann::json({{"files", library->size()}}) : nlohmann::json(nullptr);
     model_json = description.dump();
@@ -156,9 +153,7 @@ struct HttpServer::Impl {
     }
     answered(res, [&] {
       const Audio a = decode(upload, name);
-      // With the index's own windows, as `genrenet similar` embeds its query.
-      const Embedding e = classifier.embed(a.samples, a.sample_rate, library->windows());
-      const nlohmann::json n = neighbours_json(library->search(e.values, k, sha256_hex(upload)));
+      const nlohmann::json n = neighbours_json(library->query(classifier, a.samples, a.sample_rate, k, sha256_hex(upload)));
       res.set_content(json_text({{"neighbours", n}}), "application/json");
     });
   }

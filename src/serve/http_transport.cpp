@@ -1,6 +1,7 @@
 // The HTTP/1.1 transport of the service (see http_transport.h for what it holds): one Connection per socket,
 // all of its steps on one strand of the I/O threads, one request at a time (pipelined requests wait in the
 // connection's buffer), deadlines kept by a timer that cancels the socket's operation when it fires.
+#include "common/log.h"
 #include "serve/http_transport.h"
 
 #include <malloc.h>
@@ -389,8 +390,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     res->body() = std::move(r.body);
     res->prepare_payload();
     if (options().log_requests)
-      std::fprintf(stderr, "%s %s -> %d (%zu bytes in, %zu out)\n", utf8_safe(request_.method).c_str(),
-                   printable(request_.path).c_str(), r.status, bytes_in_, res->body().size());
+      logf(LogLevel::Note, "%s %s -> %d (%zu bytes in, %zu out)", utf8_safe(request_.method).c_str(),
+           printable(request_.path).c_str(), r.status, bytes_in_, res->body().size());
     bytes_in_ = 0;
     arm(std::chrono::seconds(options().write_timeout_s));
     http::async_write(socket_, *res, [self = shared_from_this(), res, keep](error_code ec, std::size_t) {
@@ -450,7 +451,7 @@ void TransportState::accept() {
     if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
     if (ec) {
       // Out of file descriptors, say: try again shortly rather than spin.
-      std::fprintf(stderr, "genrenet serve: accept failed: %s\n", ec.message().c_str());
+      log(LogLevel::Error, "genrenet serve: accept failed: " + ec.message());
       self->accept_retry.expires_after(std::chrono::milliseconds(100));
       self->accept_retry.async_wait([self](error_code e) {
         if (!e) self->accept();

@@ -8,9 +8,10 @@
 
 #include <genrenet/train.h>
 
+#include "common/log.h"
 #include "eval/calibration.h"
-#include "eval/inference.h"
-#include "eval/windowed_scorer.h"
+#include "infer/inference.h"
+#include "infer/windowed_scorer.h"
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
 
@@ -94,7 +95,7 @@ ScoredSubset score_subset(const std::filesystem::path& run_path, const TrainConf
   ScoredSubset out;
   for (size_t i = 0; i < files.size(); ++i) {
     if (!loaded.errors[i].empty()) {
-      std::fprintf(stderr, "warning: skipped unreadable clip: %s\n", loaded.errors[i].c_str());
+      log(LogLevel::Warning, "skipped unreadable clip: " + loaded.errors[i]);
       continue;
     }
     audios.push_back(cut_windows(std::move(loaded.spectrograms[i]), mf.features, mf.features.frames, mf.features.frames / 2));

@@ -8,6 +8,7 @@
 
 #include <genrenet/experiments.h>
 
+#include "common/log.h"
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
 #include "train/config_file.h"
@@ -27,7 +28,7 @@ RunOutcome run_one(const TrainConfig& c, const std::atomic<bool>* stop) {
   const std::filesystem::path done = folder.experiment_test();
   if (std::filesystem::exists(done)) {
     auto j = nlohmann::json::parse(io::read_text_file(done));
-    std::printf("  %s: finished before (test accuracy %.4f)\n", c.out.c_str(), j.at("accuracy").get<double>());
+    logf(LogLevel::Result, "  %s: finished before (test accuracy %.4f)", c.out.c_str(), j.at("accuracy").get<double>());
     return {j.at("accuracy").get<double>(), j.at("seconds_per_epoch").get<double>(), j.at("epochs").get<int>()};
   }
   // Trained, calibrated and tested as `genrenet train` does (other processes of a data-parallel run test too).
@@ -119,8 +120,8 @@ std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, 
     r.experiment.config = c;
     std::vector<double> seconds;
     for (int seed = o.first_seed; seed < o.first_seed + o.seeds; ++seed) {
-      std::printf("== %s (%s), seed %d (%d of %d) ==\n", x.name.c_str(), x.title.c_str(), seed,
-                  seed - o.first_seed + 1, o.seeds);
+      logf(LogLevel::Result, "== %s (%s), seed %d (%d of %d) ==", x.name.c_str(), x.title.c_str(), seed,
+           seed - o.first_seed + 1, o.seeds);
       std::vector<double> fold_acc;
       TrainConfig seeded = c;
       seeded.seed = static_cast<unsigned>(seed);

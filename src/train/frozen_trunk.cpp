@@ -5,7 +5,7 @@
 #include <genrenet/compute.h>
 
 #include "compute/random_state.h"
-#include "eval/inference.h"
+#include "infer/inference.h"
 #include "train/training_workload.h"
 
 namespace genrenet {

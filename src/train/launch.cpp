@@ -20,11 +20,11 @@
 
 #include <genrenet/distributed.h>
 
+#include "common/log.h"
+#include "common/stop_signals.h"
+
 namespace genrenet {
 namespace {
-
-volatile std::sig_atomic_t g_launcher_signal = 0;
-void on_launcher_signal(int sig) { g_launcher_signal = sig; }
 
 // A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice).
 int free_local_port() {
@@ -87,21 +87,20 @@ pid_t start_worker(int rank, int nproc, const std::vector<std::string>& args, co
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::execv("/proc/self/exe", argv.data());
+  // The child of fork(): straight to stderr, not through the log callback (another thread may hold its lock).
   std::fprintf(stderr, "error: worker %d: cannot start %s (%s)\n", rank, args[0].c_str(), std::strerror(errno));
   ::_exit(127);
 }
 
 // Waits for every worker, passing on Ctrl-C and SIGTERM; after the first failure the others get
 // `grace_seconds` to stop, then SIGTERM, then SIGKILL. Returns the first failure's exit code (0: none).
-int supervise_workers(std::vector<pid_t>& pids, double grace_seconds) {
+int supervise_workers(std::vector<pid_t>& pids, double grace_seconds, StopSignals& signals) {
   using Clock = std::chrono::steady_clock;
   int running = static_cast<int>(pids.size()), first_failure = 0;
   Clock::time_point failed_at{};
   bool terminated = false, killed = false, interrupted = false;
   while (running > 0) {
-    if (g_launcher_signal) {
-      const int sig = g_launcher_signal;
-      g_launcher_signal = 0;
+    if (const int sig = signals.take()) {
       interrupted = true;
       signal_workers(pids, sig);
     }
@@ -118,15 +117,15 @@ int supervise_workers(std::vector<pid_t>& pids, double grace_seconds) {
         failed_at = Clock::now();
         // After a Ctrl-C the workers stop by themselves (status 130): that is no failure to report.
         if (running > 0 && !interrupted)
-          std::fprintf(stderr, "genrenet: worker %d (pid %d) %s; the other workers get %.0f s to stop\n",
-                       static_cast<int>(it - pids.begin()), pid, describe_status(status).c_str(), grace_seconds);
+          logf(LogLevel::Error, "worker %d (pid %d) %s; the other workers get %.0f s to stop",
+               static_cast<int>(it - pids.begin()), pid, describe_status(status).c_str(), grace_seconds);
       }
       continue;
     }
     if (first_failure != 0) {
       const double waited = std::chrono::duration<double>(Clock::now() - failed_at).count();
       if (!terminated && waited > grace_seconds) {
-        std::fprintf(stderr, "genrenet: %d worker(s) still running %.0f s after a failure: stopping them\n", running, waited);
+        logf(LogLevel::Error, "%d worker(s) still running %.0f s after a failure: stopping them", running, waited);
         signal_workers(pids, SIGTERM);
         terminated = true;
       } else if (!killed && waited > grace_seconds + 10) {
@@ -153,15 +152,8 @@ int launch_local_workers(int nproc, double grace_seconds) {
   std::vector<pid_t> pids(nproc, -1);
   for (int r = 0; r < nproc; ++r) pids[r] = start_worker(r, nproc, args, addr, port);
 
-  struct sigaction sa {};
-  sa.sa_handler = on_launcher_signal;
-  struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  const int first_failure = supervise_workers(pids, grace_seconds);
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  return first_failure;
+  StopSignals signals(StopSignals::Second::PassOn);
+  return supervise_workers(pids, grace_seconds, signals);
 }
 
 }  // namespace genrenet

@@ -5,6 +5,7 @@
 
 #include <genrenet/train.h>
 
+#include "common/log.h"
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
 
@@ -19,8 +20,8 @@ TestedRun train_and_test(const TrainConfig& config, const RunControl& control) {
   if (!split.valid.empty()) {
     r.calibration = calibrate_run(config.out);
     const ConfidenceCalibration& c = config.test_model == "last" ? r.calibration->last : r.calibration->best;
-    std::printf("calibration (%s model, %d validation clips): temperature %.3f, ECE %.3f -> %.3f, NLL %.3f -> %.3f; "
-                "out-of-distribution energy threshold %.3f (keeps %.0f%% of them)\n",
+    logf(LogLevel::Result, "calibration (%s model, %d validation clips): temperature %.3f, ECE %.3f -> %.3f, NLL %.3f -> %.3f; "
+         "out-of-distribution energy threshold %.3f (keeps %.0f%% of them)",
                 config.test_model.c_str(), c.clips, c.temperature, c.ece_before, c.ece_after, c.nll_before, c.nll_after,
                 c.energy_threshold, 100 * c.energy_tpr);
   }
@@ -53,22 +54,22 @@ KFoldResult train_kfold(const TrainConfig& config, const RunControl& control) {
     RunControl fold_control = control;
     // Rank 0's reading of the folder holds for every process (the trainer shares it).
     fold_control.resume = control.resume && io::RunFolder(runs[f].out).has_finished_epoch();
-    if (main) std::printf("== fold %d of %d ==\n", f + 1, k);
+    if (main) logf(LogLevel::Result, "== fold %d of %d ==", f + 1, k);
     TestedRun r = train_and_test(runs[f], fold_control);
     if (r.training.interrupted) {
       result.interrupted = true;
       return result;
     }
     if (!main || !r.test) continue;
-    std::printf("fold %d: test accuracy %.4f\n", f + 1, r.test->accuracy);
+    logf(LogLevel::Result, "fold %d: test accuracy %.4f", f + 1, r.test->accuracy);
     accuracy.push_back(r.test->accuracy);
     result.folds.push_back(*r.test);
   }
   result.interrupted = control.stop_requested();
   if (!main || result.interrupted) return result;
   result.accuracy = mean_and_std(accuracy);
-  std::printf("%d-fold test accuracy: %.4f +- %.4f (mean +- standard deviation over folds)\n", k, result.accuracy.mean,
-              result.accuracy.std);
+  logf(LogLevel::Result, "%d-fold test accuracy: %.4f +- %.4f (mean +- standard deviation over folds)", k, result.accuracy.mean,
+       result.accuracy.std);
   io::write_file_atomically(io::RunFolder(config.out).kfold_summary(),
                             nlohmann::json({{"folds", k}, {"accuracy", accuracy}, {"mean", result.accuracy.mean},
                                             {"std", result.accuracy.std}})

@@ -16,6 +16,7 @@
 
 #include <genrenet/train.h>
 
+#include "common/log.h"
 #include "common/progress.h"
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
@@ -40,21 +41,21 @@ LoadedSubset load_subset(const Dataset& data, const std::vector<std::string>& id
                          const std::string& label, bool report = true) {
   const SplitClips clips = find_clips(data, ids);
   if (report)
-    for (auto& id : clips.missing) std::fprintf(stderr, "warning: %s: in the split but not in the dataset, skipped\n", id.c_str());
+    for (auto& id : clips.missing) log(LogLevel::Warning, id + ": in the split but not in the dataset, skipped");
   std::vector<std::filesystem::path> files;
   for (auto& c : clips.clips) files.push_back(c.path);
   FeatureCache::Result r = cache.load(files, threads, label);
   LoadedSubset s;
   for (size_t i = 0; i < files.size(); ++i) {
     if (!r.errors[i].empty()) {
-      if (report) std::fprintf(stderr, "warning: skipped unreadable clip: %s\n", r.errors[i].c_str());
+      if (report) log(LogLevel::Warning, "skipped unreadable clip: " + r.errors[i]);
       continue;
     }
     s.spectrograms.push_back(std::move(r.spectrograms[i]));
     s.labels.push_back(clips.clips[i].label);
     s.ids.push_back(clips.clips[i].id);
   }
-  if (r.failed && report) std::fprintf(stderr, "%s: %d of %zu clips unreadable and skipped\n", label.c_str(), r.failed, files.size());
+  if (r.failed && report) logf(LogLevel::Note, "%s: %d of %zu clips unreadable and skipped", label.c_str(), r.failed, files.size());
   return s;
 }
 
@@ -137,7 +138,7 @@ class Trainer {
     main_ = !group || group->rank() == 0;
     world_ = group ? group->size() : 1;
     rank_ = group ? group->rank() : 0;
-    ProgressBar::set_enabled_globally(main_);
+    if (!main_) quiet_bars_.emplace();
     // Rank 0 decides and reads the run folder; the others receive what it read, so that they need not see
     // the run folder at all (another machine).
     resume_ = group ? group->share(control.resume ? "1" : "0") == "1" : control.resume;
@@ -152,14 +153,14 @@ class Trainer {
     for (int epoch = start_epoch_; epoch <= config_.epochs; ++epoch) {
       if (stop_requested()) {
         result_.interrupted = true;
-        say("stopped before epoch %d: continue with --resume\n", epoch);
+        say("stopped before epoch %d: continue with --resume", epoch);
         break;
       }
       const auto t0 = Clock::now();
       std::vector<double> train_totals;
       if (!train_epoch(epoch, train_totals)) {
         result_.interrupted = true;
-        say("stopped during epoch %d; the checkpoint of epoch %d is kept: continue with --resume\n", epoch, epoch - 1);
+        say("stopped during epoch %d; the checkpoint of epoch %d is kept: continue with --resume", epoch, epoch - 1);
         break;
       }
       const std::vector<double> valid_totals = validate();
@@ -174,8 +175,7 @@ class Trainer {
         result_.best_val_acc = m.val_acc;
       }
       if (!main_) continue;
-      std::printf("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
-      std::fflush(stdout);
+      logf(LogLevel::Result, "%5d %11.4f %10.4f %9.4f %8.4f %8.1f", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
       checkpoint(m, best);
     }
     // The run folder is complete (rank 0 has written its last checkpoint) when train() returns anywhere.
@@ -183,7 +183,7 @@ class Trainer {
     result_.best_model = folder_.best_model();
     result_.last_model = folder_.last_model();
     if (!result_.interrupted && !result_.history.empty())
-      say("best validation accuracy %.4f at epoch %d; model to test (test_model %s): %s\n", result_.best_val_acc,
+      say("best validation accuracy %.4f at epoch %d; model to test (test_model %s): %s", result_.best_val_acc,
           result_.best_epoch, config_.test_model.c_str(),
           (config_.test_model == "last" ? result_.last_model : result_.best_model).string().c_str());
     return std::move(result_);
@@ -192,7 +192,7 @@ class Trainer {
  private:
   template <class... Args>
   void say(const char* format, Args... args) const {
-    if (main_) std::printf(format, args...);
+    if (main_) logf(LogLevel::Result, format, args...);
   }
 
   // Rank 0 holds the run folder for the whole run, and first completes (or discards) the checkpoint of a
@@ -247,7 +247,7 @@ class Trainer {
         io::write_file_atomically(folder_.config(), stored.to_json());
       }
       if (!split_.not_found.empty())
-        std::fprintf(stderr, "note: %zu split entries have no clip in %s (e.g. %s)\n", split_.not_found.size(),
+        logf(LogLevel::Note, "note: %zu split entries have no clip in %s (e.g. %s)", split_.not_found.size(),
                      config_.data.c_str(), split_.not_found[0].c_str());
     }
     if (group_) split_ = Split::from_json(group_->share(split_.to_json()));
@@ -280,14 +280,14 @@ class Trainer {
       std::filesystem::path w = config_.pretrained == "imagenet" ? fetch_imagenet_weights(mo_.arch)
                                                                   : std::filesystem::path(config_.pretrained);
       LoadReport r = load_weights(model_, read_weights(w).tensors);
-      std::printf("pretrained %s: %s\n", w.string().c_str(), r.summary().c_str());
+      log(LogLevel::Result, "pretrained " + w.string() + ": " + r.summary());
     }
     if (main_ && resume_) load_weights(model_, read_model_file(folder_.last_model()).weights, /*strict=*/true);
     // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
     if (group_) group_->broadcast(module_state(*model_, true));
     auto frozen = freeze(model_, config_.freeze);
     if (!frozen.empty())
-      say("frozen: %zu parameter tensors (%s ... %s)\n", frozen.size(), frozen.front().c_str(), frozen.back().c_str());
+      say("frozen: %zu parameter tensors (%s ... %s)", frozen.size(), frozen.front().c_str(), frozen.back().c_str());
     const int trunk_stages = frozen_trunk_stages(model_, config_.freeze);
     // "auto" is measured by the first process alone (once per CPU and workload, then cached) and shared; a
     // resumed run keeps the precisions it started in, so that it computes what the uninterrupted run would
@@ -369,23 +369,23 @@ class Trainer {
     result_.best_epoch = state.at("best_epoch").get<int>();
     result_.best_val_acc = state.at("best_val_acc").get<double>();
     result_.history = history_from_json(state.at("history"));
-    say("resuming %s at epoch %d\n", given_.out.c_str(), start_epoch_);
+    say("resuming %s at epoch %d", given_.out.c_str(), start_epoch_);
   }
 
   void print_header() const {
-    say("%s: %zu training and %zu validation clips, %zu classes, %s, %s, %d threads\n", mo_.arch.c_str(),
+    say("%s: %zu training and %zu validation clips, %zu classes, %s, %s, %d threads", mo_.arch.c_str(),
         train_set_.ids.size(), valid_set_.ids.size(), data_.classes.size(),
         bf16_ ? "bf16 autocast + channels_last" : channels_last_ ? "fp32 channels_last" : "fp32",
         device_.str().c_str(), threads_);
     if (trunk_)
-      say("frozen trunk: conv1 .. %s run as an inference network in %s; the rest trains\n",
+      say("frozen trunk: conv1 .. %s run as an inference network in %s; the rest trains",
           trunk_->stages() ? ("layer" + std::to_string(trunk_->stages())).c_str() : "maxpool", trunk_text_.c_str());
     if (group_)
-      say("data-parallel: %d processes x batch %d = global batch %d, %s, batch norm %s\n", world_, config_.batch,
+      say("data-parallel: %d processes x batch %d = global batch %d, %s, batch norm %s", world_, config_.batch,
           world_ * config_.batch, cuda_ ? "NCCL" : "Gloo", config_.sync_bn ? "synchronised" : "per process");
-    say("%5s %11s %10s %9s %8s %8s\n", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds");
+    say("%5s %11s %10s %9s %8s %8s", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds");
     for (auto& m : result_.history)
-      say("%5d %11.4f %10.4f %9.4f %8.4f %8.1f\n", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
+      say("%5d %11.4f %10.4f %9.4f %8.4f %8.1f", m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds);
   }
 
   torch::Tensor to_device(torch::Tensor x) const {
@@ -572,6 +572,7 @@ class Trainer {
 
   const TrainConfig given_;
   const RunControl control_;
+  std::optional<ProgressBar::Silence> quiet_bars_;  // on the workers other than rank 0
   TrainConfig config_;
   bool resume_ = false, main_ = true;
   int world_ = 1, rank_ = 0;

@@ -6,7 +6,7 @@
 #include <genrenet/train.h>
 
 #include "compute/random_state.h"
-#include "eval/inference.h"
+#include "infer/inference.h"
 #include "train/frozen_trunk.h"
 #include "train/training_workload.h"
 
@@ -78,7 +78,7 @@ PrecisionChoice choose_training_precision(const TrainConfig& config, const Model
 
 namespace {
 
-TuneResult tune_training(const TuneOptions& o, int threads) {
+TrainingTuneResult tune_training(const TrainingTuneOptions& o, int threads) {
   TrainConfig config;
   config.data = "(tune)";
   config.batch = o.batch;
@@ -93,7 +93,7 @@ TuneResult tune_training(const TuneOptions& o, int threads) {
     config.model.input_channels = o.input_channels;
   }
   config.validate();
-  TuneResult r;
+  TrainingTuneResult r;
   r.choice = choose_training_precision(config, config.model, threads, /*force_measure=*/true, &r.workload);
   ResNet probe = make_model(config.model);
   freeze(probe, config.freeze);
@@ -106,40 +106,13 @@ TuneResult tune_training(const TuneOptions& o, int threads) {
   return r;
 }
 
-TuneResult tune_inference(const TuneOptions& o, int threads) {
-  ModelFile mf;
-  if (!o.model_file.empty()) {
-    mf = read_model_file(o.model_file);
-  } else {
-    // An untrained network of the paper's shape: speed does not depend on the weights' values.
-    mf.model.arch = o.arch;
-    mf.model.input_channels = o.input_channels;
-    mf.model.validate();
-    mf.classes.resize(mf.model.num_classes);
-    ResNet m = make_model(mf.model);
-    m->eval();
-    mf.weights = state_dict(*m);
-  }
-  if (mf.int8.empty()) {
-    // So that int8 is timed too: ranges from random inputs (speed does not depend on them either).
-    ScopedRandomState keep_random_sequence;
-    torch::manual_seed(0);
-    ResNet model = load_model(mf);
-    InferenceNet(model).observe(torch::randn({2, mf.model.input_channels, mf.features.n_mels, mf.features.frames}),
-                                         mf.int8);
-  }
-  TuneResult r;
-  make_inference_net(mf, {"cpu", "auto", threads}, o.batch, &r.choice, /*force_measure=*/true, &r.workload);
-  return r;
-}
-
 }  // namespace
 
-TuneResult tune_precision(const TuneOptions& o) {
+TrainingTuneResult tune_training_precision(const TrainingTuneOptions& o) {
   if (o.batch < 1 || o.batch > 4096) throw Error("batch", "must be in [1, 4096], got " + std::to_string(o.batch));
   const int threads = resolve_threads(o.threads);
   at::set_num_threads(threads);
-  return o.training ? tune_training(o, threads) : tune_inference(o, threads);
+  return tune_training(o, threads);
 }
 
 }  // namespace genrenet

@@ -1,15 +1,15 @@
 // Grad-CAM over a whole audio: its windows (as classify cuts them) through the trunk once, the genre chosen
 // from their averaged fp32 probabilities, each window's class-activation map placed back at its frames and
 // averaged where windows overlap, then scaled to [0, 1].
-#include "eval/explain.h"
+#include "infer/explain.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
 
-#include "eval/grad_cam.h"
-#include "eval/windowed_scorer.h"
+#include "infer/grad_cam.h"
+#include "infer/windowed_scorer.h"
 #include "features/mel_filterbank.h"
 
 namespace genrenet {

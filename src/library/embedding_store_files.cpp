@@ -9,7 +9,7 @@
 #include <genrenet/genrenet.h>
 
 #include "common/sha256.h"
-#include "eval/embedding_store.h"
+#include "library/embedding_store.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -37,17 +37,6 @@ WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files) {
     throw Error(files.meta.string(), std::string("damaged window options (") + e.what() + ")");
   }
   return o;
-}
-
-std::string weights_sha256(const std::filesystem::path& model_file) {
-  std::ifstream in(model_file, std::ios::binary);
-  unsigned char size[8] = {0};
-  if (!in.read(reinterpret_cast<char*>(size), 8)) throw Error(model_file.string(), "cannot read the model file");
-  std::uint64_t header = 0;
-  for (int i = 7; i >= 0; --i) header = header << 8 | size[i];
-  in.seekg(static_cast<std::streamoff>(8 + header));
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return sha256_hex(data);
 }
 
 StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& p, int size) {

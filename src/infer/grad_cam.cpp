@@ -1,4 +1,4 @@
-#include "eval/grad_cam.h"
+#include "infer/grad_cam.h"
 
 namespace genrenet {
 

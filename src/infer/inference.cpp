@@ -1,4 +1,4 @@
-#include "eval/inference.h"
+#include "infer/inference.h"
 
 #include "compute/random_state.h"
 
@@ -72,6 +72,35 @@ torch::Tensor class_logits(const InferenceNet& net, std::span<const Spectrogram>
     outs.push_back(net.forward(x).to(torch::kFloat32).cpu());
   }
   return torch::cat(outs).contiguous();
+}
+
+TuneResult tune_inference_precision(const TuneOptions& o) {
+  if (o.batch < 1 || o.batch > 4096) throw Error("batch", "must be in [1, 4096], got " + std::to_string(o.batch));
+  const int threads = resolve_threads(o.threads);
+  ModelFile mf;
+  if (!o.model_file.empty()) {
+    mf = read_model_file(o.model_file);
+  } else {
+    // An untrained network of the paper's shape: speed does not depend on the weights' values.
+    mf.model.arch = o.arch;
+    mf.model.input_channels = o.input_channels;
+    mf.model.validate();
+    mf.classes.resize(mf.model.num_classes);
+    ResNet m = make_model(mf.model);
+    m->eval();
+    mf.weights = state_dict(*m);
+  }
+  if (mf.int8.empty()) {
+    // So that int8 is timed too: ranges from random inputs (speed does not depend on them either).
+    ScopedRandomState keep_random_sequence;
+    torch::manual_seed(0);
+    ResNet model = load_model(mf);
+    InferenceNet(model).observe(torch::randn({2, mf.model.input_channels, mf.features.n_mels, mf.features.frames}),
+                                         mf.int8);
+  }
+  TuneResult r;
+  make_inference_net(mf, {"cpu", "auto", threads}, o.batch, &r.choice, /*force_measure=*/true, &r.workload);
+  return r;
 }
 
 }  // namespace genrenet

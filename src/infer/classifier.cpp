@@ -14,10 +14,10 @@
 #include <genrenet/model.h>
 
 #include "common/parallel.h"
-#include "eval/classification_json.h"
-#include "eval/explain.h"
-#include "eval/inference.h"
-#include "eval/windowed_scorer.h"
+#include "infer/classification_json.h"
+#include "infer/explain.h"
+#include "infer/inference.h"
+#include "infer/windowed_scorer.h"
 
 namespace genrenet {
 
@@ -38,6 +38,7 @@ struct Windows {
 
 struct Classifier::Impl {
   ModelFile meta;  // classes, options, training summary; the weights are dropped once loaded
+  ModelIdentity identity;
   InferenceNet net;
   FeatureExtractor fx;
   ClassifierOptions options;
@@ -229,6 +230,7 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
   mf.weights.clear();
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
   impl_->embedding_size = embedding_size;
+  impl_->identity = model_identity(model_file);
 }
 
 Classifier::~Classifier() = default;
@@ -237,6 +239,10 @@ Classifier& Classifier::operator=(Classifier&&) noexcept = default;
 
 const std::vector<std::string>& Classifier::classes() const { return impl_->meta.classes; }
 const FeatureOptions& Classifier::features() const { return impl_->meta.features; }
+const ModelIdentity& Classifier::identity() const { return impl_->identity; }
+const ConfidenceCalibration& Classifier::calibration() const { return impl_->meta.calibration; }
+bool Classifier::applies_temperature() const { return impl_->options.calibrated && !impl_->meta.calibration.empty(); }
+const UnknownOptions& Classifier::unknown() const { return impl_->options.unknown; }
 
 std::string Classifier::describe_json() const {
   const ModelFile& m = impl_->meta;

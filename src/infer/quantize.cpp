@@ -7,6 +7,7 @@
 #include <genrenet/classifier.h>
 #include <genrenet/inference.h>
 
+#include "common/log.h"
 #include "common/parallel.h"
 #include "common/progress.h"
 
@@ -51,7 +52,7 @@ QuantizeReport quantize_model_file(const std::filesystem::path& model_path, cons
   std::vector<Spectrogram> inputs;
   for (size_t i = 0; i < files.size(); ++i) {
     if (!errors[i].empty()) {
-      std::fprintf(stderr, "warning: skipped: %s\n", errors[i].c_str());
+      log(LogLevel::Warning, "skipped: " + errors[i]);
       ++report.files_skipped;
       continue;
     }

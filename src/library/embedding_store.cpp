@@ -5,12 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include <genrenet/classifier.h>
+#include <genrenet/library.h>
 #include <genrenet/model.h>
 
 #include "common/sha256.h"
-#include "eval/embedding_store.h"
 #include "common/text.h"
+#include "library/embedding_store.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -23,18 +23,37 @@ nlohmann::json windows_json(const WindowOptions& w) {
 
 }  // namespace
 
+nlohmann::json embedding_store_meta(const Classifier& clf, const WindowOptions& w) {
+  return {{"model", clf.identity().file.string()},
+          {"weights_sha256", clf.identity().weights_sha256},
+          {"size", clf.embedding_size()},
+          {"features", nlohmann::json::parse(clf.features().to_json())},
+          {"windows", windows_json(w)}};
+}
 
-EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::path& model_file,
-                                  const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
+void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const Classifier& clf,
+                                const WindowOptions* windows) {
+  const nlohmann::json made = embedding_store_meta(clf, windows ? *windows : WindowOptions{});
+  const std::string stored_model = stored.value("model", std::string("?")), model = clf.identity().file.string();
+  if (stored.value("weights_sha256", "") != made["weights_sha256"])
+    throw Error(subject, "holds embeddings made by another model (" + stored_model + "), not by " + model +
+                             ": embeddings of two models cannot be compared (a query must be embedded by the same model)");
+  if (stored.value("features", nlohmann::json()) != made["features"])
+    throw Error(subject, "holds embeddings made from other feature options than " + model +
+                             "'s: they cannot be compared (a query must be embedded by the same model)");
+  if (windows && stored.contains("windows") && stored["windows"] != made["windows"])
+    throw Error(subject, "holds embeddings made with other windows (" + stored["windows"].dump() +
+                             "): add with the same window options, or into another folder");
+}
+
+
+EmbedStoreReport embed_into_store(const Classifier& clf, const std::vector<std::filesystem::path>& files,
+                                  const std::filesystem::path& out,
                                   const WindowOptions& w, const std::function<void(std::size_t)>& done, int group) {
   if (group < 1) throw Error("group", "must be at least 1");
   const EmbeddingStoreFiles p = embedding_store_files(out, true);
   const int size = clf.embedding_size();
-  const nlohmann::json meta = {{"model", model_file.string()},
-                               {"weights_sha256", weights_sha256(model_file)},
-                               {"size", size},
-                               {"features", nlohmann::json::parse(clf.features().to_json())},
-                               {"windows", windows_json(w)}};
+  const nlohmann::json meta = embedding_store_meta(clf, w);
   if (std::filesystem::exists(p.meta)) {
     nlohmann::json old;
     try {
@@ -42,12 +61,7 @@ EmbedStoreReport embed_into_store(const Classifier& clf, const std::filesystem::
     } catch (const nlohmann::json::exception& e) {
       throw Error(p.meta.string(), std::string("damaged (") + e.what() + ")");
     }
-    if (old.value("weights_sha256", "") != meta["weights_sha256"] || old.value("features", nlohmann::json()) != meta["features"])
-      throw Error(p.meta.string(), "these embeddings were made by another model (" + old.value("model", std::string("?")) +
-                                       "); embeddings of two models cannot be compared: use another --out");
-    if (old.contains("windows") && old["windows"] != meta["windows"])
-      throw Error(p.meta.string(), "these embeddings were made with other windows (" + old["windows"].dump() +
-                                       "): give the same --window and --hop, or use another --out");
+    check_same_embedding_space(old, p.meta.string(), clf, &w);
   }
   StoredEmbeddings store = read_embedding_store(p, size);
   std::set<std::string> have;

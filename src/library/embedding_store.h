@@ -1,4 +1,4 @@
-// The files of an embedding store (embed_into_store, genrenet/classifier.h) and what they hold, for the code
+// The files of an embedding store (embed_into_store, genrenet/library.h) and what they hold, for the code
 // that reads a store besides the one that writes it (the similarity index, src/library).
 #pragma once
 
@@ -29,8 +29,14 @@ StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& files, int size
 // The window options the store's embeddings were made with (its M.json), for queries and additions.
 WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files);
 
-// The identity of a model's weights: the sha256 of the safetensors file's tensor bytes (everything after the
-// header), so that rewriting its metadata (a calibration, int8 ranges) does not make it another model.
-std::string weights_sha256(const std::filesystem::path& model_file);
+// What a store's M.json says of the embeddings `classifier` makes with windows `w`: the model (file and
+// identity), embedding size, feature options and windows.
+nlohmann::json embedding_store_meta(const Classifier& classifier, const WindowOptions& w);
+
+// The one rule of comparable embeddings (SimilarityIndex::check_compatible): `stored`, a store's M.json
+// (named `subject` in errors), against what `classifier` makes; the same weights and feature options, and
+// with `windows` given (an addition), the same windows.
+void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const Classifier& classifier,
+                                const WindowOptions* windows);
 
 }  // namespace genrenet

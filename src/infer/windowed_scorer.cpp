@@ -1,9 +1,9 @@
-#include "eval/windowed_scorer.h"
+#include "infer/windowed_scorer.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "eval/inference.h"
+#include "infer/inference.h"
 
 namespace genrenet {
 
