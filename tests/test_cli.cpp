@@ -1,10 +1,18 @@
 // End to end: the genrenet program as a user runs it.
+#include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include <genrenet/classifier.h>
+#include <genrenet/library.h>
 #include <genrenet/model.h>
+#include <genrenet/serve.h>
+#include <genrenet/train.h>
 
+#include "common/option_tables.h"
 #include "common/text.h"
 #include "small_model.h"
 #include "test_util.h"
@@ -180,6 +188,92 @@ TEST(Cli, FileNamesOfAnyBytesArePrintedSafelyAndNeverStopABatch) {
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(r.output.find('\x1B'), std::string::npos) << r.output;  // no raw escape reaches the terminal
     EXPECT_NE(r.output.find("\\x1B[31mred.wav"), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace genrenet
+
+namespace genrenet {
+namespace {
+
+// Issue 28: every runtime option is declared once, in its stage's option table, and every command that offers
+// it offers that row: the same flag, help and rule everywhere (`--threads` was declared in 8 places, with
+// different help), and every row with a flag is offered by some command.
+TEST(CliOptions, EveryRuntimeOptionIsDeclaredOnce) {
+  // flag -> the help text its row gives, and the table it is in.
+  std::map<std::string, std::pair<std::string, std::string>> expected;
+  auto rows = [&](const std::string& name, const auto& table) {
+    for (const auto& f : table.fields()) {
+      if (f.flag.empty()) continue;
+      const std::string text = f.is_switch ? f.help : f.help + " (" + f.rule + ")";
+      const auto [at, fresh] = expected.emplace(f.flag, std::make_pair(text, name));
+      EXPECT_TRUE(fresh || at->second.first == text) << f.flag << " is declared twice, differently:\n  "
+                                                     << at->second.first << "\n  " << text;
+    }
+  };
+  rows("compute", compute_options_table());
+  rows("classifier", classifier_options_table());
+  rows("window", window_options_table());
+  rows("index", similarity_index_options_table());
+  rows("tag", tag_options_table());
+  rows("server", server_options_table());
+  rows("calibrate", calibrate_options_table());
+  // The tables each command offers (classifier includes compute's rows). A table's flag in a command that
+  // does not offer the table must be another thing of the same name, and only these are.
+  const std::map<std::string, std::set<std::string>> offers = {
+      {"predict", {"classifier", "compute", "window"}},       {"serve", {"classifier", "compute", "server"}},
+      {"explain", {"classifier", "compute", "window"}},       {"embed", {"classifier", "compute", "window"}},
+      {"tag", {"classifier", "compute", "window", "tag"}},    {"index build", {"classifier", "compute", "window", "index"}},
+      {"index add", {"classifier", "compute"}},               {"similar", {"classifier", "compute"}},
+      {"calibrate", {"calibrate"}},                           {"quantize", {"compute"}},
+      {"tune", {"compute"}}};
+  const std::set<std::string> same_name_other_thing = {"--format", "--index", "--batch"};  // output format, index folder, tune's batch
+  std::set<std::string> offered;
+  const std::string exe = GENRENET_EXE;
+  for (const auto& [command, tables] : offers) {
+    const auto r = test::run(exe + " " + command + " --help");
+    ASSERT_EQ(r.status, 0) << command << ": " << r.output;
+    // CLI11 writes an option with its type and default, then its help: on the same line, or on the next
+    // when the option is long.
+    std::vector<std::string> options;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find_first_not_of(' ') != std::string::npos && line[line.find_first_not_of(' ')] == '-') options.push_back(line);
+      else if (!options.empty() && line.rfind("      ", 0) == 0) options.back() += " " + line;
+    }
+    static const std::regex flag(R"(^\s+(?:-\w,)?(--[a-z0-9-]+)\b)");
+    for (const std::string& line : options) {
+      std::smatch m;
+      if (!std::regex_search(line, m, flag)) continue;
+      const auto row = expected.find(m[1]);
+      if (row == expected.end()) continue;
+      if (!tables.count(row->second.second)) {
+        EXPECT_TRUE(same_name_other_thing.count(row->first)) << command << " declares " << row->first << " by hand:\n" << line;
+        continue;
+      }
+      offered.insert(row->first);
+      EXPECT_NE(line.find(row->second.first), std::string::npos)
+          << command << " " << row->first << " is not its row's:\n" << line << "\n  expected: " << row->second.first;
+    }
+  }
+  for (const auto& [flag, row] : expected) EXPECT_TRUE(offered.count(flag)) << flag << " is offered by no command";
+  EXPECT_GE(offered.size(), 25u);
+  // The command line names the flag, the library the option's key.
+  auto bad = test::run(exe + " predict --model none.safetensors nothing.wav --hop 0");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("error: --hop: must be in (0, 900], got 0"), std::string::npos) << bad.output;
+  bad = test::run(exe + " serve --model none.safetensors --port 70000");
+  EXPECT_NE(bad.output.find("error: --port: must be in [0, 65535], got 70000"), std::string::npos) << bad.output;
+  bad = test::run(exe + " predict --model none.safetensors nothing.wav --threads many");
+  EXPECT_NE(bad.output.find("error: --threads: not a whole number in range: \"many\""), std::string::npos) << bad.output;
+  WindowOptions w;
+  w.hop_seconds = 0;
+  try {
+    w.validate();
+    ADD_FAILURE() << "a hop of 0 was accepted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "window option hop: must be in (0, 900], got 0.0");
   }
 }
 

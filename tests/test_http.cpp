@@ -397,3 +397,57 @@ TEST(HttpMessageTest, MultipartFormsAreReadAsBrowsersAndCurlSendThem) {
 
 }  // namespace
 }  // namespace genrenet::serve
+
+namespace genrenet::serve {
+namespace {
+
+// Issue 28: the service's parameters that are runtime options come from the option tables, so every such
+// parameter is read, and a bad value is refused naming the parameter; the cross-field rule (the windows'
+// overlap) too. (The CLI's side: CliOptions.EveryRuntimeOptionIsDeclaredOnce.)
+TEST(HttpParams, EveryOptionParameterIsReadFromItsTable) {
+  const std::vector<std::string> params = option_params();
+  const std::vector<std::string> expected = {"min_confidence", "reject_ood", "windows", "window", "hop", "per_window"};
+  EXPECT_EQ(params, expected);
+  UnknownOptions service;
+  for (const std::string& p : params) {
+    Request req;
+    req.params = {{p, "maybe"}};
+    try {
+      classify_request(req, service, true, 10);
+      ADD_FAILURE() << p << "=maybe was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.subject(), p) << e.what();
+    }
+  }
+  Request req;
+  req.params = {{"min_confidence", "0.25"}, {"reject_ood", "1"}, {"windows", "0"}, {"window", "12"}, {"hop", "6"}, {"per_window", "yes"}};
+  const ClassifyRequest r = classify_request(req, service, true, 10);
+  EXPECT_EQ(r.unknown.min_confidence, 0.25);
+  EXPECT_TRUE(r.unknown.out_of_distribution);
+  EXPECT_FALSE(r.windows.windows);
+  EXPECT_EQ(r.windows.window_seconds, 12);
+  EXPECT_EQ(r.windows.hop_seconds, 6);
+  EXPECT_TRUE(r.windows.per_window);
+  req.params = {{"min_confidence", "1.5"}};
+  try {
+    classify_request(req, service, true, 10);
+    ADD_FAILURE() << "min_confidence=1.5 was accepted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "min_confidence: must be in [0, 1], got 1.5");
+  }
+  req.params = {{"window", "30"}, {"hop", "0.2"}};
+  try {
+    classify_request(req, service, true, 10);
+    ADD_FAILURE() << "a hop of window/150 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "hop");
+    EXPECT_NE(std::string(e.what()).find("at most 64 windows overlap"), std::string::npos) << e.what();
+  }
+  // The service's own rule stands where a request says nothing.
+  service.min_confidence = 0.5;
+  req.params = {};
+  EXPECT_EQ(classify_request(req, service, true, 10).unknown.min_confidence, 0.5);
+}
+
+}  // namespace
+}  // namespace genrenet::serve

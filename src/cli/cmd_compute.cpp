@@ -26,7 +26,9 @@ void add_compute_commands(CLI::App& app, int& exit_code) {
   struct QuantizeArgs {
     std::string model, out;
     std::vector<std::string> data;
-    int clips = 32, threads = 0;
+    int clips = 32;
+    ComputeOptions compute;
+    OptionFlags<ComputeOptions> compute_flags{compute_options_table(), {"threads"}};
   };
   auto q = std::make_shared<QuantizeArgs>();
   auto* quant = app.add_subcommand("quantize", "Calibrate a model for int8 inference (stored in the model file)");
@@ -35,9 +37,10 @@ void add_compute_commands(CLI::App& app, int& exit_code) {
   quant->add_option("--clips", q->clips, "Files used, spread evenly over the sorted list (0: all)")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
   quant->add_option("--out,-o", q->out, "Write the calibrated model here (default: the model file itself)");
-  quant->add_option("--threads", q->threads, "Threads (0: all cores)")->capture_default_str();
+  q->compute_flags.add_to(quant);
   quant->callback([q, &exit_code] {
-    QuantizeReport r = quantize_model_file(q->model, q->data, q->clips, q->out, q->threads);
+    q->compute_flags.apply_checked(q->compute);
+    QuantizeReport r = quantize_model_file(q->model, q->data, q->clips, q->out, q->compute.threads);
     std::printf("calibrated on %d windows of %d files (%d unreadable) in %.1f s; wrote %s\n", r.windows, r.files,
                 r.files_skipped, r.seconds, (q->out.empty() ? q->model : q->out).c_str());
     std::printf("use it with --precision int8, or --precision auto where int8 is measured fastest\n");
@@ -47,6 +50,8 @@ void add_compute_commands(CLI::App& app, int& exit_code) {
   struct TuneArgs {
     TrainingTuneOptions options;
     bool training = false;
+    ComputeOptions compute;
+    OptionFlags<ComputeOptions> compute_flags{compute_options_table(), {"threads"}};
   };
   auto args = std::make_shared<TuneArgs>();
   TrainingTuneOptions* t = &args->options;
@@ -58,8 +63,10 @@ void add_compute_commands(CLI::App& app, int& exit_code) {
   tune->add_option("--freeze-children", t->freeze_children, "With --train: the first N top-level modules frozen")
       ->capture_default_str();
   tune->add_option("--batch", t->batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
-  tune->add_option("--threads", t->threads, "Threads (0: all cores)")->capture_default_str();
+  args->compute_flags.add_to(tune);
   tune->callback([args, &exit_code] {
+    args->compute_flags.apply_checked(args->compute);
+    args->options.threads = args->compute.threads;
     if (!args->training) {
       const TuneResult r = tune_inference_precision(args->options);
       print_choice(r.choice, r.workload);

@@ -32,17 +32,19 @@ void add_embed_command(CLI::App& app, int& exit_code) {
     std::vector<std::string> inputs;
     ClassifierOptions classifier;
     WindowOptions w;
+    ClassifierFlags classifier_flags{{"threads", "batch"}};
+    WindowFlags window_flags{{"window", "hop"}};
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("embed", "Each audio file's embedding (pooled network features) as .npy, resumable");
   cmd->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
   cmd->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
   cmd->add_option("--out,-o", a->out, "A folder (embeddings.npy, .jsonl, .json in it) or a FILE.npy")->required();
-  cmd->add_option("--window", a->w.window_seconds, "Window length in seconds")->capture_default_str();
-  cmd->add_option("--hop", a->w.hop_seconds, "Seconds between window starts")->capture_default_str();
-  cmd->add_option("--threads", a->classifier.threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--batch", a->classifier.batch, "Windows per model call")->capture_default_str()->check(CLI::Range(1, 1024));
+  a->window_flags.add_to(cmd);
+  a->classifier_flags.add_to(cmd);
   cmd->callback([a, &exit_code] {
+    a->classifier_flags.apply_checked(a->classifier);
+    a->window_flags.apply_checked(a->w);
     a->w.validate();
     const EmbeddingJob job = embedding_job("embed", a->model, a->classifier, a->inputs);
     const EmbedStoreReport r = embed_with_progress(job, [&](const std::function<void(std::size_t)>& done) {

@@ -13,7 +13,8 @@ void add_explain_command(CLI::App& app, int& exit_code) {
     std::string model, file, out;
     ExplainOptions o;
     bool json = false;
-    int threads = 0;
+    ClassifierFlags classifier_flags{{"threads"}};
+    WindowFlags window_flags{{"window", "hop"}};
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("explain", "Why the model names a genre: Grad-CAM over the spectrogram (PNG, JSON)");
@@ -21,13 +22,13 @@ void add_explain_command(CLI::App& app, int& exit_code) {
   cmd->add_option("FILE", a->file, "An audio file of any length")->required();
   cmd->add_option("--genre", a->o.genre, "The genre to explain (default: the most probable)");
   cmd->add_option("--out,-o", a->out, "The picture (default: <file name>.explain.png here)");
-  cmd->add_option("--window", a->o.windows.window_seconds, "Window length in seconds")->capture_default_str();
-  cmd->add_option("--hop", a->o.windows.hop_seconds, "Seconds between window starts")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  a->window_flags.add_to(cmd);
+  a->classifier_flags.add_to(cmd);
   cmd->add_flag("--json", a->json, "Print the per-window shares of the map over time and frequency as JSON");
   cmd->callback([a, &exit_code] {
     ClassifierOptions co;
-    co.threads = a->threads;
+    a->classifier_flags.apply_checked(co);
+    a->window_flags.apply_checked(a->o.windows);
     co.precision = "fp32";  // explanations run in fp32; classification is not asked for here
     const Classifier clf(a->model, co);
     const Explanation e = clf.explain_file(a->file, a->o);

@@ -20,20 +20,24 @@ struct IndexArgs {
   std::vector<std::string> inputs;
   SimilarityIndexOptions options;
   WindowOptions w;
-  int threads = 0;
+  OptionFlags<SimilarityIndexOptions> index_flags{similarity_index_options_table()};
+  WindowFlags window_flags{{"window", "hop"}};
+  ClassifierFlags classifier_flags{{"threads"}};
 };
 
 // build: the options given (a new folder, or an existing one rebuilt that way); add: the index's own model,
 // windows and options (SimilarityIndex::add keeps them).
-int embed_and_build(const IndexArgs& a, bool adding) {
+int embed_and_build(IndexArgs& a, bool adding) {
   IndexAddOptions how;
   if (!adding) {
+    a.index_flags.apply_checked(a.options);
+    a.window_flags.apply_checked(a.w);
     a.w.validate();
     how.index = a.options;
     how.windows = a.w;
   }
   ClassifierOptions co;
-  co.threads = a.threads;
+  a.classifier_flags.apply_checked(co);
   const EmbeddingJob job = embedding_job("index", adding ? SimilarityIndex::open(a.index).model_file() : a.model, co, a.inputs);
   IndexBuildReport r;
   const EmbedStoreReport e = embed_with_progress(job, [&](const std::function<void(std::size_t)>& done) {
@@ -51,7 +55,8 @@ int embed_and_build(const IndexArgs& a, bool adding) {
 struct SimilarArgs {
   std::string index, model, format = "table";
   std::vector<std::string> queries;
-  int k = 10, threads = 0;
+  int k = 10;
+  ClassifierFlags classifier_flags{{"threads"}};
 };
 
 void print_neighbours(const std::filesystem::path& query, const std::vector<Neighbour>& found, const std::string& format) {
@@ -76,8 +81,8 @@ int run_similar(const SimilarArgs& a) {
   auto classifier = [&]() -> const Classifier& {
     if (!clf) {
       ClassifierOptions co;
+      a.classifier_flags.apply_checked(co);
       co.precision = "fp32";
-      co.threads = a.threads;
       clf.emplace(a.model.empty() ? index.model_file() : a.model, co);
       index.check_compatible(*clf);
     }
@@ -111,18 +116,16 @@ void add_index_commands(CLI::App& app, int& exit_code) {
   build->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
   build->add_option("--out,-o", a->index, "The index folder (created; an existing one of the same model grows)")->required();
   build->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
-  build->add_flag("--ivf", a->options.ivf, "An IVF index (approximate, for large libraries); its recall@10 is printed");
-  build->add_option("--nlist", a->options.nlist, "IVF cells (0: about sqrt(files))")->capture_default_str();
-  build->add_option("--nprobe", a->options.nprobe, "IVF cells searched per query")->capture_default_str();
-  build->add_option("--window", a->w.window_seconds, "Window length in seconds")->capture_default_str();
-  build->add_option("--hop", a->w.hop_seconds, "Seconds between window starts")->capture_default_str();
-  build->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  a->index_flags.add_to(build);
+  a->window_flags.add_to(build);
+  a->classifier_flags.add_to(build);
   build->callback([a, &exit_code] { exit_code = embed_and_build(*a, false); });
   auto* add = index->add_subcommand("add", "Embed more audio files into an index (its model and options) and rebuild it");
-  add->add_option("--index,-i", a->index, "The index folder")->required();
-  add->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
-  add->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  add->callback([a, &exit_code] { exit_code = embed_and_build(*a, true); });
+  auto added = std::make_shared<IndexArgs>();  // its own flags: one OptionFlags serves one command
+  add->add_option("--index,-i", added->index, "The index folder")->required();
+  add->add_option("INPUT", added->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
+  added->classifier_flags.add_to(add);
+  add->callback([added, &exit_code] { exit_code = embed_and_build(*added, true); });
 
   auto s = std::make_shared<SimilarArgs>();
   auto* similar = app.add_subcommand("similar", "The library's files that sound most like each query file");
@@ -132,7 +135,7 @@ void add_index_commands(CLI::App& app, int& exit_code) {
   similar->add_option("--format", s->format, "table, jsonl or m3u (a playlist)")->capture_default_str()
       ->check(CLI::IsMember({"table", "jsonl", "m3u"}));
   similar->add_option("--model,-m", s->model, "The model to embed queries with (default: the index's; must be the same)");
-  similar->add_option("--threads", s->threads, "Threads (0: all cores)")->capture_default_str();
+  s->classifier_flags.add_to(similar);
   similar->callback([s, &exit_code] { exit_code = run_similar(*s); });
 }
 

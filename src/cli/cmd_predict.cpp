@@ -14,12 +14,12 @@ namespace genrenet::cli {
 namespace {
 
 struct PredictArgs {
-  std::string model, format = "table", precision = "auto", device = "cpu";
+  std::string model, format = "table";
   std::vector<std::string> inputs;
-  int top = 3, threads = 0, batch = 16;
-  bool no_windows = false;
-  WindowOptions w;
-  ClassifierOptions classifier;  // the trust flags (add_confidence_flags)
+  int top = 3;
+  WindowOptions w;  // after parsing: the window flags applied
+  ClassifierFlags classifier_flags;
+  WindowFlags window_flags;
 };
 
 std::string clock_time(double s) {
@@ -121,17 +121,14 @@ class Printer {
   int width_;
 };
 
-int run_predict(const PredictArgs& a) {
-  WindowOptions w = a.w;
-  w.windows = !a.no_windows;
+int run_predict(PredictArgs& a) {
+  WindowOptions& w = a.w;
+  a.window_flags.apply_checked(w);
   w.validate();
   std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
   if (files.empty()) throw Error("predict", "no audio files found in the given paths");
-  ClassifierOptions co = a.classifier;
-  co.threads = a.threads;
-  co.batch = a.batch;
-  co.precision = a.precision;
-  co.device = a.device;
+  ClassifierOptions co;
+  a.classifier_flags.apply_checked(co);
   Classifier clf(a.model, co);
   size_t width = 4;
   for (auto& f : files) width = std::max(width, f.string().size());
@@ -165,15 +162,8 @@ void add_predict_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--format", a->format, "table, jsonl or csv")->capture_default_str()
       ->check(CLI::IsMember({"table", "jsonl", "csv"}));
   cmd->add_flag("--json", [a](int64_t) { a->format = "jsonl"; }, "Same as --format jsonl");
-  cmd->add_flag("--no-windows", a->no_windows, "One centre crop instead of averaging 30-s windows over long audio");
-  cmd->add_option("--window", a->w.window_seconds, "Window length in seconds")->capture_default_str();
-  cmd->add_option("--hop", a->w.hop_seconds, "Seconds between window starts")->capture_default_str();
-  cmd->add_flag("--per-window", a->w.per_window, "Also print each window's genres with its start and end");
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--batch", a->batch, "Windows per model call")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--precision", a->precision, "auto (measured once per CPU, cached), fp32, fp32-cl, bf16 or int8 (calibrated models: genrenet quantize)")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
-  add_confidence_flags(cmd, a->classifier);
+  a->window_flags.add_to(cmd);
+  a->classifier_flags.add_to(cmd);
   cmd->callback([a, &exit_code] { exit_code = run_predict(*a); });
 }
 

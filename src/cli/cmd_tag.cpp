@@ -14,10 +14,12 @@ namespace genrenet::cli {
 namespace {
 
 struct TagArgs {
-  std::string model, undo, report = "table", field = "genre";
+  std::string model, undo, report = "table";
   std::vector<std::string> inputs;
   ClassifierOptions classifier;
   TagOptions tag;
+  ClassifierFlags classifier_flags;
+  OptionFlags<TagOptions> tag_flags{tag_options_table()};
 };
 
 // One line per file: a padded table on a terminal, or JSON lines for programs.
@@ -54,9 +56,10 @@ int run_tag(TagArgs& a) {
   }
   if (a.model.empty()) throw Error("--model", "is required (or --undo JOURNAL)");
   if (a.inputs.empty()) throw Error("MUSIC_DIR", "give the files or folders to tag");
-  a.tag.field = a.field == "comment" ? TagField::comment : TagField::genre;
   // A dry run reads the default journal too when it is there: files an earlier run finished say so.
-  if (a.tag.journal.empty()) a.tag.journal = "genrenet-tags.sqlite";
+  a.tag.journal = "genrenet-tags.sqlite";
+  a.classifier_flags.apply_checked(a.classifier);
+  a.tag_flags.apply_checked(a.tag);
   const StopSignals signals;  // the run ends after the file in hand
   a.tag.stop = signals.flag();
   a.tag.validate();
@@ -83,23 +86,12 @@ void add_tag_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("tag", "Write each file's genre into its tags (dry run unless --write; journalled; --undo)");
   cmd->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)");
   cmd->add_option("MUSIC_DIR", a->inputs, "Audio files, folders (searched recursively) or @list.txt files");
-  cmd->add_flag("--write", a->tag.write, "Write the tags (without it: a dry run that prints old -> new and touches nothing)");
-  cmd->add_option("--journal", a->tag.journal,
-                  "The SQLite journal of old values (what --undo restores; lets a rerun skip finished files)")
-      ->capture_default_str()
-      ->default_str("genrenet-tags.sqlite");
   cmd->add_option("--undo", a->undo, "Restore every value a journal's run replaced, then stop");
-  cmd->add_option("--field", a->field, "The field written")->check(CLI::IsMember({"genre", "comment"}))->capture_default_str();
-  cmd->add_option("--format", a->tag.format, "The value: {genre}, {Genre} (capitalised), {confidence} and any text")
-      ->capture_default_str();
   cmd->add_option("--report", a->report, "table or jsonl (one JSON object per file)")
       ->check(CLI::IsMember({"table", "jsonl"}))
       ->capture_default_str();
-  cmd->add_option("--window", a->tag.windows.window_seconds, "Window length in seconds")->capture_default_str();
-  cmd->add_option("--hop", a->tag.windows.hop_seconds, "Seconds between window starts")->capture_default_str();
-  cmd->add_option("--threads", a->classifier.threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--precision", a->classifier.precision, "fp32, fp32-cl, bf16, int8 or auto (measured)")->capture_default_str();
-  add_confidence_flags(cmd, a->classifier);
+  a->tag_flags.add_to(cmd);
+  a->classifier_flags.add_to(cmd);
   cmd->footer("Files whose answer is \"unknown\" (--min-confidence, --reject-ood) are left alone and listed. "
               "A file is never written in place: a tagged copy is checked to decode to the same samples, then renamed over it.");
   cmd->callback([a, &exit_code] { exit_code = run_tag(*a); });

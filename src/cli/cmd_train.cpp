@@ -108,15 +108,15 @@ void add_calibrate_command(CLI::App& app, int& exit_code) {
   struct Args {
     std::string run;
     CalibrateOptions options;
+    OptionFlags<CalibrateOptions> flags{calibrate_options_table()};
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "calibrate", "Fit a run's confidence calibration (temperature, out-of-distribution threshold) on its validation clips");
   cmd->add_option("RUN", a->run, "Run folder (train does this at its end; for runs trained before)")->required();
-  cmd->add_option("--energy-tpr", a->options.energy_tpr,
-                  "Share of validation clips the out-of-distribution threshold keeps, (0, 1]")
-      ->capture_default_str();
+  a->flags.add_to(cmd);
   cmd->callback([a, &exit_code] {
+    a->flags.apply_checked(a->options);
     const CalibratedRun r = calibrate_run(a->run, a->options);
     print_calibration("best", r.best);
     print_calibration("last", r.last);

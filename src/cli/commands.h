@@ -58,9 +58,14 @@ struct FeatureFlags {
 // A JSON file of feature options (--feature-config); an Error names the file.
 FeatureOptions read_feature_config(const std::string& file);
 
-// The flags of the answer's trust, shared by predict and serve: --no-calibration, --min-confidence P and
-// --reject-ood (UnknownOptions, genrenet/classifier.h).
-void add_confidence_flags(CLI::App* cmd, ClassifierOptions& options);
+// The runtime's flags, each made from its option table's row (src/common/option_tables.h): a command offers
+// `only` the keys it uses (all when empty), and applies what was typed over its options after parsing.
+struct ClassifierFlags : OptionFlags<ClassifierOptions> {
+  explicit ClassifierFlags(std::vector<std::string> only = {}) : OptionFlags(classifier_options_table(), std::move(only)) {}
+};
+struct WindowFlags : OptionFlags<WindowOptions> {
+  explicit WindowFlags(std::vector<std::string> only = {}) : OptionFlags(window_options_table(), std::move(only)) {}
+};
 
 int default_threads();
 

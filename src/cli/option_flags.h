@@ -4,6 +4,7 @@
 // overrides a file only where it was given.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -18,7 +19,9 @@ namespace genrenet::cli {
 template <class T>
 class OptionFlags {
  public:
-  explicit OptionFlags(const options::Table<T>& table) : table_(&table) {}
+  // `only`: the keys of the options this command offers (default: every option with a flag).
+  explicit OptionFlags(const options::Table<T>& table, std::vector<std::string> only = {})
+      : table_(&table), only_(std::move(only)) {}
   OptionFlags(const OptionFlags&) = delete;  // the flags' callbacks hold `this`
   OptionFlags& operator=(const OptionFlags&) = delete;
 
@@ -26,7 +29,7 @@ class OptionFlags {
     const T defaults{};
     std::map<std::string, CLI::App*> groups;
     for (const options::Field<T>& f : table_->fields()) {
-      if (f.flag.empty()) continue;
+      if (f.flag.empty() || (!only_.empty() && std::find(only_.begin(), only_.end(), f.key) == only_.end())) continue;
       CLI::App*& where = groups[f.group];
       if (!where) where = f.group.empty() ? cmd : cmd->add_option_group(f.group);
       const options::Field<T>* field = &f;
@@ -42,17 +45,39 @@ class OptionFlags {
     }
   }
 
-  // The typed values over `target`. Throws Error naming the option for a value that is not one.
+  // The typed values over `target`. Throws Error naming the option for a value that is not one (the
+  // training and feature options, whose rules the library applies to the whole config).
   void apply(T& target) const {
     for (auto& [field, value] : typed_) field->set_text(target, value);
   }
 
+  // The runtime's: the typed values, then the table's rules, an Error naming the flag of the option at
+  // fault (its key when this command has no flag for it), so that the command line speaks of what was typed.
+  void apply_checked(T& target) const {
+    for (auto& [field, value] : typed_) {
+      try {
+        field->set_text(target, value);
+      } catch (const Error& e) {
+        throw Error(flag_name(*field), e.reason());
+      }
+    }
+    for (const options::Field<T>& f : table_->fields())
+      if (const std::string why = f.problem(target); !why.empty())
+        throw Error(offers(f) ? flag_name(f) : table_->subject() + " " + f.key, why);
+  }
+
  private:
+  bool offers(const options::Field<T>& f) const {
+    return !f.flag.empty() && (only_.empty() || std::find(only_.begin(), only_.end(), f.key) != only_.end());
+  }
+  static std::string flag_name(const options::Field<T>& f) { return f.flag.substr(0, f.flag.find(',')); }
+
   static std::string shown(const nlohmann::json& v) {
     return v.is_string() ? v.get<std::string>() : v.is_null() ? "off" : v.dump();
   }
 
   const options::Table<T>* table_;
+  std::vector<std::string> only_;
   std::vector<std::pair<const options::Field<T>*, std::string>> typed_;
 };
 

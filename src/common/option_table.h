@@ -1,7 +1,9 @@
 // Options declared once. Each option of an options struct is one row of a Table: its key, command-line flag,
 // help, range and default (the struct's own initialiser). Validation, JSON in and out (TOML is read as the
-// same JSON) and the command-line flags (src/cli/option_flags.h) are all made from that row, so a new option
-// or a changed range is one edit, as Essentia declares each parameter of an algorithm once.
+// same JSON), the command-line flags (src/cli/option_flags.h) and the HTTP service's query parameters
+// (src/serve/requests.h) are all made from that row, so a new option or a changed range is one edit, as
+// Essentia declares each parameter of an algorithm once. Errors name the option's key; only the CLI names
+// flags, and the service its parameters.
 //
 //   static const Table<SpecAugmentOptions> t = Table<SpecAugmentOptions>("specaugment")
 //       .integer("freq_masks", &SpecAugmentOptions::freq_masks, {0, 100}, "Frequency masks per sample", "--freq-masks");
@@ -57,10 +59,12 @@ template <class T>
 struct Field {
   std::string key;         // JSON and TOML key; "model.arch" is `arch` in the table `model`
   std::string flag;        // command-line flag ("--n-fft"); empty: none
+  std::string param;       // HTTP query parameter ("min_confidence"); empty: none
   std::string help;        // one line
   std::string rule;        // what a valid value is: "in [1, 4096]", "constant or cosine"
   std::string group;       // the command-line help section (the table's, or a nested table's)
   bool is_switch = false;  // a flag without a value ("--specaugment"), which sets the value the table gave
+  bool is_number = false;  // integer, number or optional_number: a query parameter must be decimal
   std::function<json(const T&)> get;
   std::function<void(T&, const json&)> set;              // throws nlohmann's type_error or Error
   std::function<void(T&, const std::string&)> set_text;   // a command-line value ("" for a switch)
@@ -82,6 +86,7 @@ class Table {
     using V = member_t<Ref>;
     static_assert(std::is_integral_v<V> && !std::is_same_v<V, bool>);
     Field<T> f = base(key, flag, help, "in " + range.text());
+    f.is_number = true;
     f.get = [ref](const T& t) { return json(access(ref, t)); };
     f.set = [ref, who = named(key)](T& t, const json& v) { access(ref, t) = json_whole<V>(v, who); };
     f.set_text = [ref, who = named(key)](T& t, const std::string& s) {
@@ -104,6 +109,7 @@ class Table {
     using V = member_t<Ref>;
     static_assert(std::is_floating_point_v<V>);
     Field<T> f = base(key, flag, help, "in " + range.text());
+    f.is_number = true;
     f.get = [ref](const T& t) { return json(access(ref, t)); };
     f.set = [ref, who = named(key)](T& t, const json& v) { access(ref, t) = json_finite<V>(v, who); };
     f.set_text = [ref, who = named(key)](T& t, const std::string& s) { access(ref, t) = static_cast<V>(parse_number(s, who)); };
@@ -118,6 +124,7 @@ class Table {
   template <class Ref>
   Table& optional_number(std::string key, Ref ref, Interval range, std::string help, std::string flag = {}) {
     Field<T> f = base(key, flag, help, "in " + range.text() + " when set");
+    f.is_number = true;
     f.get = [ref](const T& t) { const auto& v = access(ref, t); return v ? json(*v) : json(nullptr); };
     f.set = [ref, who = named(key)](T& t, const json& v) {
       access(ref, t) = v.is_null() ? std::nullopt : std::optional<double>(json_finite<double>(v, who));
@@ -194,6 +201,8 @@ class Table {
       Field<T> f;
       f.key = key + "." + g.key;
       f.flag = g.flag;
+      f.param = g.param;
+      f.is_number = g.is_number;
       f.help = g.help;
       f.rule = g.rule;
       f.group = g.group.empty() ? group_ : g.group;
@@ -217,6 +226,56 @@ class Table {
       f.problem = [ref, g](const T& t) { return g.problem(access(ref, t)); };
       fields_.push_back(std::move(f));
     }
+    return *this;
+  }
+
+  // Every option of `inner` under the same keys, for a struct that holds them as its own members rather
+  // than as a U (ClassifierOptions holds ComputeOptions' device, precision and threads): `view` makes the
+  // U they form, `update` writes one back. So each option is declared once, in its own stage's table.
+  template <class U>
+  Table& view(const Table<U>& inner, std::type_identity_t<std::function<U(const T&)>> view,
+              std::type_identity_t<std::function<void(T&, const U&)>> update) {
+    for (const Field<U>& g : inner.fields()) {
+      Field<T> f;
+      f.key = g.key;
+      f.flag = g.flag;
+      f.param = g.param;
+      f.help = g.help;
+      f.rule = g.rule;
+      f.group = g.group.empty() ? group_ : g.group;
+      f.is_switch = g.is_switch;
+      f.is_number = g.is_number;
+      f.get = [view, g](const T& t) { return g.get(view(t)); };
+      auto renamed = [who = named(f.key)](const auto& write) {
+        try {
+          write();
+        } catch (const Error& e) {
+          throw Error(who, e.reason());
+        }
+      };
+      f.set = [view, update, g, renamed](T& t, const json& v) {
+        renamed([&] {
+          U u = view(t);
+          g.set(u, v);
+          update(t, u);
+        });
+      };
+      f.set_text = [view, update, g, renamed](T& t, const std::string& s) {
+        renamed([&] {
+          U u = view(t);
+          g.set_text(u, s);
+          update(t, u);
+        });
+      };
+      f.problem = [view, g](const T& t) { return g.problem(view(t)); };
+      fields_.push_back(std::move(f));
+    }
+    return *this;
+  }
+
+  // The HTTP query parameter of the field added last (the service reads it through the same row).
+  Table& param(std::string name) {
+    fields_.back().param = std::move(name);
     return *this;
   }
 

@@ -18,6 +18,7 @@
 #include <genrenet/genrenet.h>
 
 #include "common/log.h"
+#include "common/option_tables.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -80,8 +81,20 @@ Precision parse_precision(const std::string& name) {
 
 bool uses_channels_last(Precision p) { return p != Precision::Fp32; }
 
+const options::Table<ComputeOptions>& compute_options_table() {
+  static const auto table =
+      options::Table<ComputeOptions>("compute option", "Compute")
+          .text("device", &ComputeOptions::device, {"cpu", "cuda"}, "Where the network runs (cuda: when LibTorch has it)",
+                "--device")
+          .text("precision", &ComputeOptions::precision, {"auto", "fp32", "fp32-cl", "bf16", "int8"},
+                "auto: the fastest measured on this CPU (once, cached); int8 needs a calibrated model (genrenet quantize)",
+                "--precision")
+          .integer("threads", &ComputeOptions::threads, {0, 1024}, "Threads (0: every core)", "--threads");
+  return table;
+}
+
 void ComputeOptions::validate(bool allow_int8) const {
-  if (device != "cpu" && device != "cuda") throw Error("device", "must be cpu or cuda, got \"" + device + "\"");
+  compute_options_table().validate(*this);
   if (precision != "auto") {
     const Precision p = parse_precision(precision);
     if (p == Precision::Int8 && !allow_int8)
@@ -89,7 +102,6 @@ void ComputeOptions::validate(bool allow_int8) const {
     if (device == "cuda" && (p == Precision::Int8 || p == Precision::Fp32ChannelsLast))
       throw Error("precision", precision + " runs on the CPU only; use fp32 or bf16 with --device cuda");
   }
-  if (threads < 0 || threads > 1024) throw Error("threads", "must be in [0, 1024], got " + std::to_string(threads));
 }
 
 int resolve_threads(int requested, int processes_per_machine) {

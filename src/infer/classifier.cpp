@@ -13,6 +13,7 @@
 #include <genrenet/classifier.h>
 #include <genrenet/model.h>
 
+#include "common/option_tables.h"
 #include "common/parallel.h"
 #include "infer/classification_json.h"
 #include "infer/explain.h"
@@ -217,9 +218,7 @@ struct Classifier::Impl {
 };
 
 Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o) {
-  if (o.batch < 1 || o.batch > 1024) throw Error("batch", "must be in [1, 1024]");
-  if (o.max_seconds < 0) throw Error("max_seconds", "must not be negative");
-  o.unknown.validate();
+  classifier_options_table().validate(o);
   ModelFile mf = read_model_file(model_file);
   if (o.unknown.out_of_distribution && mf.calibration.empty())
     throw Error(model_file.string(), "has no out-of-distribution threshold (it was not calibrated): calibrate its run "

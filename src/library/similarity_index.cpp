@@ -12,6 +12,7 @@
 
 #include <genrenet/library.h>
 
+#include "common/option_tables.h"
 #include "common/sha256.h"
 #include "library/embedding_store.h"
 #include "io/atomic_file.h"
@@ -27,15 +28,17 @@ std::filesystem::path index_file(const std::filesystem::path& folder) { return f
 std::filesystem::path options_file(const std::filesystem::path& folder) { return folder / "index.json"; }
 
 void write_index_options(const std::filesystem::path& folder, const SimilarityIndexOptions& o) {
-  io::write_file_atomically(options_file(folder), nlohmann::json({{"ivf", o.ivf}, {"nlist", o.nlist}, {"nprobe", o.nprobe}}).dump(1));
+  io::write_file_atomically(options_file(folder), similarity_index_options_table().to_json(o).dump(1));
 }
 
 SimilarityIndexOptions read_index_options(const std::filesystem::path& folder) {
   const std::filesystem::path file = options_file(folder);
   try {
+    const auto& table = similarity_index_options_table();
     const auto j = nlohmann::json::parse(io::read_text_file(file));
-    const SimilarityIndexOptions o{j.at("ivf").get<bool>(), j.at("nlist").get<int>(), j.at("nprobe").get<int>()};
-    if (o.nlist < 0 || o.nprobe < 1) throw std::invalid_argument("nlist or nprobe out of range");
+    for (const auto& f : table.fields()) j.at(f.key);  // every option present
+    SimilarityIndexOptions o = table.parse(j.dump(), file.string());
+    table.validate(o);
     return o;
   } catch (const std::exception& e) {
     throw Error(file.string(), std::string("damaged (") + e.what() + "): build the index again (genrenet index build)");
@@ -110,7 +113,18 @@ SimilarityIndex::~SimilarityIndex() = default;
 SimilarityIndex::SimilarityIndex(SimilarityIndex&&) noexcept = default;
 SimilarityIndex& SimilarityIndex::operator=(SimilarityIndex&&) noexcept = default;
 
+const options::Table<SimilarityIndexOptions>& similarity_index_options_table() {
+  static const auto table =
+      options::Table<SimilarityIndexOptions>("index option", "Index")
+          .boolean("ivf", &SimilarityIndexOptions::ivf, "An IVF index (approximate, for large libraries); its recall@10 is printed",
+                   "--ivf")
+          .integer("nlist", &SimilarityIndexOptions::nlist, {0, 1 << 20}, "IVF cells (0: about sqrt(files))", "--nlist")
+          .integer("nprobe", &SimilarityIndexOptions::nprobe, {1, 1 << 20}, "IVF cells searched per query", "--nprobe");
+  return table;
+}
+
 IndexBuildReport SimilarityIndex::build(const std::filesystem::path& folder, const SimilarityIndexOptions& o) {
+  similarity_index_options_table().validate(o);
   const auto t0 = std::chrono::steady_clock::now();
   const Store s = read_store(folder);
   const int d = s.dimension, n = static_cast<int>(s.embeddings.rows.size());

@@ -10,6 +10,7 @@
 #include <genrenet/compute.h>
 #include <genrenet/library.h>
 
+#include "common/option_tables.h"
 #include "common/parallel.h"
 #include "common/sha256.h"
 #include "io/file_copy.h"
@@ -52,18 +53,48 @@ bool finished(const tags::JournalRow& row, const std::string& rule, const std::s
   return (row.status == "unchanged" || row.status == "left alone") && sha256 == row.sha256_before;
 }
 
+// The journal's path: required when writing.
+options::Field<TagOptions> journal_field() {
+  options::Field<TagOptions> f;
+  f.key = "journal";
+  f.flag = "--journal";
+  f.help = "The SQLite journal of old values (what undo restores; lets a rerun skip finished files); genrenet tag's: genrenet-tags.sqlite";
+  f.rule = "a file path; required with write";
+  f.get = [](const TagOptions& o) { return options::json(o.journal.string()); };
+  f.set = [](TagOptions& o, const options::json& v) { o.journal = v.get<std::string>(); };
+  f.set_text = [](TagOptions& o, const std::string& s) { o.journal = s; };
+  f.problem = [](const TagOptions& o) {
+    return o.write && o.journal.empty() ? std::string("is needed to write tags (it is what undo restores from)") : std::string();
+  };
+  return f;
+}
+
 }  // namespace
 
-void TagOptions::validate() const {
-  if (format.empty()) throw Error("format", "must not be empty");
-  static const std::regex placeholder(R"(\{[^}]*\})");
-  for (auto it = std::sregex_iterator(format.begin(), format.end(), placeholder); it != std::sregex_iterator(); ++it)
-    if (const std::string p = it->str(); p != "{genre}" && p != "{Genre}" && p != "{confidence}")
-      throw Error("format", "unknown placeholder " + p + ": use {genre}, {Genre} or {confidence}");
-  if (write && journal.empty()) throw Error("journal", "is needed to write tags (it is what undo restores from)");
-  if (group < 1 || group > 4096) throw Error("group", "must be in [1, 4096]");
-  windows.validate();
+const options::Table<TagOptions>& tag_options_table() {
+  static const options::Name<TagField> fields[] = {{TagField::genre, "genre"}, {TagField::comment, "comment"}};
+  static const auto table =
+      options::Table<TagOptions>("tag option", "Tags")
+          .choice("field", &TagOptions::field, fields, "The field written", "--field")
+          .text("format", &TagOptions::format, {}, "The value: {genre}, {Genre} (capitalised), {confidence} and any text",
+                "--format")
+          .check([](const TagOptions& o) {
+            if (o.format.empty()) return std::string("must not be empty");
+            static const std::regex placeholder(R"(\{[^}]*\})");
+            for (auto it = std::sregex_iterator(o.format.begin(), o.format.end(), placeholder); it != std::sregex_iterator(); ++it)
+              if (const std::string p = it->str(); p != "{genre}" && p != "{Genre}" && p != "{confidence}")
+                return "unknown placeholder " + p + ": use {genre}, {Genre} or {confidence}";
+            return std::string();
+          })
+          .boolean("write", &TagOptions::write,
+                   "Write the tags (without it: a dry run that prints old -> new and touches nothing)", "--write")
+          .custom(journal_field())
+          .integer("group", &TagOptions::group, {1, 4096}, "Files classified together before their tags are written")
+          .nest("windows", &TagOptions::windows, window_options_table(), {"windows", "per_window"});
+  return table;
 }
+
+void TagOptions::validate() const { tag_options_table().validate(*this); }
 
 void TagReport::count(const TagOutcome& o) {
   const std::pair<const char*, int*> counters[] = {{"would write", &would_write}, {"written", &written},

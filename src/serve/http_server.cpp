@@ -25,23 +25,6 @@ using serve::Response;
 
 extern const char* const kIndexHtml;  // src/serve/web/index.html, compiled in
 
-void ServerOptions::validate() const {
-  if (port < 0 || port > 65535) throw Error("--port", "must be in [0, 65535]");
-  if (max_body_bytes < 1024) throw Error("--max-body-mb", "must be at least 1 KiB");
-  if (!(max_audio_seconds > 0 && max_audio_seconds <= 24 * 3600)) throw Error("--max-seconds", "must be in (0, 86400]");
-  if (workers < 1 || workers > 64) throw Error("--workers", "must be in [1, 64]");
-  if (queue < 0 || queue > 1024) throw Error("--queue", "must be in [0, 1024]");
-  if (!(queue_timeout_s > 0)) throw Error("--queue-timeout", "must be positive");
-  if (retry_after_s < 1) throw Error("--retry-after", "must be at least 1 s");
-  if (read_timeout_s < 1 || write_timeout_s < 1) throw Error("timeouts", "must be at least 1 s");
-  if (max_uploads < 0 || max_uploads > 100000) throw Error("--max-uploads", "must be in [0, 100000]");
-  if (max_connections < 1 || max_connections > 100000) throw Error("--max-connections", "must be in [1, 100000]");
-  if (max_connections_per_client < 1 || max_connections_per_client > 100000)
-    throw Error("--max-connections-per-client", "must be in [1, 100000]");
-  if (max_upload_memory_bytes < max_body_bytes)
-    throw Error("--max-upload-memory-mb", "must be at least --max-body-mb (one upload of the largest size)");
-}
-
 namespace {
 
 std::string base64(const std::string& in) {

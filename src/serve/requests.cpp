@@ -76,22 +76,14 @@ ClassifyRequest classify_request(const Request& req, const UnknownOptions& servi
   ClassifyRequest r;
   r.unknown = service_rule;
   r.top = classes;
-  UnknownOptions& u = r.unknown;
-  u.min_confidence = number_param(req, "min_confidence", u.min_confidence);
-  u.out_of_distribution = flag_param(req, "reject_ood", u.out_of_distribution);
-  u.validate();
-  if (u.out_of_distribution && !has_energy_threshold)
+  apply_params(unknown_options_table(), r.unknown, req);
+  if (r.unknown.out_of_distribution && !has_energy_threshold)
     throw Error("reject_ood", "this model has no out-of-distribution threshold (it was not calibrated)");
-  WindowOptions& w = r.windows;
-  w.windows = flag_param(req, "windows", true);
-  w.per_window = flag_param(req, "per_window", false);
-  w.window_seconds = number_param(req, "window", w.window_seconds);
-  w.hop_seconds = number_param(req, "hop", w.hop_seconds);
+  apply_params(window_options_table(), r.windows, req);
   r.spectrogram = flag_param(req, "spectrogram", false);
   const double t = number_param(req, "top", static_cast<double>(classes));
   if (!(t >= 1)) throw Error("top", "must be at least 1");
   if (t < static_cast<double>(classes)) r.top = static_cast<std::size_t>(t);  // (a huge t cast to size_t is undefined)
-  w.validate();
   return r;
 }
 
@@ -103,11 +95,18 @@ ExplainRequest explain_request(const Request& req, const std::vector<std::string
     if (std::find(classes.begin(), classes.end(), o.genre) == classes.end())
       throw Error("genre", "\"" + utf8_safe(o.genre) + "\" is not one of the model's genres");
   }
-  o.windows.window_seconds = number_param(req, "window", o.windows.window_seconds);
-  o.windows.hop_seconds = number_param(req, "hop", o.windows.hop_seconds);
+  apply_params(window_options_table(), o.windows, req);
   r.png = flag_param(req, "png", true);
-  o.windows.validate();
   return r;
+}
+
+std::vector<std::string> option_params() {
+  std::vector<std::string> params;
+  for (const auto& f : unknown_options_table().fields())
+    if (!f.param.empty()) params.push_back(f.param);
+  for (const auto& f : window_options_table().fields())
+    if (!f.param.empty()) params.push_back(f.param);
+  return params;
 }
 
 int similar_k(const Request& req) {

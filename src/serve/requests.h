@@ -12,6 +12,7 @@
 
 #include <genrenet/classifier.h>
 
+#include "common/option_tables.h"
 #include "serve/http_message.h"
 
 namespace genrenet::serve {
@@ -25,6 +26,28 @@ void json_error(Response& res, int status, const std::string& message);
 // Query parameters: a malformed value is the client's error (an Error naming the parameter).
 double number_param(const Request& req, const char* key, double fallback);
 bool flag_param(const Request& req, const char* key, bool fallback);
+
+// The service's side of the option tables (src/common/option_tables.h): every option of `table` that
+// declares a query parameter is read from it when given (a switch as 0 or 1, a number in decimal), over
+// `target`; then the table's rules. Errors name the parameter, as the CLI's name the flag.
+template <class T>
+void apply_params(const options::Table<T>& table, T& target, const Request& req) {
+  for (const options::Field<T>& f : table.fields()) {
+    if (f.param.empty() || !req.has_param(f.param)) continue;
+    try {
+      if (f.is_switch) f.set(target, flag_param(req, f.param.c_str(), false));
+      else if (f.is_number) f.set(target, number_param(req, f.param.c_str(), 0));
+      else f.set_text(target, req.param(f.param));
+    } catch (const Error& e) {
+      throw Error(f.param, e.reason());
+    }
+  }
+  for (const options::Field<T>& f : table.fields())
+    if (const std::string why = f.problem(target); !why.empty()) throw Error(f.param.empty() ? f.key : f.param, why);
+}
+
+// Every query parameter of the tables the service reads (for its documentation and tests).
+std::vector<std::string> option_params();
 
 // The upload of a POST (its bytes already held to the size limit and deadline by the transport): a
 // multipart body's "file" part (else its only part with a file name) is the audio, its file name the name;

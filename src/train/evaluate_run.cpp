@@ -9,6 +9,7 @@
 #include <genrenet/train.h>
 
 #include "common/log.h"
+#include "common/option_tables.h"
 #include "eval/calibration.h"
 #include "infer/inference.h"
 #include "infer/windowed_scorer.h"
@@ -136,9 +137,14 @@ Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string
   return e;
 }
 
-void CalibrateOptions::validate() const {
-  if (!(energy_tpr > 0 && energy_tpr <= 1)) throw Error("energy_tpr", "must be in (0, 1], got " + std::to_string(energy_tpr));
+const options::Table<CalibrateOptions>& calibrate_options_table() {
+  static const auto table = options::Table<CalibrateOptions>("calibration option", "Calibration")
+                                .number("energy_tpr", &CalibrateOptions::energy_tpr, {0, 1, true, false},
+                                        "Share of validation clips the out-of-distribution threshold keeps", "--energy-tpr");
+  return table;
 }
+
+void CalibrateOptions::validate() const { calibrate_options_table().validate(*this); }
 
 CalibratedRun calibrate_run(const std::filesystem::path& run_path, const CalibrateOptions& options) {
   options.validate();
