@@ -23,6 +23,7 @@
 #include <genrenet/compute.h>
 #include <genrenet/inference.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 using namespace genrenet;
 using Clock = std::chrono::steady_clock;

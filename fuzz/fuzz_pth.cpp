@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "fuzz_util.h"
 

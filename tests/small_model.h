@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet::test {
 

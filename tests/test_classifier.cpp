@@ -8,6 +8,7 @@
 
 #include <genrenet/classifier.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 #include <genrenet/train.h>
 
 #include "small_model.h"

@@ -9,6 +9,7 @@
 #include <genrenet/classifier.h>
 #include <genrenet/library.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 #include <genrenet/serve.h>
 #include <genrenet/train.h>
 

@@ -15,6 +15,7 @@
 #include <genrenet/classifier.h>
 #include <genrenet/library.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 #include <genrenet/serve.h>
 
 #include "small_model.h"

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "test_util.h"
 

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "infer/grad_cam.h"
 #include "test_util.h"

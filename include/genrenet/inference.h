@@ -19,6 +19,7 @@
 
 #include <genrenet/compute.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 

@@ -15,6 +15,7 @@
 #include <genrenet/evaluate.h>
 #include <genrenet/inference.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "cli/commands.h"
 

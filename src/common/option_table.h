@@ -198,15 +198,7 @@ class Table {
     groups_.push_back(key);
     for (const Field<U>& g : inner.fields()) {
       if (std::find(except.begin(), except.end(), g.key) != except.end()) continue;
-      Field<T> f;
-      f.key = key + "." + g.key;
-      f.flag = g.flag;
-      f.param = g.param;
-      f.is_number = g.is_number;
-      f.help = g.help;
-      f.rule = g.rule;
-      f.group = g.group.empty() ? group_ : g.group;
-      f.is_switch = g.is_switch;
+      Field<T> f = carried(g, key + "." + g.key);
       f.get = [ref, g](const T& t) { return g.get(access(ref, t)); };
       // The inner table's errors are renamed with the whole key ("training option features.crop").
       f.set = [ref, g, who = named(f.key)](T& t, const json& v) {
@@ -236,15 +228,7 @@ class Table {
   Table& view(const Table<U>& inner, std::type_identity_t<std::function<U(const T&)>> view,
               std::type_identity_t<std::function<void(T&, const U&)>> update) {
     for (const Field<U>& g : inner.fields()) {
-      Field<T> f;
-      f.key = g.key;
-      f.flag = g.flag;
-      f.param = g.param;
-      f.help = g.help;
-      f.rule = g.rule;
-      f.group = g.group.empty() ? group_ : g.group;
-      f.is_switch = g.is_switch;
-      f.is_number = g.is_number;
+      Field<T> f = carried(g, g.key);
       f.get = [view, g](const T& t) { return g.get(view(t)); };
       auto renamed = [who = named(f.key)](const auto& write) {
         try {
@@ -373,6 +357,21 @@ class Table {
     f.help = help;
     f.rule = rule;
     f.group = group_;
+    return f;
+  }
+
+  // An inner table's field as one of this table's, under `key`: what it is, not how it is reached.
+  template <class U>
+  Field<T> carried(const Field<U>& g, std::string key) const {
+    Field<T> f;
+    f.key = std::move(key);
+    f.flag = g.flag;
+    f.param = g.param;
+    f.help = g.help;
+    f.rule = g.rule;
+    f.group = g.group.empty() ? group_ : g.group;
+    f.is_switch = g.is_switch;
+    f.is_number = g.is_number;
     return f;
   }
 

@@ -7,6 +7,7 @@
 
 #include <genrenet/evaluate.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "infer/windowed_scorer.h"
 

@@ -12,6 +12,7 @@
 
 #include <genrenet/classifier.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/option_tables.h"
 #include "common/parallel.h"

@@ -3,6 +3,7 @@
 
 #include <genrenet/classifier.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 

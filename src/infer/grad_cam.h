@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 

@@ -19,6 +19,7 @@
 #include <variant>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 namespace {

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/json_number.h"
 #include "io/atomic_file.h"

@@ -7,6 +7,7 @@
 
 #include <genrenet/library.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/sha256.h"
 #include "common/text.h"

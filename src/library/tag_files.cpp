@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <regex>
 #include <set>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
@@ -168,6 +169,31 @@ std::string prepare_file(const std::filesystem::path& file, const TagOptions& o,
   return "";
 }
 
+// What decides a file's value: a rerun under another rule decides again, under the same one skips.
+std::string tag_rule(const Classifier& classifier, const TagOptions& o) {
+  const UnknownOptions& unknown = classifier.unknown();
+  return nlohmann::json({{"model", classifier.identity().weights_sha256},
+                         {"format", o.format},
+                         {"unknown", {{"min_confidence", unknown.min_confidence},
+                                      {"out_of_distribution", unknown.out_of_distribution}}},
+                         {"calibrated", !classifier.calibration().empty() && classifier.applies_temperature()},
+                         {"windows", {o.windows.windows, o.windows.window_seconds, o.windows.hop_seconds}}})
+      .dump();
+}
+
+// The sha256 of each file's content on every core, where `error` has none yet (a failure becomes its error).
+void hash_contents(std::span<const std::filesystem::path> files, int threads, std::vector<std::string>& sha,
+                   std::vector<std::string>& error) {
+  parallel_for(files.size(), threads, [&](size_t k) {
+    if (!error[k].empty()) return;
+    try {
+      sha[k] = sha256_file(files[k]);
+    } catch (const std::exception& e) {
+      error[k] = e.what();
+    }
+  });
+}
+
 }  // namespace
 
 TagReport tag_files(const Classifier& classifier, const std::vector<std::filesystem::path>& files, const TagOptions& o,
@@ -179,15 +205,7 @@ TagReport tag_files(const Classifier& classifier, const std::vector<std::filesys
   else if (!o.journal.empty() && std::filesystem::exists(o.journal))
     journal.emplace(o.journal, tags::TagJournal::Mode::read_only, field_name(o.field));
   tags::TagJournal* journal_ptr = journal ? &*journal : nullptr;
-  // What decides a file's value: a rerun under another rule decides again, under the same one skips.
-  const UnknownOptions& unknown = classifier.unknown();
-  const std::string rule = nlohmann::json({{"model", classifier.identity().weights_sha256},
-                                           {"format", o.format},
-                                           {"unknown", {{"min_confidence", unknown.min_confidence},
-                                                        {"out_of_distribution", unknown.out_of_distribution}}},
-                                           {"calibrated", !classifier.calibration().empty() && classifier.applies_temperature()},
-                                           {"windows", {o.windows.windows, o.windows.window_seconds, o.windows.hop_seconds}}})
-                               .dump();
+  const std::string rule = tag_rule(classifier, o);
   TagReport report;
   auto emit = [&](TagOutcome&& out) {
     report.count(out);
@@ -206,14 +224,7 @@ TagReport tag_files(const Classifier& classifier, const std::vector<std::filesys
     // content hashes on every core (they key the journal); then the files not finished before, classified.
     std::vector<std::string> sha(end - begin), error(end - begin);
     for (size_t k = 0; k < end - begin; ++k) error[k] = prepare_file(files[begin + k], o, journal_ptr, locks);
-    parallel_for(end - begin, threads, [&](size_t k) {
-      if (!error[k].empty()) return;
-      try {
-        sha[k] = sha256_file(files[begin + k]);
-      } catch (const std::exception& e) {
-        error[k] = e.what();
-      }
-    });
+    hash_contents(std::span(files).subspan(begin, end - begin), threads, sha, error);
     // Outcomes are reported in the order of `files`, a group at a time.
     std::vector<std::optional<TagOutcome>> decided(end - begin);
     auto report_group = [&] {

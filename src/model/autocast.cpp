@@ -1,4 +1,5 @@
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "compute/torch_compat.h"
 

@@ -2,6 +2,7 @@
 #include <regex>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/option_tables.h"
 

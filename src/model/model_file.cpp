@@ -7,6 +7,7 @@
 #include <set>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/json_number.h"
 #include "common/option_tables.h"

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/option_tables.h"
 

@@ -4,6 +4,7 @@
 // computed in two passes (mean, then the mean squared deviation), each one cross-process sum, which is
 // as accurate as a local batch norm rather than E[x^2] - E[x]^2.
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 namespace {

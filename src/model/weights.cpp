@@ -8,6 +8,7 @@
 #include <set>
 
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 #include "common/log.h"
 #include "common/progress.h"

@@ -10,6 +10,7 @@
 
 #include <genrenet/distributed.h>
 #include <genrenet/model.h>
+#include <genrenet/weights.h>
 
 namespace genrenet {
 
