@@ -7,6 +7,9 @@
 # A baseline build: git worktree add /tmp/before COMMIT && cmake -S /tmp/before -B /tmp/build-before -G Ninja
 #   -DCMAKE_BUILD_TYPE=Release -DGENRENET_BUILD_TESTS=OFF -DGENRENET_BUILD_BENCH=OFF && cmake --build /tmp/build-before --target genrenet_cli
 # GENRENET_BENCH_BF16=0 leaves bf16 prediction out (emulated on CPUs without native bf16: minutes).
+# A baseline built with its benchmarks (-DGENRENET_BUILD_BENCH=ON, targets bench_model bench_features) is
+# also compared stage by stage: bench_features and bench_model of both builds, alternated.
+# GENRENET_BENCH_ONLY_STAGES=1 stops after that comparison (a restructuring's "speed unchanged" check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 baseline=${1:?usage: compare_builds.sh BASELINE_BUILD_DIR [AUDIO_DIR]}
@@ -20,6 +23,17 @@ mkdir -p "$work/wav"
 echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
 build/bench/bench_features "$data" --wav-dir "$work/wav" --repeat 5
 wavs=("$work"/wav/*.wav)
+if [ -x "$baseline/bench/bench_model" ] && [ -x "$baseline/bench/bench_features" ]; then
+  modes=${GENRENET_BENCH_MODES:-fp32,fp32-cl,int8}
+  for round in 1 2; do
+    for b in build "$baseline"; do
+      echo "## round $round: $b"
+      "$b/bench/bench_features" "$work/wav" --repeat 3 | grep -v '^#'
+      "$b/bench/bench_model" --modes "$modes" --steps 5 | grep -v '^#'
+    done
+  done
+  [ "${GENRENET_BENCH_ONLY_STAGES:-0}" = 1 ] && exit 0
+fi
 for g in build/genrenet "$baseline/genrenet"; do
   best_one=999 best_all=999
   for _ in 1 2 3; do

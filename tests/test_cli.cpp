@@ -228,8 +228,10 @@ TEST(CliOptions, EveryRuntimeOptionIsDeclaredOnce) {
       {"tag", {"classifier", "compute", "window", "tag"}},    {"index build", {"classifier", "compute", "window", "index"}},
       {"index add", {"classifier", "compute"}},               {"similar", {"classifier", "compute"}},
       {"calibrate", {"calibrate"}},                           {"quantize", {"compute"}},
+      {"evaluate", {"classifier", "compute"}},
       {"tune", {"compute"}}};
-  const std::set<std::string> same_name_other_thing = {"--format", "--index", "--batch"};  // output format, index folder, tune's batch
+  // An output format, an index folder, tune's batch (TuneOptions, its own range).
+  const std::set<std::string> same_name_other_thing = {"--format", "--index", "--batch"};
   std::set<std::string> offered;
   const std::string exe = GENRENET_EXE;
   for (const auto& [command, tables] : offers) {

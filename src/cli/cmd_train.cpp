@@ -85,19 +85,29 @@ void add_train_command(CLI::App& app, int& exit_code) {
 
 void add_evaluate_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string run, split = "test", model, precision;
-    bool json = false, no_calibration = false;
+    std::string run, split = "test", model;
+    bool json = false;
+    OptionFlags<ComputeOptions> compute_flags{compute_options_table(), {"precision"}};
+    ClassifierFlags classifier_flags{{"calibrated"}};
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("evaluate", "Accuracy, per-class metrics, the confusion matrix and the calibration error of a run");
   cmd->add_option("--run", a->run, "Run folder")->required();
   cmd->add_option("--split", a->split, "train, valid or test")->capture_default_str();
   cmd->add_option("--model", a->model, "best or last (default: the run's test_model)");
-  cmd->add_option("--precision", a->precision, "Inference precision: auto, fp32, fp32-cl, bf16 or int8 (default: the run's)");
   cmd->add_flag("--json", a->json, "Print the evaluation as JSON");
-  cmd->add_flag("--no-calibration", a->no_calibration, "Judge the raw softmax, without the model's fitted temperature");
+  ComputeOptions shown;
+  shown.precision = "the run's";  // (its training precision; for auto, the fastest inference precision here)
+  a->compute_flags.add_to(cmd, shown);
+  a->classifier_flags.add_to(cmd);
   cmd->callback([a, &exit_code] {
-    Evaluation e = evaluate_run(a->run, a->split, a->model, a->precision, !a->no_calibration);
+    ComputeOptions compute;
+    compute.precision = "";  // "": the run's
+    a->compute_flags.apply(compute);
+    if (!compute.precision.empty()) a->compute_flags.apply_checked(compute);
+    ClassifierOptions co;
+    a->classifier_flags.apply_checked(co);
+    Evaluation e = evaluate_run(a->run, a->split, a->model, compute.precision, co.calibrated);
     if (a->json) std::printf("%s\n", e.to_json().c_str());
     else print_evaluation(e, a->run, a->split);
     exit_code = 0;

@@ -25,8 +25,8 @@ class OptionFlags {
   OptionFlags(const OptionFlags&) = delete;  // the flags' callbacks hold `this`
   OptionFlags& operator=(const OptionFlags&) = delete;
 
-  void add_to(CLI::App* cmd) {
-    const T defaults{};
+  // `defaults`: the values --help shows (a command whose default differs from the struct's says its own).
+  void add_to(CLI::App* cmd, const T& defaults = T{}) {
     std::map<std::string, CLI::App*> groups;
     for (const options::Field<T>& f : table_->fields()) {
       if (f.flag.empty() || (!only_.empty() && std::find(only_.begin(), only_.end(), f.key) == only_.end())) continue;

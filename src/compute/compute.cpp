@@ -154,7 +154,7 @@ std::filesystem::path compute_cache_dir() {
 }
 
 void require_cuda_device() {
-  if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw Error("--device cuda", why);
+  if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw Error("device cuda", why);
 }
 
 CandidateSpeed time_candidate_steps(const std::function<void(int clips)>& step, int batch, double leader_clips_per_second) {

@@ -52,10 +52,10 @@ int kfold_count(const std::string& spec) {
   if (spec.rfind("kfold:", 0) != 0) return 0;
   try {
     int k = std::stoi(spec.substr(6));
-    if (k < 2 || k > 100) throw Error("--split", "kfold needs K in [2, 100], got " + spec);
+    if (k < 2 || k > 100) throw Error("split", "kfold needs K in [2, 100], got " + spec);
     return k;
   } catch (const std::logic_error&) {
-    throw Error("--split", "kfold needs a number: kfold:5");
+    throw Error("split", "kfold needs a number: kfold:5");
   }
 }
 
@@ -88,7 +88,7 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
     for (auto& c : d.clips) by_stem[std::filesystem::path(c.id).filename().string()] = c.id;
     std::filesystem::path lists[3];
     if (spec == "sturm") {
-      if (split_dir.empty()) throw Error("--split sturm", "needs --split-dir with {train,valid,test}_filtered.txt");
+      if (split_dir.empty()) throw Error("split sturm", "needs split_dir, the folder of {train,valid,test}_filtered.txt");
       lists[0] = split_dir / "train_filtered.txt";
       lists[1] = split_dir / "valid_filtered.txt";
       lists[2] = split_dir / "test_filtered.txt";
@@ -96,7 +96,7 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
       std::string rest = spec.substr(6);
       for (int i = 0; i < 3; ++i) {
         auto comma = rest.find(',');
-        if ((comma == std::string::npos) != (i == 2)) throw Error("--split", "lists: needs TRAIN,VALID,TEST files");
+        if ((comma == std::string::npos) != (i == 2)) throw Error("split", "lists: needs TRAIN,VALID,TEST files");
         lists[i] = rest.substr(0, comma);
         rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
       }
@@ -105,7 +105,7 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
     s.valid = read_list(lists[1], by_stem, s.not_found);
     s.test = read_list(lists[2], by_stem, s.not_found);
   } else {
-    throw Error("--split", "unknown split \"" + spec + "\" (paper, sturm, kfold:K, lists:TRAIN,VALID,TEST)");
+    throw Error("split", "unknown split \"" + spec + "\" (paper, sturm, kfold:K, lists:TRAIN,VALID,TEST)");
   }
   std::set<std::string> seen;
   for (auto* v : {&s.train, &s.valid, &s.test})

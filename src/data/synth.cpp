@@ -187,7 +187,7 @@ std::vector<float> synthesize_genre_clip(int genre, double seconds, int rate, st
 
 int write_synthetic_dataset(const std::filesystem::path& out, int per_class, double seconds, std::uint32_t seed,
                             int sample_rate) {
-  if (per_class < 1 || per_class > 100000) throw Error("synth", "--per-class must be in [1, 100000]");
+  if (per_class < 1 || per_class > 100000) throw Error("synth per_class", "must be in [1, 100000]");
   int written = 0;
   for (int g = 0; g < 10; ++g)
     for (int k = 0; k < per_class; ++k) {

@@ -26,7 +26,7 @@ QuantizeReport quantize_model_file(const std::filesystem::path& model_path, cons
   const auto t0 = std::chrono::steady_clock::now();
   ModelFile mf = read_model_file(model_path);
   const std::vector<std::filesystem::path> all = collect_audio_files(audio);
-  if (all.empty()) throw Error(audio.empty() ? std::string("--data") : audio.front(), "no audio files to calibrate on");
+  if (all.empty()) throw Error(audio.empty() ? std::string("calibration audio") : audio.front(), "no audio files to calibrate on");
   const std::vector<std::filesystem::path> files = spread_selection(all, clips);
   threads = resolve_threads(threads);
   at::set_num_threads(threads);

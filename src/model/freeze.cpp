@@ -29,7 +29,7 @@ std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
   if (o.children > 0) {
     const auto& names = ResNetImpl::top_level_names();
     if (o.children > static_cast<int>(names.size()))
-      throw Error("--freeze-children", "a ResNet has " + std::to_string(names.size()) + " top-level modules, not " +
+      throw Error("freeze option children", "a ResNet has " + std::to_string(names.size()) + " top-level modules, not " +
                                            std::to_string(o.children));
     for (size_t i = 0; i < params.size(); ++i) {
       const std::string& key = params[i].key();
@@ -40,7 +40,7 @@ std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
   }
   if (o.params > 0) {
     if (o.params > static_cast<int>(params.size()))
-      throw Error("--freeze-params", "the model has " + std::to_string(params.size()) + " parameter tensors, not " +
+      throw Error("freeze option params", "the model has " + std::to_string(params.size()) + " parameter tensors, not " +
                                          std::to_string(o.params));
     for (int i = 0; i < o.params; ++i) selected[i] = true;
   }
@@ -49,7 +49,7 @@ std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
     try {
       re = std::regex(o.regex, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      throw Error("--freeze", "bad regular expression \"" + o.regex + "\" (" + e.what() + ")");
+      throw Error("freeze option regex", "bad regular expression \"" + o.regex + "\" (" + e.what() + ")");
     }
     size_t matched = 0;
     for (size_t i = 0; i < params.size(); ++i)
@@ -60,7 +60,7 @@ std::vector<std::string> freeze(ResNet& model, const FreezeOptions& o) {
     // The pattern must match a whole name ("bn" matches none; "layer1\\..*bn.*" does): say so rather
     // than train everything the user meant to freeze.
     if (!matched)
-      throw Error("--freeze", "\"" + o.regex + "\" matches no parameter name (it must match a whole name, e.g. "
+      throw Error("freeze option regex", "\"" + o.regex + "\" matches no parameter name (it must match a whole name, e.g. "
                               "\"layer1\\..*\" or \".*bn.*\"; names as in `genrenet weights inspect`)");
   }
   std::vector<std::string> frozen;

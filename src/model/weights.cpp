@@ -105,7 +105,7 @@ PretrainedSource imagenet_source(const std::string& arch) {
                                                            {"resnet50", "resnet50-0676ba61.pth"}};
   auto it = files.find(arch);
   if (it == files.end())
-    throw Error("--pretrained imagenet", "torchvision has no ImageNet weights for " + arch +
+    throw Error("pretrained imagenet", "torchvision has no ImageNet weights for " + arch +
                                              "; give a weight file instead (timm's seresnet50 .safetensors "
                                              "for SE-ResNet-50)");
   const std::string& f = it->second;

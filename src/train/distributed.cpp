@@ -148,7 +148,7 @@ class C10dProcessGroup final : public ProcessGroup {
             store_, env.rank, env.world_size, c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.world_size, o),
             c10::DeviceType::CUDA);
 #else
-        throw Error("--device cuda", "data-parallel CUDA training needs a LibTorch built with NCCL");
+        throw Error("training option device", "cuda: data-parallel CUDA training needs a LibTorch built with NCCL");
 #endif
       } else {
         auto o = c10d::ProcessGroupGloo::Options::create(so.timeout);

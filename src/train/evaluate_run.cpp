@@ -117,7 +117,7 @@ Evaluation evaluate_run(const std::filesystem::path& run_path, const std::string
   TrainConfig config = TrainConfig::from_json(io::read_text_file(run.config()));
   resolve_relative_folders(config, run_path);
   const std::string which = model_choice.empty() ? config.test_model : model_choice;
-  if (which != "best" && which != "last") throw Error("--model", "must be best or last");
+  if (which != "best" && which != "last") throw Error("model", "must be best or last, got \"" + which + "\"");
   const ModelFile mf = read_model_file(which == "best" ? run.best_model() : run.last_model());
   const ScoredSubset s = score_subset(run_path, config, mf, subset, precision.empty() ? config.precision : precision);
   const double temperature = calibrated && !mf.calibration.empty() ? mf.calibration.temperature : 1.0;

@@ -95,14 +95,14 @@ std::vector<Experiment> read_experiments(const std::filesystem::path& dir) {
 }
 
 std::vector<ExperimentResult> run_experiments(const std::filesystem::path& dir, const ExperimentOptions& o) {
-  if (o.data.empty()) throw Error("--data", "the dataset folder is required");
-  if (o.seeds < 1 || o.seeds > 100) throw Error("--seeds", "must be in [1, 100]");
-  if (o.first_seed < 1 || o.first_seed > 1000000) throw Error("--first-seed", "must be in [1, 1000000]");
+  if (o.data.empty()) throw Error("experiments option data", "the dataset folder is required");
+  if (o.seeds < 1 || o.seeds > 100) throw Error("experiments option seeds", "must be in [1, 100]");
+  if (o.first_seed < 1 || o.first_seed > 1000000) throw Error("experiments option first_seed", "must be in [1, 1000000]");
   std::vector<Experiment> all = read_experiments(dir);
   std::set<std::string> names;
   for (auto& x : all) names.insert(x.name);
   for (auto& n : o.only)
-    if (!names.count(n)) throw Error("--only", "no experiment named \"" + n + "\" in " + dir.string());
+    if (!names.count(n)) throw Error("experiments option only", "no experiment named \"" + n + "\" in " + dir.string());
   std::vector<ExperimentResult> results;
   for (auto& x : all) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), x.name) == o.only.end()) continue;

@@ -43,11 +43,11 @@ FrozenTrunk::FrozenTrunk(ResNet model, int stages, Precision precision, torch::D
   if (stages < 0 || stages > 4) throw Error("frozen trunk", "0 to 4 stages, not " + std::to_string(stages));
   if (precision == Precision::Fp32) return;  // the training network's own modules
   if (precision == Precision::Int8 && device.is_cuda())
-    throw Error("--trunk-precision int8", "int8 runs on the CPU only; use bf16 or fp32 with --device cuda");
+    throw Error("training option trunk_precision", "int8 runs on the CPU only; use bf16 or fp32 with --device cuda");
   InferenceNet net(model_);
   if (precision == Precision::Int8) {
     if (!calibration_inputs.defined() || calibration_inputs.size(0) == 0)
-      throw Error("--trunk-precision int8", "no training clips to calibrate the trunk on");
+      throw Error("training option trunk_precision", "int8: no training clips to calibrate the trunk on");
     calibration_ = calibrate(net, calibration_inputs.to(torch::kFloat32));
   }
   net.set_precision(precision, &calibration_);

@@ -29,7 +29,7 @@ namespace {
 // A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice).
 int free_local_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error("--nproc", "cannot open a socket to find a free port");
+  if (fd < 0) throw Error("nproc", "cannot open a socket to find a free port");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -37,7 +37,7 @@ int free_local_port() {
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
   ::close(fd);
-  if (!ok) throw Error("--nproc", "cannot find a free port on 127.0.0.1: set MASTER_PORT");
+  if (!ok) throw Error("nproc", "cannot find a free port on 127.0.0.1: set MASTER_PORT");
   return ntohs(a.sin_port);
 }
 
@@ -71,7 +71,7 @@ void signal_workers(const std::vector<pid_t>& pids, int sig) {
 pid_t start_worker(int rank, int nproc, const std::vector<std::string>& args, const std::string& addr,
                    const std::string& port) {
   const pid_t pid = ::fork();
-  if (pid < 0) throw Error("--nproc", std::string("cannot start a worker (") + std::strerror(errno) + ")");
+  if (pid < 0) throw Error("nproc", std::string("cannot start a worker (") + std::strerror(errno) + ")");
   if (pid > 0) return pid;
   // The workers form their own process group, so a Ctrl-C reaches them once, passed on by the
   // launcher; and they are stopped if the launcher dies.
@@ -141,10 +141,10 @@ int supervise_workers(std::vector<pid_t>& pids, double grace_seconds, StopSignal
 }  // namespace
 
 int launch_local_workers(int nproc, double grace_seconds) {
-  if (nproc < 1 || nproc > 1024) throw Error("--nproc", "must be in [1, 1024]");
-  if (distributed_env().active()) throw Error("--nproc", "this process is already a worker of a data-parallel run");
+  if (nproc < 1 || nproc > 1024) throw Error("nproc", "must be in [1, 1024]");
+  if (distributed_env().active()) throw Error("nproc", "this process is already a worker of a data-parallel run");
   const std::vector<std::string> args = own_command_line();
-  if (args.empty()) throw Error("--nproc", "cannot read this program's command line from /proc/self/cmdline");
+  if (args.empty()) throw Error("nproc", "cannot read this program's command line from /proc/self/cmdline");
   const std::string addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "127.0.0.1";
   const std::string port = std::getenv("MASTER_PORT") ? std::getenv("MASTER_PORT") : std::to_string(free_local_port());
   std::fflush(stdout);
