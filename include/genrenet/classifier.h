@@ -37,8 +37,8 @@ class Classifier {
 
   const std::vector<std::string>& classes() const;
   const FeatureOptions& features() const;  // the model's own, from its file
-  // The model file and the identity of its weights, computed once, when the classifier read it: what
-  // embedding stores, similarity indexes and tag journals record, and compare.
+  // The model file and the identity of its weights, computed once, on first use (from the file as it is
+  // then): what embedding stores, similarity indexes and tag journals record, and compare.
   const ModelIdentity& identity() const;
   // The model's calibration (empty() when it has none) and whether the probabilities apply its temperature
   // (ClassifierOptions::calibrated); the rule of "unknown" answers this classifier was made with.

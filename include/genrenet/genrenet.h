@@ -79,7 +79,7 @@ void tune_allocator_for_batch_work();
 
 // Which weights a model file holds: the sha256 of its tensor bytes (everything after the safetensors header),
 // so that rewriting its metadata (a calibration, int8 ranges) does not make it another model. Embeddings
-// and tag journals record it; computed once, when a Classifier loads the file.
+// and tag journals record it; a Classifier computes it once, when first asked.
 struct ModelIdentity {
   std::filesystem::path file;  // as it was given
   std::string weights_sha256;

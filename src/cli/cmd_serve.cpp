@@ -23,7 +23,6 @@ struct ServeArgs {
 int run_serve(ServeArgs& a) {
   a.classifier_flags.apply_checked(a.classifier);
   a.server_flags.apply_checked(a.server);
-  a.server.validate();
   HttpServer server(a.model, a.classifier, a.server);
   const int port = server.bind();
   std::printf("genrenet serve: %s on http://%s:%d/ (POST /v1/classify, /v1/explain, /v1/similar, GET /v1/model, GET /healthz); Ctrl-C stops\n",

@@ -40,7 +40,10 @@ struct Windows {
 
 struct Classifier::Impl {
   ModelFile meta;  // classes, options, training summary; the weights are dropped once loaded
-  ModelIdentity identity;
+  // Read on first use: hashing the weights (45 MB for ResNet-18) is not start-up work for the classifiers
+  // that never record an identity (predict, serve without an index).
+  mutable std::once_flag identity_read;
+  mutable ModelIdentity identity;
   InferenceNet net;
   FeatureExtractor fx;
   ClassifierOptions options;
@@ -230,7 +233,6 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
   mf.weights.clear();
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
   impl_->embedding_size = embedding_size;
-  impl_->identity = model_identity(model_file);
 }
 
 Classifier::~Classifier() = default;
@@ -239,7 +241,10 @@ Classifier& Classifier::operator=(Classifier&&) noexcept = default;
 
 const std::vector<std::string>& Classifier::classes() const { return impl_->meta.classes; }
 const FeatureOptions& Classifier::features() const { return impl_->meta.features; }
-const ModelIdentity& Classifier::identity() const { return impl_->identity; }
+const ModelIdentity& Classifier::identity() const {
+  std::call_once(impl_->identity_read, [this] { impl_->identity = model_identity(impl_->file); });
+  return impl_->identity;
+}
 const ConfidenceCalibration& Classifier::calibration() const { return impl_->meta.calibration; }
 bool Classifier::applies_temperature() const { return impl_->options.calibrated && !impl_->meta.calibration.empty(); }
 const UnknownOptions& Classifier::unknown() const { return impl_->options.unknown; }
