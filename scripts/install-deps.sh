@@ -17,6 +17,7 @@ packages=(
   libtag1-dev libsqlite3-dev             # genre tags written into files (TagLib) and their journal (genrenet tag)
   python3-torch python3-torchaudio python3-torchvision python3-numpy  # test oracles and the reference benchmark
   python3-venv                           # scripts/build.sh --torch pip: PyPI's torch wheel in a virtual environment
+  beets                                  # the beets plugin's end-to-end test (Debian's beets 1.6; the newest comes from PyPI)
   chromium chromium-driver curl          # the web page's end-to-end test; health checks in bench/run_serve.sh
   clang-14 libclang-rt-14-dev            # libFuzzer, AddressSanitizer and UBSan for the fuzz targets (scripts/fuzz.sh)
   libomp-14-dev                          # OpenMP for clang: FAISS's CMake package asks for it in the fuzz build too

@@ -334,7 +334,7 @@ TEST_F(Embeddings, IndexAndSimilarFindTheNearestByCosine) {
   auto r = test::run(exe + " index build -m " + model_.string() + " --out " + index + " " + (dir_ / "music/song1.wav").string() +
                      " " + (dir_ / "music/song2.wav").string() + " " + (dir_ / "music/song3.wav").string());
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("index flat of 3 embeddings (512 values)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("index flat of 3 embeddings (512 values, 2048 bytes each)"), std::string::npos) << r.output;
   r = test::run(exe + " index add -i " + index + " " + (dir_ / "music").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("embedded 2 files (3 already there, 0 failed); index flat of 5"), std::string::npos) << r.output;

@@ -112,6 +112,22 @@ def main():
                     "POST", s + "/elements", {"using": "css selector", "value": ".neighbour"})["value"]) == 5 or None, 60)
                 if "similarity" not in text_of("#similar"):
                     raise RuntimeError("the sounds-like list does not show similarities: " + text_of("#similar"))
+                # The library's map: every file a dot; pointing at one names its file (and its genre).
+                points = wait_until("the library map", lambda: int(call("POST", s + "/execute/sync", {"script":
+                    "return document.getElementById('map').dataset.points || '0';", "args": []})["value"]) or None, 60)
+                hovered = call("POST", s + "/execute/sync", {"script":
+                    "const c = document.getElementById('map'), b = c.getBoundingClientRect(), p = c.points[3];"
+                    "c.dispatchEvent(new MouseEvent('mousemove', {clientX: b.left + p.px * b.width / c.width,"
+                    " clientY: b.top + p.py * b.height / c.height}));"
+                    "return [p.file, document.getElementById('map-hover').dataset.file, document.getElementById('map-hover').textContent];",
+                    "args": []})["value"]
+                if hovered[0] != hovered[1] or hovered[0] not in hovered[2]:
+                    raise RuntimeError(f"pointing at a dot of the map did not name its file: {hovered}")
+                map_shot = os.path.join(out_dir, "web-page-map.png")
+                call("POST", s + "/execute/sync", {"script": "document.getElementById('map').scrollIntoView();", "args": []})
+                with open(map_shot, "wb") as f:
+                    f.write(base64.b64decode(call("GET", s + "/screenshot")["value"]))
+                print(f"library map: {points} dots; pointing at one shows {hovered[2]!r} ({map_shot})")
             # The Grad-CAM toggle: the picture becomes the explanation (another image), and back.
             image_src = "return document.getElementById('spectrogram').src;"
             plain = call("POST", s + "/execute/sync", {"script": image_src, "args": []})["value"]

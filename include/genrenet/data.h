@@ -20,6 +20,9 @@ struct Clip {
   std::filesystem::path path;
   int label = -1;
   std::string id;  // "<class>/<file stem>", e.g. "jazz/jazz.00054": how split lists name clips
+  // From the file's tags (datasets labelled by genre tags, genrenet/library.h); empty otherwise. The
+  // "album" and "artist" splits keep each album (album artist and title) or artist on one side.
+  std::string artist, album;
 };
 
 struct Dataset {
@@ -54,7 +57,9 @@ struct SplitClips {
 };
 SplitClips find_clips(const Dataset& data, const std::vector<std::string>& ids);
 
-// spec: "paper" (stratified 80/10/10 with `seed`), "sturm" (train/valid/test_filtered.txt from
+// spec: "paper" (stratified 80/10/10 with `seed`), "album" or "artist" (the same over whole albums or
+// artists, Clip::album and Clip::artist: each on one side only; a clip without the tag is a group of its
+// own), "sturm" (train/valid/test_filtered.txt from
 // `split_dir`), "kfold:K" (stratified; `fold` in [0, K) is the test fold, a tenth of each class's other
 // clips validates, the rest trains), or "lists:TRAIN,VALID,TEST" (files of clip ids or paths, one per line).
 Split make_split(const Dataset& data, const std::string& spec, unsigned seed, const std::filesystem::path& split_dir = {},

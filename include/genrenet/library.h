@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <genrenet/classifier.h>
+#include <genrenet/data.h>
 #include <genrenet/genrenet.h>
 
 namespace genrenet {
@@ -60,6 +61,12 @@ struct SimilarityIndexOptions {
   bool ivf = false;  // an IVF index (approximate, for large libraries) instead of the exact flat one
   int nlist = 0;     // IVF cells; 0: about sqrt(rows)
   int nprobe = 8;    // IVF cells searched per query, [1, nlist]
+  // IVF-PQ: each vector product-quantised into `pq` bytes (pq sub-vectors of 8 bits; it must divide the
+  // embedding size) instead of kept whole: for catalogues whose vectors do not fit in memory. 0: IVF-flat.
+  int pq = 0;
+  // IVF-PQ: a query's k x rerank nearest by their codes are re-scored exactly from the store's vectors, read
+  // from disk (an IVF-PQ index does not hold the matrix in memory); 0: the codes' order.
+  int rerank = 50;
 };
 
 struct Neighbour {
@@ -71,7 +78,8 @@ struct Neighbour {
 
 struct IndexBuildReport {
   int rows = 0, dimension = 0;
-  std::string kind;       // "flat" or "ivf<nlist>"
+  std::string kind;       // "flat", "ivf<nlist>" or "ivf<nlist>-pq<M>"
+  double bytes_per_vector = 0;  // of the index (FAISS's codes and ids, not the store's matrix)
   double seconds = 0;
   double recall_at_10 = 1;  // of an IVF index against the exact one, on up to 1000 of its own rows as queries
 };
@@ -94,6 +102,12 @@ class SimilarityIndex {
   // (Re)builds index.faiss over every row of the embedding store in `folder` (Error when it holds none),
   // and records `options` in index.json for later additions.
   static IndexBuildReport build(const std::filesystem::path& folder, const SimilarityIndexOptions& options = {});
+  // The embedding stores of several shards (folders or M.npy files: `embed --shard` or `index build
+  // --shard` outputs; a folder holding shard-* folders stands for them all) merged into `folder`'s store, a
+  // content once (the first store's row), then indexed with `options`. Error when two stores hold embeddings
+  // of different models, features or windows (the rule of check_compatible), or `folder` holds another's.
+  static IndexBuildReport merge(const std::vector<std::filesystem::path>& stores, const std::filesystem::path& folder,
+                                const SimilarityIndexOptions& options = {});
   // Embeds `files` whose content the folder does not hold yet with `classifier` (embed_into_store; a new
   // folder is created), then rebuilds the index. Error when the folder holds another model's embeddings
   // (the rule of check_compatible) or other windows, or when its index.json is damaged.
@@ -123,6 +137,8 @@ class SimilarityIndex {
   // content (-1 when none), and its k most similar other files from its stored embedding (no model needed).
   int find_row(const std::string& file_or_sha256) const;
   std::vector<Neighbour> search_like_row(int row, int k) const;
+  std::vector<float> embedding(int row) const;      // a row's stored embedding (Error for a row out of range)
+  std::string file(int row) const;                  // a row's file, as it was given when embedded
 
   // The one rule of comparable embeddings: `classifier` must have the weights (ModelIdentity) and the
   // feature options the index's embeddings were made with; Error naming the model otherwise. (The third
@@ -142,6 +158,56 @@ class SimilarityIndex {
 };
 
 // ---------------------------------------------------------------------------------------------------------
+// A picture of the library (src/library/library_map.cpp): `genrenet index map`, the web page's map
+// ---------------------------------------------------------------------------------------------------------
+
+// The index's embeddings in two dimensions (their first two principal components: distances on the map are
+// distances between embeddings, flattened), each point coloured by its file's genre: its genre tag
+// (normalised: normalise_genre; "untagged" without one, "unreadable" when the file cannot be read) or, with
+// `by` "folder", the name of the folder holding it (GTZAN's layout); "auto": tags, or folders when not one
+// file has a genre tag.
+struct LibraryMapOptions {
+  int max_points = 20000;   // [2, 10^7]: an even sample of the rows beyond this (the picture holds no more)
+  std::string by = "auto";  // "auto", "tag" or "folder"
+};
+struct LibraryMapPoint {
+  float x = 0, y = 0;
+  int row = 0;
+  std::string file, genre;
+};
+struct LibraryMap {
+  std::vector<LibraryMapPoint> points;
+  std::vector<std::string> genres;  // those the points name, by how many points name them
+  int rows = 0;                     // in the index
+  double explained = 0;             // the share of the embeddings' variance the two axes show
+  std::string to_json() const;      // {"rows", "explained", "genres", "points": [{"x", "y", "row", "file", "genre"}]}
+  void save_png(const std::filesystem::path& png, const std::string& title = "") const;  // a scatter with a legend
+};
+LibraryMap map_library(const SimilarityIndex& index, const LibraryMapOptions& options = {});
+
+// ---------------------------------------------------------------------------------------------------------
+// Catalogues across machines (src/library/shards.cpp)
+// ---------------------------------------------------------------------------------------------------------
+
+// One machine's part of a catalogue split by an engine that starts the same command N times: Slurm job
+// arrays, torchrun, or by hand (`--shard K/N`). embed, index build, tag and predict take their part; each
+// part is resumable (a store or a journal skips what it holds), and `index merge` joins the stores.
+struct Shard {
+  int index = 0, count = 1;  // this part, in [0, count)
+  std::string source;        // what said so: "--shard", "SLURM_ARRAY_TASK_ID", "RANK", or "" (the whole)
+  bool whole() const { return count == 1; }
+  std::string name() const;  // "shard-0-of-2": the folder of a shard's store
+};
+// `typed` "K/N" (K in [0, N)); when empty, the environment: a Slurm array (SLURM_ARRAY_TASK_ID minus
+// SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT), else torchrun's RANK of WORLD_SIZE; else the whole.
+// Error naming the flag or the variable when a value is not one.
+Shard resolve_shard(const std::string& typed);
+// The files of `shard`, in their order: a file's shard is a hash (FNV-1a) of its path as listed, modulo the
+// count, so the same file is always in the same shard whatever else is listed (give every shard the same
+// inputs), and every file is in exactly one.
+std::vector<std::filesystem::path> files_of_shard(const std::vector<std::filesystem::path>& files, const Shard& shard);
+
+// ---------------------------------------------------------------------------------------------------------
 // Genre tags (src/library/audio_tags.cpp, tag_files.cpp)
 // ---------------------------------------------------------------------------------------------------------
 
@@ -153,6 +219,7 @@ struct TagOptions {
   // (its probability, "0.87"); any other text is kept as it is.
   std::string format = "{genre}";
   bool write = false;  // false: a dry run that reports what it would write and touches nothing
+  bool only_untagged = false;  // files whose field holds a value are left alone (not even classified)
   // The SQLite journal: required when writing; in a dry run optional (read only: files it lists as done
   // are reported as such).
   std::filesystem::path journal;
@@ -162,6 +229,42 @@ struct TagOptions {
   const std::atomic<bool>* stop = nullptr;
   void validate() const;
 };
+
+// ---------------------------------------------------------------------------------------------------------
+// A library's own genre tags as labels (src/library/tagged_library.cpp): `genrenet train --from-tags`
+// ---------------------------------------------------------------------------------------------------------
+
+// How the genre tags of a library become classes. A tag's values are split at ";", ",", "/" and "|"
+// ("Rock; Alternative" is two genres), ID3v1's numbers read as their names ("(7)", "7" -> Hip-Hop), and each
+// name normalised: lower case without spaces, hyphens, underscores, dots or apostrophes ("Hip-Hop", "hip
+// hop" -> "hiphop"), then the genre map's aliases applied. A file naming several learnt genres counts for
+// the first of them (`several` "first") or is left out ("skip"). Genres with fewer than `min_per_genre`
+// files are left out and listed (their files count for another genre they name, if any).
+struct GenreTagOptions {
+  std::vector<std::string> libraries;  // folders (searched recursively) and audio files; "@list.txt" reads a list
+  // A TOML or JSON file: each key a genre, its value the names (or one name) that mean it:
+  //   hiphop = ["Hip Hop", "Rap", "Trap"]     electronic = ["Techno", "House", "EDM"]
+  std::string genre_map;
+  int min_per_genre = 10;
+  std::string several = "first";
+  void validate() const;
+};
+
+struct TaggedLibrary {
+  Dataset data;  // classes: the learnt genres, sorted; a clip's id is its file's absolute path
+  std::vector<std::pair<std::string, int>> left_out;  // genres under min_per_genre and their file counts
+  std::vector<std::filesystem::path> untagged;        // no genre tag (or none that can be read): what `tag` fills
+  int several = 0;                                    // files naming more than one learnt genre
+  std::vector<std::string> errors;                    // files whose tags TagLib could not read, and why
+  std::string to_json() const;                        // counts per genre, what was left out, how many untagged
+};
+
+// Reads every file's tags (TagLib) and labels those that name a learnt genre. Error when a library is missing,
+// the genre map cannot be read, or fewer than two genres remain.
+TaggedLibrary scan_tagged_library(const GenreTagOptions& options);
+
+// One genre name as the rules above normalise it ("Hip-Hop" -> "hiphop", "(7)" -> "hiphop"); "" for none.
+std::string normalise_genre(const std::string& name);
 
 // What became of one file. The status is one of:
 //   "would write"  a dry run would write new_value;   "written"    it was written (journal updated);

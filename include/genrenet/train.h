@@ -14,6 +14,7 @@
 #include <genrenet/distributed.h>
 #include <genrenet/evaluate.h>
 #include <genrenet/inference.h>
+#include <genrenet/library.h>
 #include <genrenet/model.h>
 #include <genrenet/weights.h>
 
@@ -24,14 +25,22 @@ namespace genrenet {
 // ---------------------------------------------------------------------------------------------------------
 
 struct TrainConfig {
-  std::string data;                 // dataset folder
-  std::string split = "paper";      // see make_split
+  std::string data;                 // dataset folder (labels: its class folders), or:
+  GenreTagOptions tags;             // libraries labelled by their genre tags (tags.libraries; then `data` stays empty)
+  std::string split = "paper";      // see make_split ("album" suits tagged libraries)
   std::string split_dir;            // for "sturm"
   int fold = 0;                     // for "kfold:K"
   std::string cache;                // feature cache folder (default: default_feature_cache_dir())
   std::string out = "runs/run";     // run folder
   ModelOptions model;
   std::string pretrained;           // "", a weight file, or "imagenet"
+  // A genrenet model file to start from with a new head (transfer from a GTZAN model to a library's own
+  // genres): its architecture and feature options replace the config's, every tensor but fc is loaded.
+  std::string init;
+  // Classes of unequal size: "none", "weights" (the loss weighs each class by total / (classes x its
+  // count) in the training subset) or "sampling" (each epoch draws its clips with those weights, with
+  // replacement); "auto": weights for tagged libraries, none for class folders (GTZAN is balanced).
+  std::string balance = "auto";
   FreezeOptions freeze;
   int epochs = 20;                  // [1, 100000]
   int batch = 16;                   // [1, 4096]
@@ -63,6 +72,10 @@ struct TrainConfig {
   // A .json or .toml file (the same keys; TOML tables for model, freeze, augment and features).
   static TrainConfig from_file(const std::filesystem::path& path);
 };
+
+// The dataset a config names: --data's class folders, or the files of its libraries that carry a learnt genre
+// tag (scan_tagged_library; `report` receives what the tags gave).
+Dataset training_dataset(const TrainConfig& config, TaggedLibrary* report = nullptr);
 
 struct EpochMetrics {
   int epoch = 0;

@@ -10,13 +10,14 @@
 #include "cli/commands.h"
 #include "common/sha256.h"
 #include "common/text.h"
+#include "io/atomic_file.h"
 #include "library/neighbours_json.h"
 
 namespace genrenet::cli {
 namespace {
 
 struct IndexArgs {
-  std::string model, index;
+  std::string model, index, shard;
   std::vector<std::string> inputs;
   SimilarityIndexOptions options;
   WindowOptions w;
@@ -24,6 +25,13 @@ struct IndexArgs {
   WindowFlags window_flags{{"window", "hop"}};
   ClassifierFlags classifier_flags{{"threads"}};
 };
+
+void print_index_report(const IndexBuildReport& r) {
+  std::printf("index %s of %d embeddings (%d values, %.0f bytes each) in %.2f s", r.kind.c_str(), r.rows, r.dimension,
+              r.bytes_per_vector, r.seconds);
+  if (r.kind != "flat") std::printf("; recall@10 against the exact index %.3f", r.recall_at_10);
+  std::printf("\n");
+}
 
 // build: the options given (a new folder, or an existing one rebuilt that way); add: the index's own model,
 // windows and options (SimilarityIndex::add keeps them).
@@ -38,17 +46,16 @@ int embed_and_build(IndexArgs& a, bool adding) {
   }
   ClassifierOptions co;
   a.classifier_flags.apply_checked(co);
-  const EmbeddingJob job = embedding_job("index", adding ? SimilarityIndex::open(a.index).model_file() : a.model, co, a.inputs);
+  const EmbeddingJob job =
+      embedding_job("index", adding ? SimilarityIndex::open(a.index).model_file() : a.model, co, a.inputs, a.shard);
   IndexBuildReport r;
   const EmbedStoreReport e = embed_with_progress(job, [&](const std::function<void(std::size_t)>& done) {
-    const IndexAddReport added = SimilarityIndex::add(job.classifier, a.index, job.files, how, done);
+    const IndexAddReport added = SimilarityIndex::add(job.classifier, shard_output(a.index, job.shard), job.files, how, done);
     r = added.index;
     return added.embedded;
   });
-  std::printf("embedded %d files (%d already there, %zu failed); index %s of %d embeddings (%d values) in %.2f s",
-              e.embedded, e.skipped, e.errors.size(), r.kind.c_str(), r.rows, r.dimension, r.seconds);
-  if (r.kind != "flat") std::printf("; recall@10 against the exact index %.3f", r.recall_at_10);
-  std::printf("\n");
+  std::printf("embedded %d files (%d already there, %zu failed); ", e.embedded, e.skipped, e.errors.size());
+  print_index_report(r);
   return e.errors.empty() ? 0 : 1;
 }
 
@@ -116,6 +123,7 @@ void add_index_commands(CLI::App& app, int& exit_code) {
   build->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
   build->add_option("--out,-o", a->index, "The index folder (created; an existing one of the same model grows)")->required();
   build->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
+  add_shard_option(build, a->shard);
   a->index_flags.add_to(build);
   a->window_flags.add_to(build);
   a->classifier_flags.add_to(build);
@@ -126,6 +134,51 @@ void add_index_commands(CLI::App& app, int& exit_code) {
   add->add_option("INPUT", added->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
   added->classifier_flags.add_to(add);
   add->callback([added, &exit_code] { exit_code = embed_and_build(*added, true); });
+
+  struct MergeArgs {
+    std::vector<std::string> stores;
+    std::string out;
+    SimilarityIndexOptions options;
+    OptionFlags<SimilarityIndexOptions> index_flags{similarity_index_options_table()};
+  };
+  auto m = std::make_shared<MergeArgs>();
+  auto* merge = index->add_subcommand("merge", "Join the stores of a catalogue's shards (embed/index build --shard) into one index");
+  merge->add_option("STORE", m->stores, "Shard stores or indexes, or a folder holding shard-* folders")->required();
+  merge->add_option("--out,-o", m->out, "The index folder made (its store replaced by the merged rows)")->required();
+  m->index_flags.add_to(merge);
+  merge->callback([m, &exit_code] {
+    m->index_flags.apply_checked(m->options);
+    const IndexBuildReport r =
+        SimilarityIndex::merge(std::vector<std::filesystem::path>(m->stores.begin(), m->stores.end()), m->out, m->options);
+    std::printf("merged %zu inputs; ", m->stores.size());
+    print_index_report(r);
+    exit_code = 0;
+  });
+
+  struct MapArgs {
+    std::string index, png, json;
+    LibraryMapOptions options;
+  };
+  auto mp = std::make_shared<MapArgs>();
+  auto* map = index->add_subcommand("map", "A picture of the library: its embeddings in 2-D, coloured by genre (PNG, JSON)");
+  map->add_option("INDEX", mp->index, "The index folder")->required();
+  map->add_option("--out,-o", mp->png, "The PNG written")->required();
+  map->add_option("--json", mp->json, "Also the points as JSON (x, y, row, file, genre)");
+  map->add_option("--max-points", mp->options.max_points, "An even sample of the files beyond this")
+      ->check(CLI::Range(2, 10000000))
+      ->capture_default_str();
+  map->add_option("--by", mp->options.by,
+                  "The colour: tag (each file's genre tag), folder (its folder's name) or auto (tags; folders when no file has one)")
+      ->check(CLI::IsMember({"auto", "tag", "folder"}))
+      ->capture_default_str();
+  map->callback([mp, &exit_code] {
+    const LibraryMap m = map_library(SimilarityIndex::open(mp->index), mp->options);
+    m.save_png(mp->png);
+    if (!mp->json.empty()) io::write_file_atomically(mp->json, m.to_json());
+    std::printf("%zu of %d files in %zu genres (%s), %.0f%% of the variance on the two axes: wrote %s\n", m.points.size(),
+                m.rows, m.genres.size(), mp->options.by.c_str(), 100 * m.explained, mp->png.c_str());
+    exit_code = 0;
+  });
 
   auto s = std::make_shared<SimilarArgs>();
   auto* similar = app.add_subcommand("similar", "The library's files that sound most like each query file");

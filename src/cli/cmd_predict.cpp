@@ -14,7 +14,7 @@ namespace genrenet::cli {
 namespace {
 
 struct PredictArgs {
-  std::string model, format = "table";
+  std::string model, format = "table", shard;
   std::vector<std::string> inputs;
   int top = 3;
   WindowOptions w;  // after parsing: the window flags applied
@@ -125,8 +125,7 @@ int run_predict(PredictArgs& a) {
   WindowOptions& w = a.w;
   a.window_flags.apply_checked(w);
   w.validate();
-  std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
-  if (files.empty()) throw Error("predict", "no audio files found in the given paths");
+  std::vector<std::filesystem::path> files = files_of_this_shard("predict", a.inputs, resolve_shard(a.shard));
   ClassifierOptions co;
   a.classifier_flags.apply_checked(co);
   Classifier clf(a.model, co);
@@ -158,6 +157,7 @@ void add_predict_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("predict", "Genre probabilities of audio files, folders or lists of files");
   cmd->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)")->required();
   cmd->add_option("INPUT", a->inputs, "Audio files, folders (searched recursively) or @list.txt files")->required();
+  add_shard_option(cmd, a->shard);
   cmd->add_option("--top", a->top, "Genres shown per file")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--format", a->format, "table, jsonl or csv")->capture_default_str()
       ->check(CLI::IsMember({"table", "jsonl", "csv"}));

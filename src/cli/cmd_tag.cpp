@@ -14,7 +14,7 @@ namespace genrenet::cli {
 namespace {
 
 struct TagArgs {
-  std::string model, undo, report = "table";
+  std::string model, undo, report = "table", shard;
   std::vector<std::string> inputs;
   ClassifierOptions classifier;
   TagOptions tag;
@@ -63,8 +63,7 @@ int run_tag(TagArgs& a) {
   const StopSignals signals;  // the run ends after the file in hand
   a.tag.stop = signals.flag();
   a.tag.validate();
-  const std::vector<std::filesystem::path> files = collect_audio_files(a.inputs);
-  if (files.empty()) throw Error("tag", "no audio files found in the given paths");
+  const std::vector<std::filesystem::path> files = files_of_this_shard("tag", a.inputs, resolve_shard(a.shard));
   const Classifier clf(a.model, a.classifier);
   ProgressBar bar("tag", files.size(), table && files.size() > 8);
   const TagReport r = tag_files(clf, files, a.tag, each, [&](size_t n) { bar.tick(n); });
@@ -86,6 +85,7 @@ void add_tag_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("tag", "Write each file's genre into its tags (dry run unless --write; journalled; --undo)");
   cmd->add_option("--model,-m", a->model, "A genrenet model file (.safetensors)");
   cmd->add_option("MUSIC_DIR", a->inputs, "Audio files, folders (searched recursively) or @list.txt files");
+  add_shard_option(cmd, a->shard);
   cmd->add_option("--undo", a->undo, "Restore every value a journal's run replaced, then stop");
   cmd->add_option("--report", a->report, "table or jsonl (one JSON object per file)")
       ->check(CLI::IsMember({"table", "jsonl"}))

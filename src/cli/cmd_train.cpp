@@ -19,10 +19,12 @@ struct TrainArgs {
 };
 
 // The defaults, then the config file, then --feature-config, then the flags typed on the command line.
-TrainConfig resolve(const TrainArgs& a) {
+TrainConfig resolve(const TrainArgs& a, const CLI::App* cmd) {
   TrainConfig c = a.config_file.empty() ? TrainConfig{} : TrainConfig::from_file(a.config_file);
   if (!a.feature_config.empty()) c.features = read_feature_config(a.feature_config);
   a.flags.apply(c);
+  // A library's clips come in albums: the split keeps each album on one side unless another was asked for.
+  if (!c.tags.libraries.empty() && c.split == "paper" && !cmd->count("--split")) c.split = "album";
   return c;
 }
 
@@ -54,7 +56,7 @@ int run_train(const TrainArgs& a, const CLI::App* cmd) {
   if (a.nproc > 1 && !distributed_env().active()) return launch_local_workers(a.nproc);
   const StopSignals signals;
   const RunControl control{a.resume, a.overwrite, signals.flag()};
-  TrainConfig c = resolve(a);
+  TrainConfig c = resolve(a, cmd);
   if (a.resume && !cmd->count("--epochs")) c.epochs = 0;  // 0: the run's own epoch count
   if (kfold_count(c.split) > 0) return train_kfold(c, control).interrupted ? 130 : 0;
   const TestedRun r = train_and_test(c, control);

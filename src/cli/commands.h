@@ -35,11 +35,21 @@ void add_embed_command(CLI::App& app, int& exit_code);
 // is not needed), and `work` (embedding the files into a store) run with a progress bar, each unreadable
 // file printed as an error line.
 struct EmbeddingJob {
-  std::vector<std::filesystem::path> files;
+  std::vector<std::filesystem::path> files;  // this shard's
   Classifier classifier;
+  Shard shard;
 };
 EmbeddingJob embedding_job(const std::string& command, const std::string& model, ClassifierOptions options,
-                           const std::vector<std::string>& inputs);
+                           const std::vector<std::string>& inputs, const std::string& shard = {});
+
+// --shard K/N on a command that goes over a catalogue (without it: Slurm's or torchrun's variables).
+void add_shard_option(CLI::App* cmd, std::string& typed);
+// The files of this process's part of `inputs` (resolve_shard, files_of_shard), said on stderr when a part;
+// Error naming `command` when there are none at all.
+std::vector<std::filesystem::path> files_of_this_shard(const std::string& command, const std::vector<std::string>& inputs,
+                                                       const Shard& shard);
+// Where a shard writes its store: <out>/shard-K-of-N (out itself for the whole); out must be a folder.
+std::filesystem::path shard_output(const std::filesystem::path& out, const Shard& shard);
 EmbedStoreReport embed_with_progress(const EmbeddingJob& job,
                                      const std::function<EmbedStoreReport(const std::function<void(std::size_t)>&)>& work);
 void add_index_commands(CLI::App& app, int& exit_code);  // index build|add, similar

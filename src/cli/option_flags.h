@@ -35,6 +35,17 @@ class OptionFlags {
       const options::Field<T>* field = &f;
       if (f.is_switch) {
         where->add_flag_callback(f.flag, [this, field] { typed_.emplace_back(field, ""); }, f.help);
+      } else if (f.is_list) {
+        where
+            ->add_option_function<std::vector<std::string>>(
+                f.flag,
+                [this, field](const std::vector<std::string>& values) {
+                  std::string joined;  // the list field's set_text splits it again
+                  for (auto& v : values) joined += (joined.empty() ? "" : "\n") + v;
+                  typed_.emplace_back(field, joined);
+                },
+                f.help + " (" + f.rule + ")")
+            ->expected(1, -1);
       } else {
         where
             ->add_option_function<std::string>(

@@ -65,6 +65,7 @@ struct Field {
   std::string group;       // the command-line help section (the table's, or a nested table's)
   bool is_switch = false;  // a flag without a value ("--specaugment"), which sets the value the table gave
   bool is_number = false;  // integer, number or optional_number: a query parameter must be decimal
+  bool is_list = false;    // list: the flag takes one or more values
   std::function<json(const T&)> get;
   std::function<void(T&, const json&)> set;              // throws nlohmann's type_error or Error
   std::function<void(T&, const std::string&)> set_text;   // a command-line value ("" for a switch)
@@ -153,6 +154,28 @@ class Table {
         if (v == c) return std::string();
       return choices.empty() ? std::string() : "must be " + rule + ", got \"" + v + "\"";
     };
+    return add(std::move(f));
+  }
+
+  // A list of strings (JSON: an array; TOML: an array). On the command line the flag takes one or more
+  // values, which replace the list (a config file's included) as a whole.
+  template <class Ref>
+  Table& list(std::string key, Ref ref, std::string help, std::string flag = {}) {
+    Field<T> f = base(key, flag, help, "one or more values");
+    f.is_list = true;
+    f.get = [ref](const T& t) { return json(access(ref, t)); };
+    f.set = [ref](T& t, const json& v) { access(ref, t) = v.get<std::vector<std::string>>(); };
+    // The typed values arrive joined by newlines (option_flags.h), which no value on a command line holds.
+    f.set_text = [ref](T& t, const std::string& s) {
+      std::vector<std::string> values;
+      for (size_t start = 0; start <= s.size();) {
+        const size_t end = std::min(s.find('\n', start), s.size());
+        if (end > start) values.push_back(s.substr(start, end - start));
+        start = end + 1;
+      }
+      access(ref, t) = std::move(values);
+    };
+    f.problem = [](const T&) { return std::string(); };
     return add(std::move(f));
   }
 
@@ -372,6 +395,7 @@ class Table {
     f.group = g.group.empty() ? group_ : g.group;
     f.is_switch = g.is_switch;
     f.is_number = g.is_number;
+    f.is_list = g.is_list;
     return f;
   }
 

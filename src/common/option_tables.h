@@ -11,6 +11,7 @@ struct SpecAugmentOptions;
 struct ModelOptions;
 struct FreezeOptions;
 struct TrainConfig;
+struct GenreTagOptions;
 struct ComputeOptions;
 struct UnknownOptions;
 struct WindowOptions;
@@ -25,6 +26,7 @@ const options::Table<SpecAugmentOptions>& spec_augment_options_table(); // src/a
 const options::Table<ModelOptions>& model_options_table();              // src/model/resnet.cpp
 const options::Table<FreezeOptions>& freeze_options_table();            // src/model/freeze.cpp
 const options::Table<TrainConfig>& train_config_table();                // src/train/config.cpp
+const options::Table<GenreTagOptions>& genre_tag_options_table();      // src/library/tagged_library.cpp
 
 // The runtime's: its flags (every command that classifies, embeds, tags, indexes or serves) and the
 // service's query parameters are made from them.

@@ -31,7 +31,7 @@ Dataset scan_dataset(const std::filesystem::path& dir) {
     std::sort(files.begin(), files.end());
     const int label = static_cast<int>(d.classes.size());
     d.classes.push_back(cd.filename().string());
-    for (auto& f : files) d.clips.push_back({f, label, d.classes.back() + "/" + f.stem().string()});
+    for (auto& f : files) d.clips.push_back({f, label, d.classes.back() + "/" + f.stem().string(), "", ""});
   }
   if (d.classes.empty())
     throw Error(dir.string(), "no class folders with audio files (expected <root>/<class>/<audio files>)");

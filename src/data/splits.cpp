@@ -46,6 +46,52 @@ std::vector<std::string> read_list(const std::filesystem::path& file, const std:
   return ids;
 }
 
+// The key that keeps clips together for "album" and "artist": a clip without one is a group of its own.
+std::string group_key(const Clip& c, bool by_album) {
+  if (by_album && !c.album.empty()) return "album\x1f" + c.artist + "\x1f" + c.album;
+  if (!by_album && !c.artist.empty()) return "artist\x1f" + c.artist;
+  return "clip\x1f" + c.id;
+}
+
+// Stratified 80/10/10 over whole groups: each group (an album, an artist) is on one side only, since clips of
+// one album on both sides make a model look better than it is (the lesson of GTZAN's fault-filtered split).
+// A group counts for the class most of its clips have; for each class its groups are drawn in a seeded order
+// into test, then validation, until each holds about a tenth of the class's clips (at least one group each
+// where the class has three groups or more), and the rest trains.
+void split_by_groups(const Dataset& d, bool by_album, unsigned seed, Split& s) {
+  std::map<std::string, std::vector<const Clip*>> groups;
+  for (auto& c : d.clips) groups[group_key(c, by_album)].push_back(&c);
+  std::vector<std::vector<const std::vector<const Clip*>*>> by_class(d.classes.size());
+  std::vector<size_t> clips_of_class(d.classes.size(), 0);
+  for (auto& [key, clips] : groups) {
+    std::vector<int> votes(d.classes.size(), 0);
+    for (const Clip* c : clips) ++votes[c->label];
+    const auto major = std::max_element(votes.begin(), votes.end()) - votes.begin();
+    by_class[major].push_back(&clips);
+    clips_of_class[major] += clips.size();
+  }
+  std::mt19937 rng(seed);
+  for (size_t k = 0; k < by_class.size(); ++k) {
+    auto& class_groups = by_class[k];
+    std::shuffle(class_groups.begin(), class_groups.end(), rng);
+    const size_t tenth = std::max<size_t>(1, (clips_of_class[k] + 5) / 10);
+    size_t in_test = 0, in_valid = 0, g = 0;
+    auto put = [&](std::vector<std::string>& subset, size_t& count) {
+      for (const Clip* c : *class_groups[g]) subset.push_back(c->id);
+      count += class_groups[g++]->size();
+    };
+    if (class_groups.size() >= 3) {
+      while (g + 2 <= class_groups.size() && (in_test == 0 || in_test + class_groups[g]->size() <= tenth)) put(s.test, in_test);
+      while (g + 1 < class_groups.size() && (in_valid == 0 || in_valid + class_groups[g]->size() <= tenth)) put(s.valid, in_valid);
+    }
+    while (g < class_groups.size()) {
+      size_t ignored = 0;
+      put(s.train, ignored);
+    }
+  }
+  for (auto* v : {&s.train, &s.valid, &s.test}) std::sort(v->begin(), v->end());
+}
+
 }  // namespace
 
 int kfold_count(const std::string& spec) {
@@ -72,6 +118,8 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
       const size_t n_train = n - 2 * tenth;
       for (size_t i = 0; i < n; ++i) (i < n_train ? s.train : i < n_train + tenth ? s.valid : s.test).push_back(ids[i]);
     }
+  } else if (spec == "album" || spec == "artist") {
+    split_by_groups(d, spec == "album", seed, s);
   } else if (int k = kfold_count(spec)) {
     if (fold < 0 || fold >= k) throw Error("fold", "must be in [0, " + std::to_string(k) + ")");
     s.spec = spec + "/" + std::to_string(fold);
@@ -105,7 +153,7 @@ Split make_split(const Dataset& d, const std::string& spec, unsigned seed, const
     s.valid = read_list(lists[1], by_stem, s.not_found);
     s.test = read_list(lists[2], by_stem, s.not_found);
   } else {
-    throw Error("split", "unknown split \"" + spec + "\" (paper, sturm, kfold:K, lists:TRAIN,VALID,TEST)");
+    throw Error("split", "unknown split \"" + spec + "\" (paper, album, artist, sturm, kfold:K, lists:TRAIN,VALID,TEST)");
   }
   std::set<std::string> seen;
   for (auto* v : {&s.train, &s.valid, &s.test})

@@ -45,10 +45,9 @@ void write_npy(const std::filesystem::path& path, std::span<const float> data,
   io::write_file_atomically(path, bytes);
 }
 
-NpyArray read_npy(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(name, "cannot open");
+namespace io {
+
+NpyLayout read_npy_layout(std::ifstream& in, const std::string& name) {
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw Error(name, "not a .npy file");
   uint32_t hlen = 0;
@@ -82,18 +81,19 @@ NpyArray read_npy(const std::filesystem::path& path) {
   const std::string descr = value_of("descr");
   if (descr != "<f4" && descr != "<f8" && descr != "|f4" && descr != "|f8")
     throw Error(name, "only little-endian float32/float64 arrays are supported");
-  const bool f64 = descr.back() == '8';
+  NpyLayout layout;
+  layout.f64 = descr.back() == '8';
   if (value_of("fortran_order").rfind("True", 0) == 0) throw Error(name, "Fortran-ordered arrays are not supported");
   const std::string shape = value_of("shape");
-  NpyArray arr;
   std::stringstream dims(shape);
   std::string tok;
   // Each dimension a plain non-negative number, their product what the rest of the file holds: checked
   // before allocating, so that a damaged header can neither throw from a number parser nor ask for
   // gigabytes (found by fuzz_npy).
   std::uint64_t count = 1;
-  const std::uint64_t element = f64 ? sizeof(double) : sizeof(float);
+  const std::uint64_t element = layout.f64 ? sizeof(double) : sizeof(float);
   const auto data_start = in.tellg();
+  layout.data_offset = static_cast<std::uint64_t>(data_start);
   in.seekg(0, std::ios::end);
   const std::uint64_t available = static_cast<std::uint64_t>(in.tellg() - data_start);
   in.seekg(data_start);
@@ -103,12 +103,33 @@ NpyArray read_npy(const std::filesystem::path& path) {
     const std::string digits = tok.substr(first, last - first + 1);
     if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos)
       throw Error(name, "bad .npy shape \"" + shape + "\"");
-    arr.shape.push_back(std::stoll(digits));
-    const auto d = static_cast<std::uint64_t>(arr.shape.back());
+    layout.shape.push_back(std::stoll(digits));
+    const auto d = static_cast<std::uint64_t>(layout.shape.back());
     if (d != 0 && count > available / element / d) throw Error(name, "truncated .npy data (the shape needs more than the file holds)");
     count *= d;
   }
   if (count * element > available) throw Error(name, "truncated .npy data (the shape needs more than the file holds)");
+  layout.count = count;
+  return layout;
+}
+
+NpyLayout read_npy_layout(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string(), "cannot open");
+  return read_npy_layout(in, path.string());
+}
+
+}  // namespace io
+
+NpyArray read_npy(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(name, "cannot open");
+  const io::NpyLayout layout = io::read_npy_layout(in, name);
+  const bool f64 = layout.f64;
+  const std::uint64_t count = layout.count;
+  NpyArray arr;
+  arr.shape = layout.shape;
   arr.data.resize(count);
   if (f64) {
     std::vector<double> tmp(count);

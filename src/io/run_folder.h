@@ -17,6 +17,7 @@ class RunFolder {
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path config() const { return root_ / "config.json"; }
   std::filesystem::path split() const { return root_ / "split.json"; }
+  std::filesystem::path dataset() const { return root_ / "dataset.json"; }  // a tagged library's genres (--from-tags)
   // The last finished epoch's state (epoch, best epoch, history, precision): present once an epoch is done.
   std::filesystem::path state() const { return root_ / "last.json"; }
   std::filesystem::path last_model() const { return root_ / "last.safetensors"; }

@@ -110,6 +110,7 @@ class TaggedFile {
   }
 
   const std::vector<Slot>& slots() const { return slots_; }
+  TagLib::File* file() const { return file_ ? file_.get() : ref_.file(); }
 
   void save() {
     bool ok = false;
@@ -235,6 +236,21 @@ FieldValues read_field(const std::filesystem::path& file, TagField field) {
   TaggedFile f(file, false);
   FieldValues out;
   for (const auto& s : f.slots()) out.by_tag.emplace_back(s.kind, get(s, field));
+  return out;
+}
+
+FileLabels read_labels(const std::filesystem::path& file) {
+  TaggedFile f(file, false);
+  FileLabels out;
+  for (const auto& s : f.slots()) {
+    if (out.genres.empty()) out.genres = get(s, TagField::genre);
+    if (out.artist.empty() && s.tag) out.artist = utf8(s.tag->artist());
+    if (out.album.empty() && s.tag) out.album = utf8(s.tag->album());
+  }
+  // The album's artist where a tag names one (a compilation's tracks have many artists, one album).
+  const TagLib::PropertyMap properties = f.file()->properties();
+  if (const auto it = properties.find("ALBUMARTIST"); it != properties.end() && !it->second.isEmpty())
+    out.album_artist = utf8(it->second.front());
   return out;
 }
 

@@ -27,6 +27,14 @@ struct FieldValues {
 // Error naming the file when TagLib cannot open it or its format holds no tags genrenet writes.
 FieldValues read_field(const std::filesystem::path& file, TagField field);
 
+// What a file's tags say of it for learning genres: the genre field's values (every value of the first tag
+// that has any, as written: "Hip-Hop", "(7)", "Rock; Alternative"), artist, album artist and album.
+struct FileLabels {
+  std::vector<std::string> genres;
+  std::string artist, album_artist, album;
+};
+FileLabels read_labels(const std::filesystem::path& file);  // Error as read_field
+
 // Writes `values` into the file's tags in place (each tag listed gets its values; no values: the field is
 // removed). Only for a private copy: see tags::write_journalled. An ID3v2 tag keeps its version (2.3 or 2.4)
 // and every other frame.

@@ -11,6 +11,7 @@
 
 #include "common/sha256.h"
 #include "common/text.h"
+#include "common/failpoint.h"
 #include "library/embedding_store.h"
 #include "io/atomic_file.h"
 
@@ -32,21 +33,32 @@ nlohmann::json embedding_store_meta(const Classifier& clf, const WindowOptions& 
           {"windows", windows_json(w)}};
 }
 
-void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const Classifier& clf,
-                                const WindowOptions* windows) {
-  const nlohmann::json made = embedding_store_meta(clf, windows ? *windows : WindowOptions{});
-  const std::string stored_model = stored.value("model", std::string("?")), model = clf.identity().file.string();
-  if (stored.value("weights_sha256", "") != made["weights_sha256"])
+void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const nlohmann::json& made,
+                                bool compare_windows) {
+  const std::string stored_model = stored.value("model", std::string("?")), model = made.value("model", std::string("?"));
+  if (stored.value("weights_sha256", "") != made.value("weights_sha256", ""))
     throw Error(subject, "holds embeddings made by another model (" + stored_model + "), not by " + model +
                              ": embeddings of two models cannot be compared (a query must be embedded by the same model)");
-  if (stored.value("features", nlohmann::json()) != made["features"])
+  if (stored.value("features", nlohmann::json()) != made.value("features", nlohmann::json()))
     throw Error(subject, "holds embeddings made from other feature options than " + model +
                              "'s: they cannot be compared (a query must be embedded by the same model)");
-  if (windows && stored.contains("windows") && stored["windows"] != made["windows"])
+  if (compare_windows && stored.contains("windows") && stored["windows"] != made.value("windows", nlohmann::json()))
     throw Error(subject, "holds embeddings made with other windows (" + stored["windows"].dump() +
                              "): add with the same window options, or into another folder");
 }
 
+void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const Classifier& clf,
+                                const WindowOptions* windows) {
+  check_same_embedding_space(stored, subject, embedding_store_meta(clf, windows ? *windows : WindowOptions{}), windows != nullptr);
+}
+
+void write_embedding_store(const EmbeddingStoreFiles& p, const StoredEmbeddings& store, int size) {
+  // The matrix first: a kill before the list is written leaves rows the list does not name (ignored).
+  write_npy(p.matrix, store.values, {static_cast<std::int64_t>(store.rows.size()), size});
+  std::string lines;
+  for (auto& r : store.rows) lines += r.dump() + "\n";
+  io::write_file_atomically(p.list, lines);
+}
 
 EmbedStoreReport embed_into_store(const Classifier& clf, const std::vector<std::filesystem::path>& files,
                                   const std::filesystem::path& out,
@@ -105,11 +117,8 @@ EmbedStoreReport embed_into_store(const Classifier& clf, const std::vector<std::
       store.values.insert(store.values.end(), r.result.values.begin(), r.result.values.end());
       ++report.embedded;
     }
-    // The matrix first: a kill before the list is written leaves rows the list does not name (ignored).
-    write_npy(p.matrix, store.values, {static_cast<std::int64_t>(store.rows.size()), size});
-    std::string lines;
-    for (auto& r : store.rows) lines += r.dump() + "\n";
-    io::write_file_atomically(p.list, lines);
+    write_embedding_store(p, store, size);
+    failpoint("store-written", p.list.string());  // a kill here: the next run goes on from these rows
   }
   if (!std::filesystem::exists(p.matrix)) write_npy(p.matrix, store.values, {0, size});
   if (!std::filesystem::exists(p.list)) io::write_file_atomically(p.list, "");

@@ -23,8 +23,10 @@ struct StoredEmbeddings {
   std::vector<float> values;         // rows x size
 };
 // The rows that both the list and the matrix hold (a kill between their two writes leaves the matrix a
-// group ahead); none when the store is empty. Error naming the file when one is damaged.
-StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& files, int size);
+// group ahead); none when the store is empty. Error naming the file when one is damaged. Without
+// `with_values` only the list is read (values stays empty; the matrix's header is checked): for indexes that
+// read the few rows they need from disk.
+StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& files, int size, bool with_values = true);
 
 // The window options the store's embeddings were made with (its M.json), for queries and additions.
 WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files);
@@ -38,5 +40,12 @@ nlohmann::json embedding_store_meta(const Classifier& classifier, const WindowOp
 // with `windows` given (an addition), the same windows.
 void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const Classifier& classifier,
                                 const WindowOptions* windows);
+
+// The same rule between two stores' M.json (`made` the one kept; `compare_windows` for merging rows).
+void check_same_embedding_space(const nlohmann::json& stored, const std::string& subject, const nlohmann::json& made,
+                                bool compare_windows);
+
+// Writes a store's matrix, then its list (each atomically).
+void write_embedding_store(const EmbeddingStoreFiles& files, const StoredEmbeddings& store, int size);
 
 }  // namespace genrenet

@@ -9,6 +9,7 @@
 #include <genrenet/genrenet.h>
 
 #include "common/sha256.h"
+#include "io/npy.h"
 #include "library/embedding_store.h"
 #include "io/atomic_file.h"
 
@@ -39,7 +40,7 @@ WindowOptions embedding_store_windows(const EmbeddingStoreFiles& files) {
   return o;
 }
 
-StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& p, int size) {
+StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& p, int size, bool with_values) {
   StoredEmbeddings s;
   if (!std::filesystem::exists(p.list) || !std::filesystem::exists(p.matrix)) return s;
   std::ifstream in(p.list);
@@ -62,11 +63,13 @@ StoredEmbeddings read_embedding_store(const EmbeddingStoreFiles& p, int size) {
       throw Error(p.list.string(), "damaged " + where + " (" + e.what() + ")");
     }
   }
-  const NpyArray m = read_npy(p.matrix);
-  if (m.shape.size() != 2 || m.shape[1] != size)
-    throw Error(p.matrix.string(), "not a matrix of " + std::to_string(size) + "-value embeddings");
-  const size_t rows = std::min<size_t>(s.rows.size(), static_cast<size_t>(m.shape[0]));
+  const io::NpyLayout layout = io::read_npy_layout(p.matrix);
+  if (layout.shape.size() != 2 || layout.shape[1] != size || (!with_values && layout.f64))
+    throw Error(p.matrix.string(), "not a matrix of " + std::to_string(size) + "-value float32 embeddings");
+  const size_t rows = std::min<size_t>(s.rows.size(), static_cast<size_t>(layout.shape[0]));
   s.rows.resize(rows);
+  if (!with_values) return s;
+  const NpyArray m = read_npy(p.matrix);
   s.values.assign(m.data.begin(), m.data.begin() + static_cast<std::ptrdiff_t>(rows * size));
   // Embeddings are unit vectors: a row that is not (NaN, infinite, zero) would answer every search wrongly.
   for (size_t r = 0; r < rows; ++r) {

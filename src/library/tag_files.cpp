@@ -89,6 +89,9 @@ const options::Table<TagOptions>& tag_options_table() {
           })
           .boolean("write", &TagOptions::write,
                    "Write the tags (without it: a dry run that prints old -> new and touches nothing)", "--write")
+          .boolean("only_untagged", &TagOptions::only_untagged,
+                   "Fill only the files whose field is empty: a value already there is kept, never replaced",
+                   "--only-untagged")
           .custom(journal_field())
           .integer("group", &TagOptions::group, {1, 4096}, "Files classified together before their tags are written")
           .nest("windows", &TagOptions::windows, window_options_table(), {"windows", "per_window"});
@@ -194,6 +197,24 @@ void hash_contents(std::span<const std::filesystem::path> files, int threads, st
   });
 }
 
+// A file whose outcome needs no answer: finished by an earlier run under this rule, or (only_untagged) one
+// whose field holds a value — a file genrenet wrote before counts as untagged: its value is genrenet's.
+std::optional<TagOutcome> decided_without_classifying(const std::filesystem::path& file,
+                                                      const std::optional<tags::JournalRow>& row, const std::string& rule,
+                                                      const std::string& sha, const TagOptions& o) {
+  if (row && finished(*row, rule, sha))
+    return TagOutcome{file, "done before", "", row->new_value, row->genre, row->confidence, "finished by an earlier run: " + row->status};
+  if (!o.only_untagged || (row && row->status == "written")) return std::nullopt;
+  try {
+    if (const std::string now = tags::read_field(file, o.field).shown(); !now.empty())
+      return TagOutcome{file, "left alone", now, "", "", 0,
+                        std::string("has a ") + field_name(o.field) + " already (--only-untagged keeps it)"};
+  } catch (const Error& e) {
+    return TagOutcome{file, "error", "", "", "", 0, e.what()};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 TagReport tag_files(const Classifier& classifier, const std::vector<std::filesystem::path>& files, const TagOptions& o,
@@ -241,12 +262,8 @@ TagReport tag_files(const Classifier& classifier, const std::vector<std::filesys
         continue;
       }
       if (journal) rows[k] = journal->find(absolute_name(file));
-      if (rows[k] && finished(*rows[k], rule, sha[k])) {
-        const auto& r = *rows[k];
-        decided[k] = TagOutcome{file, "done before", "", r.new_value, r.genre, r.confidence,
-                                "finished by an earlier run: " + r.status};
-        continue;
-      }
+      decided[k] = decided_without_classifying(file, rows[k], rule, sha[k], o);
+      if (decided[k]) continue;
       todo.push_back(file);
       todo_index.push_back(k);
     }

@@ -2,6 +2,7 @@
 // holds the limits, deadlines and admission control).
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,9 @@ struct HttpServer::Impl {
   ServerOptions options;
   std::string model_json;
   std::optional<SimilarityIndex> library;  // with ServerOptions::index
+  // GET /v1/map's answer, made at the first request (it reads up to 20000 files' tags) and kept.
+  std::once_flag map_made;
+  std::string map_json;
   UnknownOptions unknown;  // the service's rule; a request may override it (min_confidence=, reject_ood=)
   bool has_energy_threshold = false;  // the model is calibrated
   std::optional<serve::HttpTransport> transport;  // last: stopped before what its handlers use goes
@@ -178,6 +182,15 @@ struct HttpServer::Impl {
     res.set_content(json_text({{"row", row}, {"neighbours", neighbours_json(library->search_like_row(row, k))}}), "application/json");
   }
 
+  // GET /v1/map: the library's embeddings in 2-D, coloured by their files' genre tags (map_library).
+  void library_map(Response& res) {
+    if (!library) return json_error(res, 404, "no similarity index: start the server with --index INDEX");
+    answered(res, [&] {
+      std::call_once(map_made, [&] { map_json = map_library(*library).to_json(); });
+      res.set_content(map_json, "application/json");
+    });
+  }
+
   void start_transport() {
     serve::TransportOptions t;
     t.host = options.host;
@@ -206,6 +219,7 @@ struct HttpServer::Impl {
         {"POST", "/v1/explain", [this](Request& req, Response& res) { explain(req, res); }, true},
         {"POST", "/v1/similar", [this](Request& req, Response& res) { similar(req, res); }, true},
         {"GET", "/v1/similar", [this](Request& req, Response& res) { similar_in_library(req, res); }},
+        {"GET", "/v1/map", [this](Request&, Response& res) { library_map(res); }},
     };
     transport.emplace(std::move(t), std::move(routes));
   }

@@ -19,8 +19,14 @@ options::Table<TrainConfig> make_table() {
   using C = TrainConfig;
   options::Table<C> t("training option", "Training");
   t.text("data", &C::data, {}, "Dataset folder (GTZAN layouts or <root>/<class>/<files>)", "--data")
-      .check([](const C& c) { return c.data.empty() ? std::string("no dataset folder given") : std::string(); });
-  t.text("split", &C::split, {}, "paper, sturm, kfold:K or lists:TRAIN,VALID,TEST", "--split");
+      .check([](const C& c) {
+        if (c.data.empty() == c.tags.libraries.empty())
+          return std::string(c.data.empty() ? "no dataset folder given (or libraries with genre tags, --from-tags)"
+                                            : "give a dataset folder or libraries with genre tags (--from-tags), not both");
+        return std::string();
+      });
+  t.nest("tags", &C::tags, genre_tag_options_table());
+  t.text("split", &C::split, {}, "paper, album, artist, sturm, kfold:K or lists:TRAIN,VALID,TEST", "--split");
   t.text("split_dir", &C::split_dir, {}, "Folder of {train,valid,test}_filtered.txt for --split sturm", "--split-dir");
   t.integer("fold", &C::fold, {0, 1000}, "The test fold of a kfold:K split");
   t.text("cache", &C::cache, {}, "Feature cache folder (default: ~/.cache/genrenet/features)", "--cache");
@@ -28,6 +34,13 @@ options::Table<TrainConfig> make_table() {
   // num_classes is the number of class folders in the dataset, never a setting.
   t.nest("model", &C::model, model_options_table(), {"num_classes"});
   t.text("pretrained", &C::pretrained, {}, "A weight file (.pth, .safetensors) or \"imagenet\"", "--pretrained");
+  t.text("init", &C::init, {}, "Start from this genrenet model file with a new head (its architecture and features)",
+         "--init")
+      .check([](const C& c) {
+        return !c.init.empty() && !c.pretrained.empty() ? std::string("give init or pretrained, not both") : std::string();
+      });
+  t.text("balance", &C::balance, {"auto", "none", "weights", "sampling"},
+         "Classes of unequal size: loss weights, balanced sampling, none (auto: weights for --from-tags)", "--balance");
   t.nest("freeze", &C::freeze, freeze_options_table());
   t.integer("epochs", &C::epochs, {1, 100000}, "Epochs", "--epochs");
   t.integer("batch", &C::batch, {1, 4096}, "Batch size (per process)", "--batch");
@@ -81,6 +94,14 @@ std::string TrainConfig::to_json() const { return train_config_table().to_json(*
 
 TrainConfig TrainConfig::from_json(const std::string& text) {
   return train_config_table().parse(text, "training config");
+}
+
+Dataset training_dataset(const TrainConfig& config, TaggedLibrary* report) {
+  if (config.tags.libraries.empty()) return scan_dataset(config.data);
+  TaggedLibrary t = scan_tagged_library(config.tags);
+  if (!report) return std::move(t.data);
+  *report = std::move(t);
+  return report->data;
 }
 
 std::string config_file_as_json(const std::filesystem::path& path) {

@@ -83,8 +83,9 @@ ScoredSubset score_subset(const std::filesystem::path& run_path, const TrainConf
   if (ids.empty()) throw Error(run_path.string(), "the " + subset + " subset of this run's split is empty");
   const int batch = 16;
   const InferenceNet net = make_inference_net(mf, {config.device, precision, config.threads}, batch);
-  Dataset data = scan_dataset(config.data);
-  if (data.classes != mf.classes) throw Error(config.data, "its classes differ from the model's");
+  Dataset data = training_dataset(config);
+  if (data.classes != mf.classes)
+    throw Error(config.tags.libraries.empty() ? config.data : config.tags.libraries.front(), "its classes differ from the model's");
   const SplitClips clips = find_clips(data, ids);
   std::vector<std::filesystem::path> files;
   for (auto& c : clips.clips) files.push_back(c.path);

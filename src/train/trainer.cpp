@@ -216,6 +216,17 @@ class Trainer {
       config_.out = given_.out;
       if (given_.epochs > 0) config_.epochs = given_.epochs;  // resuming may extend or shorten a run
     }
+    if (main_ && !resume_ && !config_.init.empty()) {
+      // The network and the features it was trained on come with the weights; only the head is new.
+      ModelFile init = read_model_file(config_.init);
+      const int classes = config_.model.num_classes;
+      config_.model = init.model;
+      config_.model.num_classes = classes;
+      config_.features = init.features;
+      init.weights.erase("fc.weight");
+      init.weights.erase("fc.bias");
+      init_weights_ = std::move(init.weights);
+    }
     if (group_) {
       config_ = TrainConfig::from_json(group_->share(config_.to_json()));
       config_.out = given_.out;
@@ -232,7 +243,9 @@ class Trainer {
 
   // The split (made and written by rank 0, or read when resuming) and the clips' features in memory.
   void load_data() {
-    data_ = scan_dataset(config_.data);
+    TaggedLibrary tagged;
+    data_ = training_dataset(config_, &tagged);
+    if (main_ && !config_.tags.libraries.empty()) report_tagged_library(tagged);
     if (main_) {
       if (resume_) {
         split_ = Split::from_json(read_text_file(folder_.split()));
@@ -242,8 +255,10 @@ class Trainer {
         io::write_file_atomically(folder_.split(), split_.to_json());
         // Folders as absolute paths: evaluate, calibrate and --resume find them from any working folder.
         TrainConfig stored = config_;
-        for (std::string* folder : {&stored.data, &stored.split_dir, &stored.cache, &stored.out})
+        for (std::string* folder : {&stored.data, &stored.split_dir, &stored.cache, &stored.out, &stored.tags.genre_map, &stored.init})
           if (!folder->empty()) *folder = std::filesystem::absolute(*folder).lexically_normal().string();
+        for (std::string& library : stored.tags.libraries)
+          if (library[0] != '@') library = std::filesystem::absolute(library).lexically_normal().string();
         io::write_file_atomically(folder_.config(), stored.to_json());
       }
       if (!split_.not_found.empty())
@@ -266,7 +281,32 @@ class Trainer {
     train_set_ = load_subset(data_, split_.train, cache, threads_, "features (train)", main_);
     valid_set_ = load_subset(data_, split_.valid, cache, threads_, "features (valid)", main_);
     if (train_set_.ids.empty() || valid_set_.ids.empty())
-      throw Error(config_.data, "no readable clips to train or validate on");
+      throw Error(config_.data.empty() ? config_.tags.libraries.front() : config_.data, "no readable clips to train or validate on");
+    settle_class_balance();
+  }
+
+  // What the library's tags gave: genres and their files, those left out; written beside the split.
+  void report_tagged_library(const TaggedLibrary& t) {
+    say("genre tags: %zu files with a learnt genre in %zu genres, %zu without a genre tag, %d naming several "
+        "(rule: %s)", t.data.clips.size(), t.data.classes.size(), t.untagged.size(), t.several, config_.tags.several.c_str());
+    for (auto& [genre, n] : t.left_out)
+      say("  left out: %s (%d files, under --min-per-genre %d)", genre.c_str(), n, config_.tags.min_per_genre);
+    if (!resume_) io::write_file_atomically(folder_.dataset(), t.to_json());
+  }
+
+  // Loss weights (or sampling weights) per class from the training subset's counts: total / (K x count).
+  void settle_class_balance() {
+    balance_ = config_.balance == "auto" ? (config_.tags.libraries.empty() ? "none" : "weights") : config_.balance;
+    if (balance_ == "none") return;
+    std::vector<double> counts(data_.classes.size(), 0);
+    for (int label : train_set_.labels) ++counts[label];
+    class_weights_.assign(counts.size(), 0);
+    std::string said;
+    for (size_t k = 0; k < counts.size(); ++k) {
+      class_weights_[k] = counts[k] ? train_set_.labels.size() / (counts.size() * counts[k]) : 0;
+      said += (k ? ", " : "") + data_.classes[k] + " " + std::to_string(class_weights_[k]).substr(0, 4);
+    }
+    say("class balance: %s (%s)", balance_ == "weights" ? "loss weights" : "balanced sampling", said.c_str());
   }
 
   // The network (pretrained, or the checkpoint's weights when resuming), its precision, the frozen layers
@@ -281,6 +321,12 @@ class Trainer {
                                                                   : std::filesystem::path(config_.pretrained);
       LoadReport r = load_weights(model_, read_weights(w).tensors);
       log(LogLevel::Result, "pretrained " + w.string() + ": " + r.summary());
+    }
+    if (main_ && !init_weights_.empty()) {
+      LoadReport r = load_weights(model_, init_weights_);
+      log(LogLevel::Result, "init " + config_.init + ": " + r.summary() + "; a new head for " +
+                                std::to_string(mo_.num_classes) + " classes");
+      init_weights_.clear();
     }
     if (main_ && resume_) load_weights(model_, read_model_file(folder_.last_model()).weights, /*strict=*/true);
     // Every process starts from rank 0's weights and statistics, as DistributedDataParallel does.
@@ -407,6 +453,12 @@ class Trainer {
     std::vector<int> order(train_set_.ids.size());
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), rng);
+    if (balance_ == "sampling") {  // as many draws as clips, each class equally likely
+      std::vector<double> w;
+      for (int label : train_set_.labels) w.push_back(class_weights_[label]);
+      std::discrete_distribution<int> draw(w.begin(), w.end());
+      for (int& i : order) i = draw(rng);
+    }
     const std::uint64_t epoch_seed = rng();
     const size_t per_process = (order.size() + world_ - 1) / world_;
     for (size_t k = 0; k < per_process; ++k) {
@@ -445,6 +497,7 @@ class Trainer {
   // One optimiser step on a prepared batch; adds its loss, correct answers and size to `totals`.
   void train_step(const torch::Tensor& inputs, const std::vector<int>& batch, std::vector<double>& totals) {
     auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing);
+    if (balance_ == "weights") ce.weight(torch::tensor(class_weights_, torch::kFloat32).to(device_));
     std::vector<int64_t> labels;
     for (int i : batch) labels.push_back(train_set_.labels[i]);
     torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device_);
@@ -588,6 +641,9 @@ class Trainer {
   ModelOptions mo_;
   ResNet model_{nullptr};
   std::string precision_text_, trunk_text_;
+  std::string balance_ = "none";       // config.balance resolved: none, weights or sampling
+  std::vector<double> class_weights_;  // per class, when balance_ is not none
+  TensorMap init_weights_;             // config.init's tensors but fc, until loaded
   std::optional<FrozenTrunk> trunk_;
   static constexpr double kValidTrunkBytes = 1 << 30;
   std::vector<torch::Tensor> valid_trunk_;  // the trunk's output for each validation batch, once computed
