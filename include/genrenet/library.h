@@ -265,6 +265,8 @@ TaggedLibrary scan_tagged_library(const GenreTagOptions& options);
 
 // One genre name as the rules above normalise it ("Hip-Hop" -> "hiphop", "(7)" -> "hiphop"); "" for none.
 std::string normalise_genre(const std::string& name);
+// A genre field's values split and normalised, each genre once, in order ({"Rock; Hip-Hop"} -> rock, hiphop).
+std::vector<std::string> normalise_genres(const std::vector<std::string>& values);
 
 // What became of one file. The status is one of:
 //   "would write"  a dry run would write new_value;   "written"    it was written (journal updated);

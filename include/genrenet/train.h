@@ -76,6 +76,7 @@ struct TrainConfig {
 // The dataset a config names: --data's class folders, or the files of its libraries that carry a learnt genre
 // tag (scan_tagged_library; `report` receives what the tags gave).
 Dataset training_dataset(const TrainConfig& config, TaggedLibrary* report = nullptr);
+std::string dataset_name(const TrainConfig& config);  // for messages: --data, or the first tagged library
 
 struct EpochMetrics {
   int epoch = 0;

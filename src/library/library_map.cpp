@@ -28,10 +28,8 @@ std::vector<int> rows_to_draw(int rows, int max_points) {
 std::string genre_of(const std::string& file, const std::string& by) {
   if (by == "folder") return std::filesystem::path(file).parent_path().filename().string();
   try {
-    const tags::FileLabels labels = tags::read_labels(file);
-    for (const std::string& g : labels.genres)
-      if (std::string n = normalise_genre(g.substr(0, g.find(';'))); !n.empty()) return n;
-    return "untagged";
+    const std::vector<std::string> genres = normalise_genres(tags::read_labels(file).genres);
+    return genres.empty() ? "untagged" : genres.front();
   } catch (const Error&) {
     return "unreadable";
   }

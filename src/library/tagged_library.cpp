@@ -9,12 +9,12 @@
 
 #include <nlohmann/json.hpp>
 #include <taglib/id3v1genres.h>
-#include <toml++/toml.h>
 
 #include <genrenet/library.h>
 
 #include "common/option_tables.h"
 #include "common/progress.h"
+#include "io/toml_json.h"
 #include "library/audio_tags.h"
 
 namespace genrenet {
@@ -73,15 +73,8 @@ std::map<std::string, std::string> read_genre_map(const std::string& file) {
   text << in.rdbuf();
   nlohmann::json j;
   try {
-    if (std::filesystem::path(file).extension() == ".json") {
-      j = nlohmann::json::parse(text.str());
-    } else {
-      std::stringstream js;
-      js << toml::json_formatter{toml::parse(text.str(), file)};
-      j = nlohmann::json::parse(js.str());
-    }
-  } catch (const toml::parse_error& e) {
-    throw Error(file, "line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+    const bool json = std::filesystem::path(file).extension() == ".json";
+    j = nlohmann::json::parse(json ? text.str() : io::toml_as_json(text.str(), file));
   } catch (const nlohmann::json::exception& e) {
     throw Error(file, std::string("not valid JSON (") + e.what() + ")");
   }
@@ -141,6 +134,14 @@ std::string normalise_genre(const std::string& name) {
   return out;
 }
 
+std::vector<std::string> normalise_genres(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const std::string& name : split_names(values))
+    if (std::string g = normalise_genre(name); !g.empty() && std::find(out.begin(), out.end(), g) == out.end())
+      out.push_back(std::move(g));
+  return out;
+}
+
 const options::Table<GenreTagOptions>& genre_tag_options_table() {
   static const auto t =
       options::Table<GenreTagOptions>("genre tag option", "Genre tags as labels")
@@ -178,10 +179,9 @@ TaggedLibrary scan_tagged_library(const GenreTagOptions& o) {
       continue;
     }
     ReadFile f{std::filesystem::absolute(path).lexically_normal(), {}, labels.artist, {}};
-    for (const std::string& name : split_names(labels.genres)) {
-      std::string g = normalise_genre(name);
+    for (std::string g : normalise_genres(labels.genres)) {
       if (auto it = aliases.find(g); it != aliases.end()) g = it->second;
-      if (!g.empty() && std::find(f.genres.begin(), f.genres.end(), g) == f.genres.end()) f.genres.push_back(g);
+      if (std::find(f.genres.begin(), f.genres.end(), g) == f.genres.end()) f.genres.push_back(g);
     }
     if (!labels.album.empty()) f.album = (labels.album_artist.empty() ? labels.artist : labels.album_artist) + " - " + labels.album;
     if (f.genres.empty()) out.untagged.push_back(path);

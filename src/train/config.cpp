@@ -4,11 +4,10 @@
 #include <fstream>
 #include <sstream>
 
-#include <toml++/toml.h>
-
 #include <genrenet/train.h>
 
 #include "common/option_tables.h"
+#include "io/toml_json.h"
 #include "train/config_file.h"
 
 namespace genrenet {
@@ -96,6 +95,10 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
   return train_config_table().parse(text, "training config");
 }
 
+std::string dataset_name(const TrainConfig& config) {
+  return config.tags.libraries.empty() ? config.data : config.tags.libraries.front();
+}
+
 Dataset training_dataset(const TrainConfig& config, TaggedLibrary* report) {
   if (config.tags.libraries.empty()) return scan_dataset(config.data);
   TaggedLibrary t = scan_tagged_library(config.tags);
@@ -111,17 +114,8 @@ std::string config_file_as_json(const std::filesystem::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string json = ss.str();
-  if (path.extension() == ".toml") {
-    // TOML is read into the same JSON form, so both formats have one set of names and checks.
-    try {
-      toml::table t = toml::parse(json, name);
-      std::stringstream js;
-      js << toml::json_formatter{t};
-      json = js.str();
-    } catch (const toml::parse_error& e) {
-      throw Error(name, "line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
-    }
-  }
+  // TOML is read into the same JSON form, so both formats have one set of names and checks.
+  if (path.extension() == ".toml") json = io::toml_as_json(json, name);
   return json;
 }
 

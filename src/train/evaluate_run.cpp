@@ -85,7 +85,7 @@ ScoredSubset score_subset(const std::filesystem::path& run_path, const TrainConf
   const InferenceNet net = make_inference_net(mf, {config.device, precision, config.threads}, batch);
   Dataset data = training_dataset(config);
   if (data.classes != mf.classes)
-    throw Error(config.tags.libraries.empty() ? config.data : config.tags.libraries.front(), "its classes differ from the model's");
+    throw Error(dataset_name(config), "its classes differ from the model's");
   const SplitClips clips = find_clips(data, ids);
   std::vector<std::filesystem::path> files;
   for (auto& c : clips.clips) files.push_back(c.path);

@@ -281,7 +281,7 @@ class Trainer {
     train_set_ = load_subset(data_, split_.train, cache, threads_, "features (train)", main_);
     valid_set_ = load_subset(data_, split_.valid, cache, threads_, "features (valid)", main_);
     if (train_set_.ids.empty() || valid_set_.ids.empty())
-      throw Error(config_.data.empty() ? config_.tags.libraries.front() : config_.data, "no readable clips to train or validate on");
+      throw Error(dataset_name(config_), "no readable clips to train or validate on");
     settle_class_balance();
   }
 
@@ -306,6 +306,7 @@ class Trainer {
       class_weights_[k] = counts[k] ? train_set_.labels.size() / (counts.size() * counts[k]) : 0;
       said += (k ? ", " : "") + data_.classes[k] + " " + std::to_string(class_weights_[k]).substr(0, 4);
     }
+    class_weight_tensor_ = torch::tensor(class_weights_, torch::kFloat32).to(device_);
     say("class balance: %s (%s)", balance_ == "weights" ? "loss weights" : "balanced sampling", said.c_str());
   }
 
@@ -497,7 +498,7 @@ class Trainer {
   // One optimiser step on a prepared batch; adds its loss, correct answers and size to `totals`.
   void train_step(const torch::Tensor& inputs, const std::vector<int>& batch, std::vector<double>& totals) {
     auto ce = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing);
-    if (balance_ == "weights") ce.weight(torch::tensor(class_weights_, torch::kFloat32).to(device_));
+    if (balance_ == "weights") ce.weight(class_weight_tensor_);
     std::vector<int64_t> labels;
     for (int i : batch) labels.push_back(train_set_.labels[i]);
     torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device_);
@@ -643,6 +644,7 @@ class Trainer {
   std::string precision_text_, trunk_text_;
   std::string balance_ = "none";       // config.balance resolved: none, weights or sampling
   std::vector<double> class_weights_;  // per class, when balance_ is not none
+  torch::Tensor class_weight_tensor_;  // the same on the device, for the loss
   TensorMap init_weights_;             // config.init's tensors but fc, until loaded
   std::optional<FrozenTrunk> trunk_;
   static constexpr double kValidTrunkBytes = 1 << 30;
