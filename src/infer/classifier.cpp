@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <future>
 #include <mutex>
 
@@ -428,42 +427,6 @@ nlohmann::json classification_json(const Classification& c, std::size_t top) {
 
 std::string Classification::to_json(std::size_t top) const {
   return classification_json(*this, top).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::vector<std::filesystem::path> collect_audio_files(const std::vector<std::string>& inputs) {
-  std::vector<std::filesystem::path> files;
-  for (const std::string& in : inputs) {
-    if (!in.empty() && in[0] == '@') {
-      const std::filesystem::path list = in.substr(1);
-      std::ifstream f(list);
-      if (!f) throw Error(list.string(), "cannot read this list of files");
-      std::string line;
-      while (std::getline(f, line)) {
-        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-        size_t s = 0;
-        while (s < line.size() && std::isspace(static_cast<unsigned char>(line[s]))) ++s;
-        if (s < line.size() && line[s] != '#') files.emplace_back(line.substr(s));
-      }
-      continue;
-    }
-    std::error_code ec;
-    if (std::filesystem::is_directory(in, ec)) {
-      std::vector<std::filesystem::path> found;
-      auto opts = std::filesystem::directory_options::skip_permission_denied;
-      for (auto it = std::filesystem::recursive_directory_iterator(in, opts, ec);
-           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-        // A dangling symbolic link is listed too: it becomes an error row that says so, not a silent skip.
-        if ((it->is_regular_file(ec) || (it->is_symlink(ec) && !std::filesystem::exists(it->path(), ec))) &&
-            has_audio_extension(it->path()))
-          found.push_back(it->path());
-      if (ec) throw Error(in, "cannot list this folder (" + ec.message() + ")");
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.emplace_back(in);  // a missing or unreadable file becomes that file's error row
-    }
-  }
-  return files;
 }
 
 }  // namespace genrenet
