@@ -129,6 +129,16 @@ TEST(Shards, TwoSlurmShardsMergedEqualOneProcessAndAKilledShardResumes) {
   }
   EXPECT_EQ(SimilarityIndex::open(dir / "merged").search(whole.begin()->second, 1).at(0).sha256, whole.begin()->first);
 
+  // Merging into an existing folder replaces its store: one shard's rows, numbered afresh, with an index to match.
+  std::filesystem::copy(dir / "merged", dir / "replaced", std::filesystem::copy_options::recursive);
+  r = test::run(std::string(GENRENET_EXE) + " index merge " + (dir / "shards/shard-1-of-2").string() + " --out " +
+                (dir / "replaced").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto replaced = store_by_content(dir / "replaced");
+  EXPECT_EQ(replaced.size(), part1.size());
+  for (auto& [sha, v] : part1) EXPECT_TRUE(replaced.count(sha)) << sha;
+  EXPECT_EQ(SimilarityIndex::open(dir / "replaced").search(part1.begin()->second, 1).at(0).sha256, part1.begin()->first);
+
   // The merged library's picture: a dot per file; no genre tags in these WAVs, so auto colours by folder.
   r = test::run(std::string(GENRENET_EXE) + " index map " + (dir / "merged").string() + " --out " + (dir / "map.png").string() +
                 " --json " + (dir / "map.json").string());

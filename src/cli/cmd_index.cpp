@@ -101,7 +101,8 @@ int run_similar(const SimilarArgs& a) {
   for (const std::filesystem::path q : collect_audio_files(a.queries)) {
     std::vector<Neighbour> found;
     try {
-      const int row = index.find_row(sha256_file(q));
+      // query_file looks the file's content up before embedding it; without --model only that lookup answers.
+      const int row = a.model.empty() ? index.find_row(sha256_file(q)) : -1;
       found = row >= 0 ? index.search_like_row(row, a.k) : index.query_file(classifier(), q, a.k);
     } catch (const Error& e) {
       ++failed;

@@ -309,6 +309,10 @@ IndexBuildReport SimilarityIndex::merge(const std::vector<std::filesystem::path>
   const EmbeddingStoreFiles out = embedding_store_files(folder, true);
   if (std::filesystem::exists(out.meta))
     check_same_embedding_space(nlohmann::json::parse(io::read_text_file(out.meta)), folder.string(), merged.meta, true);
+  // The merged rows are numbered afresh, so an old list must not outlive the old matrix: it goes first, and a
+  // kill before the new list is written leaves an empty store (merge again), never rows naming others' vectors.
+  std::error_code ec;
+  std::filesystem::remove(out.list, ec);
   io::write_file_atomically(out.meta, merged.meta.dump(1));
   write_embedding_store(out, merged.embeddings, merged.dimension);
   return build(folder, o);
