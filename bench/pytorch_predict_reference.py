@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """PyTorch's end-to-end prediction over audio files, the reference for `genrenet predict` (bench/run_predict.sh).
 
-    pytorch_predict_reference.py MODEL.safetensors LIST.txt [--threads N] [--batch 16] [--csv OUT.csv]
+    pytorch_predict_reference.py MODEL.safetensors LIST.txt [--threads N] [--batch 16] [--precision bf16|fp32]
+                                 [--csv OUT.csv]
 
 The same work as `genrenet predict -m MODEL @LIST.txt`, with the PyTorch equivalents: torchaudio decodes,
 mixes to mono, resamples to 16 kHz and computes the log-mel (n_fft 2048, hop 512, 128 HTK mels, dB); the
 clip is cut into model-input windows as genrenet does (every input length, the last one aligned to the
 end; a shorter clip is one zero-padded input), each window standardised; torchvision's ResNet-18 with the
-genrenet model's weights (read from the safetensors file) runs them in bf16 autocast with channels_last,
+genrenet model's weights (read from the safetensors file) runs them with channels_last, in bf16 autocast
+(--precision fp32 where the CPU has no native bf16: emulated, it takes minutes),
 --batch windows at a time; a clip's probabilities are its windows' mean. Prints one JSON line with the
 time and clips per second; --csv writes each file's top genre, for agreement with genrenet's.
 Reference tooling (Debian's python3-torch, -torchaudio, -torchvision); never a dependency of genrenet.
@@ -61,6 +63,7 @@ def main():
     ap.add_argument("list")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     ap.add_argument("--csv")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -86,7 +89,7 @@ def main():
             return
         x = torch.stack(pending).unsqueeze(1).expand(-1, arch["input_channels"], -1, -1)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
             p = torch.softmax(model(x).float(), 1)
         for i, k in enumerate(owners):
             probs[k].append(p[i])
@@ -109,7 +112,7 @@ def main():
     for p in probs:
         top.append(classes[int(torch.stack(p).mean(0).argmax())])
     dt = time.perf_counter() - t0
-    print(json.dumps({"bench": "predict", "impl": "pytorch", "threads": a.threads, "clips": len(files),
+    print(json.dumps({"bench": "predict", "impl": "pytorch", "precision": a.precision, "threads": a.threads, "clips": len(files),
                       "seconds_files": round(dt, 3), "clips_per_s_files": round(len(files) / dt, 2),
                       "seconds_with_model_load": round(time.perf_counter() - t_start, 3)}), flush=True)
     if a.csv:

@@ -65,7 +65,10 @@ tv=$(seconds build/genrenet --version)
 printf 'genrenet --version (loading LibTorch, no work): %.2f s\n' "$tv"
 build/genrenet predict -m "$work/int8.safetensors" "@$work/list.txt" --format csv --precision int8 | tail -n +2 | cut -d, -f1,5 > "$work/int8.csv"
 build/genrenet predict -m "$model" "@$work/list.txt" --format csv | tail -n +2 | cut -d, -f1,5 > "$work/genrenet.csv"
-/usr/bin/python3 bench/pytorch_predict_reference.py "$model" "$work/list.txt" --csv "$work/pytorch.csv"
+reference_precision=bf16
+if [ "${GENRENET_BENCH_BF16:-1}" = 0 ]; then reference_precision=fp32; fi
+/usr/bin/python3 bench/pytorch_predict_reference.py "$model" "$work/list.txt" --precision "$reference_precision" \
+  --csv "$work/pytorch.csv"
 same=$(sort "$work/genrenet.csv" | join -t, - <(sort "$work/pytorch.csv") | awk -F, '$2 == $3' | wc -l)
 echo "same top genre from genrenet and PyTorch: $same of $n files"
 same=$(sort "$work/genrenet.csv" | join -t, - <(sort "$work/int8.csv") | awk -F, '$2 == $3' | wc -l)
