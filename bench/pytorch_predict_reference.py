@@ -112,7 +112,8 @@ def main():
     for p in probs:
         top.append(classes[int(torch.stack(p).mean(0).argmax())])
     dt = time.perf_counter() - t0
-    print(json.dumps({"bench": "predict", "impl": "pytorch", "precision": a.precision, "threads": a.threads, "clips": len(files),
+    print(json.dumps({"bench": "predict", "impl": "pytorch", "torch": torch.__version__, "precision": a.precision,
+                      "threads": a.threads, "clips": len(files),
                       "seconds_files": round(dt, 3), "clips_per_s_files": round(len(files) / dt, 2),
                       "seconds_with_model_load": round(time.perf_counter() - t_start, 3)}), flush=True)
     if a.csv:

@@ -6,7 +6,8 @@
 # accuracy does not matter for speed. Prints, for the default precision, bf16 and int8 (a copy calibrated by
 # `genrenet quantize` on 32 of the files): the whole `genrenet predict` command on N files and on 3N
 # (start-up, model load and first-batch set-up included), the steady state (the 2N files beyond the first
-# N); then PyTorch's clips per second, and how many files give the same top genre.
+# N); then PyTorch's clips per second (Debian's 1.13, and 2.x from $GENRENET_BENCH_VENV when there), and how
+# many files give the same top genre.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/genrenet ] || scripts/build.sh
@@ -69,6 +70,14 @@ reference_precision=bf16
 if [ "${GENRENET_BENCH_BF16:-1}" = 0 ]; then reference_precision=fp32; fi
 /usr/bin/python3 bench/pytorch_predict_reference.py "$model" "$work/list.txt" --precision "$reference_precision" \
   --csv "$work/pytorch.csv"
+# Today's PyTorch beside Debian's 1.13, from the virtual environment of the other benchmarks when it is there.
+venv=${GENRENET_BENCH_VENV:-.venv-bench}
+if [ -x "$venv/bin/python" ]; then
+  "$venv/bin/python" bench/pytorch_predict_reference.py "$model" "$work/list.txt" --precision "$reference_precision" \
+    2> >(grep -v Warning >&2)
+else
+  echo "skip: no PyTorch 2.x virtual environment at $venv (bench/run_torch_lines.sh makes one)"
+fi
 same=$(sort "$work/genrenet.csv" | join -t, - <(sort "$work/pytorch.csv") | awk -F, '$2 == $3' | wc -l)
 echo "same top genre from genrenet and PyTorch: $same of $n files"
 same=$(sort "$work/genrenet.csv" | join -t, - <(sort "$work/int8.csv") | awk -F, '$2 == $3' | wc -l)
