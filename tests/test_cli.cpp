@@ -217,6 +217,7 @@ TEST(CliOptions, EveryRuntimeOptionIsDeclaredOnce) {
   rows("classifier", classifier_options_table());
   rows("window", window_options_table());
   rows("index", similarity_index_options_table());
+  rows("map", library_map_options_table());
   rows("tag", tag_options_table());
   rows("server", server_options_table());
   rows("calibrate", calibrate_options_table());
@@ -227,6 +228,7 @@ TEST(CliOptions, EveryRuntimeOptionIsDeclaredOnce) {
       {"explain", {"classifier", "compute", "window"}},       {"embed", {"classifier", "compute", "window"}},
       {"tag", {"classifier", "compute", "window", "tag"}},    {"index build", {"classifier", "compute", "window", "index"}},
       {"index add", {"classifier", "compute"}},               {"similar", {"classifier", "compute"}},
+      {"index merge", {"index"}},                             {"index map", {"map"}},
       {"calibrate", {"calibrate"}},                           {"quantize", {"compute"}},
       {"evaluate", {"classifier", "compute"}},
       {"tune", {"compute"}}};

@@ -159,20 +159,16 @@ void add_index_commands(CLI::App& app, int& exit_code) {
   struct MapArgs {
     std::string index, png, json;
     LibraryMapOptions options;
+    OptionFlags<LibraryMapOptions> map_flags{library_map_options_table()};
   };
   auto mp = std::make_shared<MapArgs>();
   auto* map = index->add_subcommand("map", "A picture of the library: its embeddings in 2-D, coloured by genre (PNG, JSON)");
   map->add_option("INDEX", mp->index, "The index folder")->required();
   map->add_option("--out,-o", mp->png, "The PNG written")->required();
   map->add_option("--json", mp->json, "Also the points as JSON (x, y, row, file, genre)");
-  map->add_option("--max-points", mp->options.max_points, "An even sample of the files beyond this")
-      ->check(CLI::Range(2, 10000000))
-      ->capture_default_str();
-  map->add_option("--by", mp->options.by,
-                  "The colour: tag (each file's genre tag), folder (its folder's name) or auto (tags; folders when no file has one)")
-      ->check(CLI::IsMember({"auto", "tag", "folder"}))
-      ->capture_default_str();
+  mp->map_flags.add_to(map);
   map->callback([mp, &exit_code] {
+    mp->map_flags.apply_checked(mp->options);
     const LibraryMap m = map_library(SimilarityIndex::open(mp->index), mp->options);
     m.save_png(mp->png);
     if (!mp->json.empty()) io::write_file_atomically(mp->json, m.to_json());

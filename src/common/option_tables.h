@@ -17,6 +17,7 @@ struct UnknownOptions;
 struct WindowOptions;
 struct ClassifierOptions;
 struct SimilarityIndexOptions;
+struct LibraryMapOptions;
 struct TagOptions;
 struct ServerOptions;
 struct CalibrateOptions;
@@ -35,6 +36,7 @@ const options::Table<UnknownOptions>& unknown_options_table();                 /
 const options::Table<WindowOptions>& window_options_table();                   // src/infer/answer_rules.cpp
 const options::Table<ClassifierOptions>& classifier_options_table();           // src/infer/answer_rules.cpp
 const options::Table<SimilarityIndexOptions>& similarity_index_options_table(); // src/library/similarity_index.cpp
+const options::Table<LibraryMapOptions>& library_map_options_table();           // src/library/library_map.cpp
 const options::Table<TagOptions>& tag_options_table();                         // src/library/tag_files.cpp
 const options::Table<ServerOptions>& server_options_table();                   // src/serve/server_options.cpp
 const options::Table<CalibrateOptions>& calibrate_options_table();             // src/train/evaluate_run.cpp

@@ -10,6 +10,7 @@
 
 #include <genrenet/library.h>
 
+#include "common/option_tables.h"
 #include "common/text.h"
 #include "library/audio_tags.h"
 #include "plot/canvas.h"
@@ -46,10 +47,19 @@ plot::Rgb colour(size_t k) {
 
 }  // namespace
 
+const options::Table<LibraryMapOptions>& library_map_options_table() {
+  static const auto t =
+      options::Table<LibraryMapOptions>("map option", "Library map")
+          .integer("max_points", &LibraryMapOptions::max_points, {2, 10000000}, "An even sample of the files beyond this",
+                   "--max-points")
+          .text("by", &LibraryMapOptions::by, {"auto", "tag", "folder"},
+                "The colour: tag (each file's genre tag), folder (its folder's name) or auto (tags; folders when no file has one)",
+                "--by");
+  return t;
+}
+
 LibraryMap map_library(const SimilarityIndex& index, const LibraryMapOptions& o) {
-  if (o.max_points < 2 || o.max_points > 10000000) throw Error("map option max_points", "must be in [2, 10000000]");
-  if (o.by != "auto" && o.by != "tag" && o.by != "folder")
-    throw Error("map option by", "must be auto, tag or folder, got \"" + o.by + "\"");
+  library_map_options_table().validate(o);
   LibraryMap map;
   map.rows = index.size();
   if (map.rows < 2) throw Error("map", "needs at least two embeddings in the index, got " + std::to_string(map.rows));
