@@ -320,6 +320,15 @@ TEST(HttpTransportTest, ClientsOfEveryKindAreAnswered) {
     EXPECT_TRUE(c.closed_by_server());
   }
   {
+    // An HTTP/1.0 client's "Expect: 100-continue" is ignored (RFC 9110 10.1.1): no interim answer, whose
+    // status line would have named HTTP/1.0 (found by fuzz_http); the body is read and answered.
+    RawConnection c(t.port());
+    c.send("POST /echo HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc");
+    const RawAnswer a = c.answer();
+    EXPECT_EQ(a.body, "upload:abc");
+    EXPECT_EQ(a.head.rfind("HTTP/1.1 200", 0), 0u) << a.head;
+  }
+  {
     // A wrong method, a handler that throws, garbage: JSON errors, and the server goes on.
     RawConnection c(t.port());
     c.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\nGET /throw HTTP/1.1\r\nHost: x\r\n\r\n");

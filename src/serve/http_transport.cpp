@@ -271,9 +271,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // its peak): its room is reserved once instead, and only the pages the body fills become resident.
     if (!length) parser_->get().body().reserve(upload_reserved_);
     const auto expect = message[http::field::expect];
-    if (boost::beast::iequals(expect, "100-continue")) {
+    // An HTTP/1.0 client cannot take an interim answer: its expectation is ignored (RFC 9110 10.1.1), and
+    // the status line is HTTP/1.1 like every other answer.
+    if (message.version() >= 11 && boost::beast::iequals(expect, "100-continue")) {
       // curl asks before sending a body above 1 MiB; told to go on, it sends at once (not after a second).
-      continue_.emplace(http::status::continue_, message.version());
+      continue_.emplace(http::status::continue_, 11);
       arm(std::chrono::seconds(options().write_timeout_s));
       return http::async_write(socket_, *continue_, [self = shared_from_this()](error_code ec, std::size_t) {
         self->disarm();
