@@ -3,7 +3,7 @@
 //
 // Why not only libsoxr: for the ratios music comes in (22050 -> 16000 is 320/441, 44100 -> 16000 is 160/441)
 // soxr's multi-stage design took 4.3 ms of a 30-s clip's 8 ms of features; one direct polyphase pass with
-// the taps laid out for 16-lane SIMD does the same filtering in a fraction of that
+// the taps laid out for 16 outputs at once (a small matrix product) does the same filtering in half that
 // (docs/PERFORMANCE.md). The filter is a Kaiser-windowed sinc whose passband, stopband and attenuation are
 // the quality's (ResampleQuality), designed to soxr's bounds: passband to 91% of the lower Nyquist
 // frequency, stopband from that Nyquist frequency, 100 dB attenuation at High.
@@ -22,6 +22,15 @@ struct PolyphaseDesign {
   int taps = 0;                // per phase, a multiple of 16
   double passband_hz = 0, stopband_hz = 0, attenuation_db = 0;
   std::vector<float> table;    // up x taps coefficients, phase-major
+  // The same filter laid out for 16 consecutive outputs at once (see polyphase.cpp): a "super-period" of
+  // lcm(16, L) outputs takes super_inputs input samples and holds `blocks.size()` blocks of 16 outputs; block
+  // b's outputs read from input block_start[b] on, each with its phase shifted to its own start inside the
+  // block's block_taps samples (zeros around it), stored tap-major: block_taps rows of 16 coefficients.
+  // Empty where that table would be too large (then the per-phase kernel runs).
+  int block_taps = 0;
+  std::int64_t super_outputs = 0, super_inputs = 0;
+  std::vector<std::int64_t> block_start;
+  std::vector<float> blocks;
 };
 
 // The filter for from_rate -> to_rate at `quality`; throws Error when the ratio's table would be too large
