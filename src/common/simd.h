@@ -6,6 +6,8 @@
 // AVX2 + FMA + BMI (every AVX2 CPU since Haswell), v4 AVX-512 F/BW/CD/DQ/VL (every AVX-512 CPU met here).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <utility>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GENRENET_NO_CLONES)
@@ -39,16 +41,23 @@ template <class V>
 // only their instructions, differs by level (a register budget: 32 AVX-512 registers against 16 AVX2 ones).
 enum class Level { Baseline, V3, V4 };
 
+// The highest level dispatch() may choose (tests lower it to run every kernel a CPU can; target_clones'
+// resolvers are not affected).
+inline std::atomic<Level>& level_limit() {
+  static std::atomic<Level> limit{Level::V4};
+  return limit;
+}
+
 inline Level cpu_level() {
 #if GENRENET_SIMD_DISPATCH
-  static const Level level = [] {
+  static const Level detected = [] {
     __builtin_cpu_init();
     const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
     const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
                     __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     return v4 ? Level::V4 : v3 ? Level::V3 : Level::Baseline;
   }();
-  return level;
+  return std::min(detected, level_limit().load());
 #else
   return Level::Baseline;
 #endif
