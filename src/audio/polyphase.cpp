@@ -125,7 +125,7 @@ template <class V, int kGroup>
 // each one's phase, shifted to its own start inside a window of block_taps samples (zeros around it), turns
 // the block into y[16] = sum over j of x[start + j] · H[j][16]: every multiply-add uses all 16 lanes with one
 // input sample broadcast, the tap row loaded once serves kRows super-periods (whose inputs are
-// super_inputs apart), and no lane is summed across at the end. The per-phase kernel below loads an input
+// first_input(super_outputs) apart), and no lane is summed across at the end. The per-phase kernel below loads an input
 // vector for every multiply-add, misaligned nearly always (two cache lines), which held it near a third of
 // the FMA peak; this form pays ~10% zero taps (22.05 -> 16 kHz: 229 of them for 208) to leave that bound.
 constexpr int kBlock = 16;  // outputs per block, whatever the vector width
@@ -156,18 +156,19 @@ template <class V, int kRows>
 // Every whole super-period, in chunks whose input (~64 KB) stays in L2 while every block passes over it.
 template <class V, int kRows>
 [[gnu::always_inline]] inline void run_blocks_body(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
-  const std::int64_t chunk = std::max<std::int64_t>(kRows, (16384 / d.super_inputs) / kRows * kRows);
+  const std::int64_t super_inputs = d.first_input(d.super_outputs);
+  const std::int64_t chunk = std::max<std::int64_t>(kRows, (16384 / super_inputs) / kRows * kRows);
   const int taps = d.block_taps;
   for (std::int64_t first = 0; first < supers; first += chunk) {
     const std::int64_t last = std::min(supers, first + chunk);
-    for (size_t b = 0; b < d.block_start.size(); ++b) {
-      const float* h = d.blocks.data() + b * static_cast<size_t>(taps) * kBlock;
-      const float* xb = x + d.block_start[b];
-      float* yb = y + static_cast<std::int64_t>(b) * kBlock;
+    for (std::int64_t b = 0; b < d.super_outputs / kBlock; ++b) {
+      const float* h = d.blocks.data() + b * taps * kBlock;
+      const float* xb = x + d.first_input(b * kBlock);
+      float* yb = y + b * kBlock;
       std::int64_t t = first;
       for (; t + kRows <= last; t += kRows)
-        block_rows<V, kRows>(xb + t * d.super_inputs, d.super_inputs, h, taps, yb + t * d.super_outputs, d.super_outputs);
-      for (; t < last; ++t) block_rows<V, 1>(xb + t * d.super_inputs, d.super_inputs, h, taps, yb + t * d.super_outputs, 0);
+        block_rows<V, kRows>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs, d.super_outputs);
+      for (; t < last; ++t) block_rows<V, 1>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs, 0);
     }
   }
 }
@@ -204,9 +205,8 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
 // The outputs after the last whole super-period (fewer than lcm(16, L)), one dot product each.
 void run_outputs(const float* x, const PolyphaseDesign& d, std::int64_t first, std::int64_t n_out, float* y) {
   for (std::int64_t n = first; n < n_out; ++n) {
-    const std::int64_t pos = n * d.down;
-    const float* h = d.table.data() + (pos % d.up) * d.taps;
-    const float* xs = x + pos / d.up;
+    const float* h = d.table.data() + (n * d.down % d.up) * d.taps;
+    const float* xs = x + d.first_input(n);
     float a = 0;
     for (int k = 0; k < d.taps; ++k) a += h[k] * xs[k];
     y[n] = a;
@@ -216,22 +216,18 @@ void run_outputs(const float* x, const PolyphaseDesign& d, std::int64_t first, s
 // The blocked table of `d` (PolyphaseDesign::blocks), from its per-phase table; left empty when it would
 // hold more than kMaxTable coefficients (an odd L makes a super-period 16 L outputs long).
 void lay_out_blocks(PolyphaseDesign& d) {
-  const std::int64_t super_outputs = std::lcm<std::int64_t>(kBlock, d.up), n_blocks = super_outputs / kBlock;
-  const auto start = [&d](std::int64_t n) { return n * d.down / d.up; };
+  const std::int64_t super_outputs = std::lcm<std::int64_t>(kBlock, d.up);
   std::int64_t span = 0;
-  for (std::int64_t b = 0; b < n_blocks; ++b) span = std::max(span, start(b * kBlock + kBlock - 1) - start(b * kBlock));
+  for (std::int64_t n = 0; n < super_outputs; n += kBlock) span = std::max(span, d.first_input(n + kBlock - 1) - d.first_input(n));
   const std::int64_t taps = d.taps + span;
   if (super_outputs * taps > kMaxTable) return;
   d.block_taps = static_cast<int>(taps);
   d.super_outputs = super_outputs;
-  d.super_inputs = super_outputs * d.down / d.up;
-  d.block_start.resize(static_cast<size_t>(n_blocks));
   d.blocks.assign(static_cast<size_t>(super_outputs * taps), 0.0f);
-  for (std::int64_t b = 0; b < n_blocks; ++b) {
-    d.block_start[b] = start(b * kBlock);
+  for (std::int64_t b = 0; b < super_outputs / kBlock; ++b) {
     float* h = d.blocks.data() + b * taps * kBlock;
     for (int i = 0; i < kBlock; ++i) {
-      const std::int64_t n = b * kBlock + i, shift = start(n) - d.block_start[b];
+      const std::int64_t n = b * kBlock + i, shift = d.first_input(n) - d.first_input(b * kBlock);
       const float* phase = d.table.data() + (n * d.down % d.up) * d.taps;
       for (int k = 0; k < d.taps; ++k) h[(shift + k) * kBlock + i] = phase[k];
     }

@@ -23,14 +23,16 @@ struct PolyphaseDesign {
   double passband_hz = 0, stopband_hz = 0, attenuation_db = 0;
   std::vector<float> table;    // up x taps coefficients, phase-major
   // The same filter laid out for 16 consecutive outputs at once (see polyphase.cpp): a "super-period" of
-  // lcm(16, L) outputs takes super_inputs input samples and holds `blocks.size()` blocks of 16 outputs; block
-  // b's outputs read from input block_start[b] on, each with its phase shifted to its own start inside the
-  // block's block_taps samples (zeros around it), stored tap-major: block_taps rows of 16 coefficients.
-  // Empty where that table would be too large (then the per-phase kernel runs).
+  // super_outputs = lcm(16, L) outputs holds super_outputs / 16 blocks of 16 outputs; block b's outputs read
+  // from input first_input(16 b) on, each with its phase shifted to its own start inside the block's
+  // block_taps samples (zeros around it), stored tap-major: block_taps rows of 16 coefficients. Empty (and
+  // super_outputs 0) where that table would be too large: then the per-phase kernel runs.
   int block_taps = 0;
-  std::int64_t super_outputs = 0, super_inputs = 0;
-  std::vector<std::int64_t> block_start;
+  std::int64_t super_outputs = 0;
   std::vector<float> blocks;
+
+  // The first input sample (in the zero-padded input) that output n reads: n·M div L.
+  std::int64_t first_input(std::int64_t n) const { return n * down / up; }
 };
 
 // The filter for from_rate -> to_rate at `quality`; throws Error when the ratio's table would be too large
