@@ -67,17 +67,25 @@ def main():
         run([python, "-m", "pip", "install", "-q", source])
         plugin_path = []
 
+    # Every command, genrenet's and beets', runs with one HOME and so one compute-choice cache: `--precision
+    # auto` measures once and every later process reads that choice. With a cache of its own, a process may
+    # measure bf16 where another chose fp32, and a toy model's near-tied genres then swap places (CI saw
+    # classical at 0.136 from the test's predict and disco from the plugin's).
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "GENRENET_CACHE_DIR")}
+    env["HOME"] = work
+    run_here = lambda cmd: run(cmd, env=env)
+
     # A library: synthesised genres as tagged files (30% without a genre), and a small model trained on them.
     data, music = os.path.join(work, "data"), os.path.join(work, "music")
-    run([genrenet, "synth", "--out", data, "--per-class", "4", "--seconds", "1.5", "--seed", "2"])
-    run([make_library, data, music])
+    run_here([genrenet, "synth", "--out", data, "--per-class", "4", "--seconds", "1.5", "--seed", "2"])
+    run_here([make_library, data, music])
     model_run = os.path.join(work, "run")
-    run([genrenet, "train", "--data", data, "--out", model_run, "--epochs", "2", "--batch", "16", "--n-mels", "32",
+    run_here([genrenet, "train", "--data", data, "--out", model_run, "--epochs", "2", "--batch", "16", "--n-mels", "32",
          "--frames", "32", "--precision", "fp32", "--lr", "1e-3", "--cache", os.path.join(work, "cache")])
     model = os.path.join(model_run, "best.safetensors")
     files = sorted(os.path.join(r, f) for r, _, fs in os.walk(music) for f in fs if f.endswith((".flac", ".mp3", ".ogg", ".wav")))
     answers = {}
-    for line in run([genrenet, "predict", "--model", model, "--format", "jsonl", "--min-confidence", "0"] + files).stdout.splitlines():
+    for line in run_here([genrenet, "predict", "--model", model, "--format", "jsonl", "--min-confidence", "0"] + files).stdout.splitlines():
         a = json.loads(line)
         answers[a["file"]] = (a["genre"], a["ranked"][0]["probability"])
     # A floor between the answers' confidences: some sure, some unsure.
@@ -99,7 +107,7 @@ def main():
         config["pluginpath"] = plugin_path
     with open(os.path.join(beetsdir, "config.yaml"), "w") as f:
         json.dump(config, f)  # JSON is YAML
-    env = dict(os.environ, BEETSDIR=beetsdir, HOME=work)
+    env["BEETSDIR"] = beetsdir
     version = [l for l in run([beet, "version"], env=env).stdout.splitlines() if l.startswith("beets version")][0]
     print(variant, version)
     run([beet, "import", "-A", "-q", music], env=env)
