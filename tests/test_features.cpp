@@ -46,7 +46,7 @@ TEST_P(BatchedFft, MatchesADirectDftInDoublePrecision) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, BatchedFft, ::testing::Values(4, 8, 64, 512, 2048));
+INSTANTIATE_TEST_SUITE_P(Sizes, BatchedFft, ::testing::Values(4, 8, 64, 512, 1024, 2048));
 
 TEST(MelScale, HtkAndSlaneyRoundTrip) {
   for (double hz : {0.0, 100.0, 999.0, 1000.0, 1001.0, 4000.0, 8000.0}) {
