@@ -205,7 +205,7 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
 // The outputs after the last whole super-period (fewer than lcm(16, L)), one dot product each.
 void run_outputs(const float* x, const PolyphaseDesign& d, std::int64_t first, std::int64_t n_out, float* y) {
   for (std::int64_t n = first; n < n_out; ++n) {
-    const float* h = d.table.data() + (n * d.down % d.up) * d.taps;
+    const float* h = d.phase_taps(n);
     const float* xs = x + d.first_input(n);
     float a = 0;
     for (int k = 0; k < d.taps; ++k) a += h[k] * xs[k];
@@ -228,7 +228,7 @@ void lay_out_blocks(PolyphaseDesign& d) {
     float* h = d.blocks.data() + b * taps * kBlock;
     for (int i = 0; i < kBlock; ++i) {
       const std::int64_t n = b * kBlock + i, shift = d.first_input(n) - d.first_input(b * kBlock);
-      const float* phase = d.table.data() + (n * d.down % d.up) * d.taps;
+      const float* phase = d.phase_taps(n);
       for (int k = 0; k < d.taps; ++k) h[(shift + k) * kBlock + i] = phase[k];
     }
   }

@@ -33,6 +33,8 @@ struct PolyphaseDesign {
 
   // The first input sample (in the zero-padded input) that output n reads: n·M div L.
   std::int64_t first_input(std::int64_t n) const { return n * down / up; }
+  // The taps output n is weighted by: phase n·M mod L of `table`.
+  const float* phase_taps(std::int64_t n) const { return table.data() + (n * down % up) * taps; }
 };
 
 // The filter for from_rate -> to_rate at `quality`; throws Error when the ratio's table would be too large
