@@ -1,13 +1,17 @@
 // The feature stage on its own: FFT against a direct DFT, the filterbank, dB, standardisation, fixed length,
 // and the options' validation and JSON form.
+#include <array>
 #include <complex>
+#include <numbers>
 #include <random>
 #include <set>
+#include <string>
 
 #include <genrenet/genrenet.h>
 
 #include "features/batched_fft.h"
 #include "features/mel_filterbank.h"
+#include "common/simd.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -26,13 +30,12 @@ TEST_P(BatchedFft, MatchesADirectDftInDoublePrecision) {
     for (auto& v : f) v = g(rng);
   std::vector<float> re(m * B), im(m * B), power((m + 1) * B);
   features::BatchedPowerSpectrum fft(n);
-  std::vector<float> scratch(fft.scratch_floats());
   for (int b = 0; b < B; ++b)
     for (int p = 0; p < m; ++p) {
       re[p * B + b] = frames[b][2 * p];
       im[p * B + b] = frames[b][2 * p + 1];
     }
-  fft.compute(re.data(), im.data(), scratch.data(), power.data());
+  fft.compute(re.data(), im.data(), power.data());
   for (int b = 0; b < B; b += 5) {
     double scale = 0;
     std::vector<double> ref(m + 1);
@@ -42,7 +45,7 @@ TEST_P(BatchedFft, MatchesADirectDftInDoublePrecision) {
       ref[k] = std::norm(acc);
       scale = std::max(scale, ref[k]);
     }
-    for (int k = 0; k <= m; ++k) EXPECT_NEAR(power[k * B + b], ref[k], 2e-5 * scale) << "bin " << k << " lane " << b;
+    for (int k = 0; k <= m; ++k) EXPECT_NEAR(power[fft.slot(k) * B + b], ref[k], 2e-5 * scale) << "bin " << k << " lane " << b;
   }
 }
 
@@ -106,6 +109,57 @@ TEST(Stft, ATonePeaksInItsMelBand) {
   for (int m = 0; m < 128; ++m)
     if (s.at(m, 15) > s.at(best, 15)) best = m;
   EXPECT_NEAR(best, expect, 1);
+}
+
+// The mel power spectrogram against its definition in double precision: reflect-padded centred frames, the
+// periodic Hann window, a direct DFT and the dense filterbank.
+void expect_mel_power_is_its_definition(int n_fft, int hop, int length, std::mt19937& rng, const std::string& where) {
+  std::normal_distribution<float> g;
+  FeatureOptions o;
+  o.n_fft = n_fft;
+  o.hop_length = hop;
+  o.n_mels = std::min(40, n_fft / 2 + 1);
+  std::vector<float> x(static_cast<size_t>(length));
+  for (float& v : x) v = g(rng);
+  const Spectrogram got = FeatureExtractor(o).mel_power(x);
+  const std::vector<float> dense = features::MelFilterbank::build(o).dense();
+  const int bins = n_fft / 2 + 1, n = length;
+  ASSERT_EQ(got.n_frames, frame_count(x.size(), hop));
+  for (int t = 0; t < got.n_frames; ++t) {
+    std::vector<double> frame(n_fft), power(bins), mel(o.n_mels, 0.0);
+    for (int j = 0; j < n_fft; ++j) {
+      int i = t * hop + j - n_fft / 2;
+      while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;  // reflect, as often as needed
+      frame[j] = x[n == 1 ? 0 : i] * (0.5 - 0.5 * std::cos(2 * std::numbers::pi * j / n_fft));
+    }
+    for (int k = 0; k < bins; ++k) {
+      std::complex<double> acc = 0;
+      for (int j = 0; j < n_fft; ++j) acc += frame[j] * std::polar(1.0, -2 * std::numbers::pi * k * j / n_fft);
+      power[k] = std::norm(acc);
+    }
+    double scale = 0;
+    for (int m = 0; m < o.n_mels; ++m) {
+      for (int k = 0; k < bins; ++k) mel[m] += dense[static_cast<size_t>(m) * bins + k] * power[k];
+      scale = std::max(scale, mel[m]);
+    }
+    for (int m = 0; m < o.n_mels; ++m)
+      ASSERT_NEAR(got.at(m, t), mel[m], 1e-5 * scale + 1e-12) << where << ": band " << m << ", frame " << t;
+  }
+}
+
+// Hops that do not divide n_fft, a hop equal to it, and inputs shorter than a frame exercise how frames are
+// cut from the signal at both ends; at every SIMD level this CPU runs (the panel's transposes and the
+// filterbank are chosen by level).
+TEST(Stft, MelPowerIsItsDefinitionAtAnyHop) {
+  std::mt19937 rng(11);
+  test::for_each_simd_level([&](simd::Level level) {
+    for (auto [n_fft, hop, length] : std::vector<std::array<int, 3>>{
+             {64, 16, 1000}, {64, 24, 999}, {64, 64, 300}, {128, 50, 37}, {64, 20, 7000}, {2048, 512, 20000}})
+      expect_mel_power_is_its_definition(n_fft, hop, length, rng,
+                                         "n_fft " + std::to_string(n_fft) + ", hop " + std::to_string(hop) + ", " +
+                                             std::to_string(length) + " samples, SIMD level " +
+                                             std::to_string(static_cast<int>(level)));
+  });
 }
 
 TEST(Stft, VeryShortInputsStillWork) {

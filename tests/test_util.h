@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/simd.h"
+
 namespace genrenet::test {
 
 class TempDir {
@@ -61,6 +63,20 @@ inline RunResult run(const std::string& cmd) {
   int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// Calls fn(level) with simd::dispatch limited to each SIMD level this CPU runs (AVX-512, AVX2, SSE), so that
+// every kernel chosen by level is tested here; the limit is lifted afterwards, also on a failed assertion.
+template <class Fn>
+void for_each_simd_level(Fn fn) {
+  struct Restore {
+    ~Restore() { simd::level_limit() = simd::Level::V4; }
+  } restore;
+  for (simd::Level level : {simd::Level::V4, simd::Level::V3, simd::Level::Baseline}) {
+    if (level > simd::cpu_level()) continue;
+    simd::level_limit() = level;
+    fn(level);
+  }
 }
 
 }  // namespace genrenet::test

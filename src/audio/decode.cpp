@@ -97,19 +97,27 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   std::vector<float> interleaved(info.channels > 1 ? static_cast<size_t>(chunk_frames) * info.channels : 0);
   const bool pcm16_mono = info.channels == 1 && (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
   std::vector<short> shorts(pcm16_mono ? chunk_frames : 0);
+  std::vector<float> staged(pcm16_mono ? chunk_frames : 0);
   size_t total = 0;
   for (;;) {
     if (static_cast<double>(total) > max_frames)
       throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
-    if (audio.samples.size() < total + chunk_frames) audio.samples.resize(total + chunk_frames);
-    float* dst = audio.samples.data() + total;
     sf_count_t got;
     if (pcm16_mono) {
       // 16-bit mono (GTZAN's WAV and AU): read the integers and scale them here, in a loop that vectorises;
-      // libsndfile's own conversion is per sample and took 1 ms of a 30-s clip. Same 1/32768 scale.
+      // libsndfile's own conversion is per sample and took 1 ms of a 30-s clip. Same 1/32768 scale. Staged
+      // in a small buffer and appended, where growing the output first zero-filled it (0.17 ms a clip);
+      // integers need no finiteness check.
       got = sf_readf_short(sf, shorts.data(), chunk_frames);
-      if (got > 0) shorts_to_float(shorts.data(), dst, static_cast<size_t>(got));
-    } else if (info.channels == 1) {
+      if (got <= 0) break;
+      shorts_to_float(shorts.data(), staged.data(), static_cast<size_t>(got));
+      audio.samples.insert(audio.samples.end(), staged.data(), staged.data() + got);
+      total += static_cast<size_t>(got);
+      continue;
+    }
+    if (audio.samples.size() < total + chunk_frames) audio.samples.resize(total + chunk_frames);
+    float* dst = audio.samples.data() + total;
+    if (info.channels == 1) {
       got = sf_readf_float(sf, dst, chunk_frames);
     } else {
       got = sf_readf_float(sf, interleaved.data(), chunk_frames);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <numbers>
+#include <span>
 
 #include <genrenet/genrenet.h>
 
@@ -26,24 +27,26 @@ inline size_t reflect_index(std::ptrdiff_t i, std::ptrdiff_t n) {
   return static_cast<size_t>(i < n ? i : period - i);
 }
 
-// acc[b] = sum_i w[i] * power[(first + i) * B + b] for each band, stored at out[m * n_frames + frame0 + b]:
+// acc[b] = sum_i w[i] * power[slot[first + i] * B + b] for each band, stored at out[m * n_frames + frame0 + b]:
 // the B frames of a band in B / width registers, each weight broadcast once. (Left to the vectoriser, gcc
 // vectorised over the bins instead and transposed them with permutes: 1.4 ms of a clip's 13 on AVX2.)
 template <class V>
 [[gnu::always_inline]] inline void apply_filterbank_body(const features::MelFilterbank& fb, const float* __restrict power,
-                                                         float* __restrict out, int n_frames, int frame0, int valid) {
+                                                         const int* __restrict slot, float* __restrict out, int n_frames,
+                                                         int frame0, int valid) {
   constexpr int kWidth = sizeof(V) / sizeof(float), kRegs = B / kWidth;
   for (int m = 0; m < fb.n_mels; ++m) {
     V acc[kRegs] = {};
     const float* w = fb.weights.data() + fb.offset[m];
     const int count = fb.offset[m + 1] - fb.offset[m];
-    const float* p = power + static_cast<size_t>(fb.first_bin[m]) * B;
+    const int* bins = slot + fb.first_bin[m];
     for (int i = 0; i < count; ++i) {
       const float wi = w[i];
+      const float* p = power + static_cast<size_t>(bins[i]) * B;
 #pragma GCC unroll 4
       for (int r = 0; r < kRegs; ++r) {
         V v;
-        simd::load(v, p + static_cast<size_t>(i) * B + r * kWidth);
+        simd::load(v, p + r * kWidth);
         acc[r] += wi * v;
       }
     }
@@ -58,21 +61,23 @@ template <class V>
   }
 }
 
-GENRENET_TARGET_V4 void apply_filterbank_v4(const features::MelFilterbank& fb, const float* power, float* out, int n_frames,
-                                            int frame0, int valid) {
-  apply_filterbank_body<simd::F32x16>(fb, power, out, n_frames, frame0, valid);
+GENRENET_TARGET_V4 void apply_filterbank_v4(const features::MelFilterbank& fb, const float* power, const int* slot, float* out,
+                                            int n_frames, int frame0, int valid) {
+  apply_filterbank_body<simd::F32x16>(fb, power, slot, out, n_frames, frame0, valid);
 }
-GENRENET_TARGET_V3 void apply_filterbank_v3(const features::MelFilterbank& fb, const float* power, float* out, int n_frames,
-                                            int frame0, int valid) {
-  apply_filterbank_body<simd::F32x8>(fb, power, out, n_frames, frame0, valid);
+GENRENET_TARGET_V3 void apply_filterbank_v3(const features::MelFilterbank& fb, const float* power, const int* slot, float* out,
+                                            int n_frames, int frame0, int valid) {
+  apply_filterbank_body<simd::F32x8>(fb, power, slot, out, n_frames, frame0, valid);
 }
-void apply_filterbank_baseline(const features::MelFilterbank& fb, const float* power, float* out, int n_frames,
-                               int frame0, int valid) {
-  apply_filterbank_body<simd::F32x4>(fb, power, out, n_frames, frame0, valid);
+void apply_filterbank_baseline(const features::MelFilterbank& fb, const float* power, const int* slot, float* out,
+                               int n_frames, int frame0, int valid) {
+  apply_filterbank_body<simd::F32x4>(fb, power, slot, out, n_frames, frame0, valid);
 }
-void apply_filterbank(const features::MelFilterbank& fb, const float* power, float* out, int n_frames, int frame0, int valid) {
-  simd::dispatch(apply_filterbank_v4, apply_filterbank_v3, apply_filterbank_baseline, fb, power, out, n_frames, frame0,
-                 valid);
+// `power` in the FFT's slots (BatchedPowerSpectrum::slot).
+void apply_filterbank(const features::MelFilterbank& fb, const float* power, const int* slot, float* out, int n_frames,
+                      int frame0, int valid) {
+  simd::dispatch(apply_filterbank_v4, apply_filterbank_v3, apply_filterbank_baseline, fb, power, slot, out, n_frames,
+                 frame0, valid);
 }
 
 // x <- 10 log10(max(x, amin)) in place; returns the largest result. log10 is computed as
@@ -110,27 +115,38 @@ float db_inplace(float* __restrict x, size_t n, float amin) {
   return best;
 }
 
-// Windowed frames into the FFT's lane layout: re[p][b] = w[2p] x_b[2p], im[p][b] = w[2p+1] x_b[2p+1].
-// Blocks of 8 points keep the 16 source rows and the destination in L1 while the block is transposed.
-void pack_frames_scalar(const float* const* src, const float* __restrict win, size_t p0, size_t m, float* __restrict re,
-                        float* __restrict im) {
-  constexpr size_t kBlock = 8;
-  for (; p0 < m; p0 += kBlock) {
-    const size_t p1 = std::min(m, p0 + kBlock);
-    for (int b = 0; b < B; ++b) {
-      const float* x = src[b];
-      for (size_t p = p0; p < p1; ++p) {
-        re[p * B + b] = win[2 * p] * x[2 * p];
-        im[p * B + b] = win[2 * p + 1] * x[2 * p + 1];
-      }
+// The frames of a batch as a panel: the signal (reflect-padded by n_fft/2 at both ends) cut into rows of
+// `hop` samples, transposed, so that row r, column c holds padded sample (f0 + c) hop + r. Frame f0 + b's
+// sample j is then at row j mod hop, column b + j div hop: the 16 lanes of a point are 16 consecutive floats,
+// and each sample is transposed once per batch (cols / 16 times), where framing each of the 16 frames
+// separately transposed it n_fft / hop = 4 times.
+struct PanelShape {
+  int hop = 0, cols = 0, stride = 0;  // columns: a batch plus the frames' reach; stride: cols rounded to 8
+};
+
+PanelShape panel_shape(int n_fft, int hop) {
+  PanelShape s{hop, B + (n_fft - 1) / hop, 0};
+  s.stride = (s.cols + 7) / 8 * 8;
+  return s;
+}
+
+// Columns [c0, c0 + 8) of the panel, for the padded signal from sample `start` of column c0 on, where some
+// reach past either end of the signal. Only samples outside it are reflected (a division each); columns no
+// frame of the batch reads (past the last frame's reach) are zeros.
+void panel_columns_scalar(std::span<const float> x, std::ptrdiff_t start, int c0, int needed_cols,
+                          const PanelShape& ps, float* __restrict panel) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
+  for (int c = c0; c < c0 + 8; ++c) {
+    const std::ptrdiff_t first = start + static_cast<std::ptrdiff_t>(c - c0) * ps.hop;
+    for (int r = 0; r < ps.hop; ++r) {
+      const std::ptrdiff_t i = first + r;
+      float v = 0.0f;
+      if (c < needed_cols) v = i >= 0 && i < n ? x[i] : x[reflect_index(i, n)];
+      panel[static_cast<size_t>(r) * ps.stride + c] = v;
     }
   }
 }
 
-// The same in registers, 8 points of 8 frames at a time: each frame's 16 samples are two loads, split into
-// even (re) and odd (im) points and windowed, and the two 8x8 blocks are transposed by shuffles into the
-// lane layout. Left to the compiler, the strided stores ran one float at a time (1.4 ms of a clip's 12 on
-// AVX2).
 using simd::F32x8;
 [[gnu::always_inline]] inline void transpose8(F32x8 (&r)[8]) {
   F32x8 t[8], u[8];
@@ -150,47 +166,43 @@ using simd::F32x8;
   }
 }
 
-[[gnu::always_inline]] inline void pack_frames_body(const float* const* src, const float* __restrict win, size_t m,
-                                                    float* __restrict re, float* __restrict im) {
-  static_assert(B % 8 == 0);
-  const size_t vector_end = m / 8 * 8;
-  for (size_t p0 = 0; p0 < vector_end; p0 += 8) {
-    F32x8 w_lo, w_hi;
-    simd::load(w_lo, win + 2 * p0);
-    simd::load(w_hi, win + 2 * p0 + 8);
-    const F32x8 w_even = __builtin_shufflevector(w_lo, w_hi, 0, 2, 4, 6, 8, 10, 12, 14);
-    const F32x8 w_odd = __builtin_shufflevector(w_lo, w_hi, 1, 3, 5, 7, 9, 11, 13, 15);
-    for (int b0 = 0; b0 < B; b0 += 8) {
-      F32x8 even[8], odd[8];
-      for (int j = 0; j < 8; ++j) {
-        F32x8 lo, hi;
-        simd::load(lo, src[b0 + j] + 2 * p0);
-        simd::load(hi, src[b0 + j] + 2 * p0 + 8);
-        even[j] = w_even * __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
-        odd[j] = w_odd * __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
-      }
-      transpose8(even);
-      transpose8(odd);
-      for (int k = 0; k < 8; ++k) {
-        simd::store(re + (p0 + k) * B + b0, even[k]);
-        simd::store(im + (p0 + k) * B + b0, odd[k]);
-      }
-    }
+// Eight columns inside the signal, eight rows at a time: eight loads, one 8x8 transpose, eight stores.
+[[gnu::always_inline]] inline void panel_columns_body(const float* __restrict src, int c0, const PanelShape& ps,
+                                                      float* __restrict panel) {
+  const int vector_rows = ps.hop / 8 * 8;
+  for (int r0 = 0; r0 < vector_rows; r0 += 8) {
+    F32x8 v[8];
+    for (int k = 0; k < 8; ++k) simd::load(v[k], src + static_cast<size_t>(k) * ps.hop + r0);
+    transpose8(v);
+    for (int k = 0; k < 8; ++k) simd::store(panel + static_cast<size_t>(r0 + k) * ps.stride + c0, v[k]);
   }
-  pack_frames_scalar(src, win, vector_end, m, re, im);
+  for (int r = vector_rows; r < ps.hop; ++r)
+    for (int k = 0; k < 8; ++k) panel[static_cast<size_t>(r) * ps.stride + c0 + k] = src[static_cast<size_t>(k) * ps.hop + r];
 }
 
-GENRENET_TARGET_V4 void pack_frames_v4(const float* const* src, const float* win, size_t m, float* re, float* im) {
-  pack_frames_body(src, win, m, re, im);
+GENRENET_TARGET_V4 void panel_columns_v4(const float* src, int c0, const PanelShape& ps, float* panel) {
+  panel_columns_body(src, c0, ps, panel);
 }
-GENRENET_TARGET_V3 void pack_frames_v3(const float* const* src, const float* win, size_t m, float* re, float* im) {
-  pack_frames_body(src, win, m, re, im);
+GENRENET_TARGET_V3 void panel_columns_v3(const float* src, int c0, const PanelShape& ps, float* panel) {
+  panel_columns_body(src, c0, ps, panel);
 }
-void pack_frames_baseline(const float* const* src, const float* win, size_t m, float* re, float* im) {
-  pack_frames_scalar(src, win, 0, m, re, im);
+void panel_columns_baseline(const float* src, int c0, const PanelShape& ps, float* panel) {
+  for (int r = 0; r < ps.hop; ++r)
+    for (int k = 0; k < 8; ++k) panel[static_cast<size_t>(r) * ps.stride + c0 + k] = src[static_cast<size_t>(k) * ps.hop + r];
 }
-void pack_frames(const float* const* src, const float* win, size_t m, float* re, float* im) {
-  simd::dispatch(pack_frames_v4, pack_frames_v3, pack_frames_baseline, src, win, m, re, im);
+
+// The panel of frames f0 ... f0 + B - 1 (of T) for a signal padded by `half` samples at both ends. Columns
+// inside the signal are transposed from it whether or not a frame reads them (lanes past the last frame).
+void build_panel(std::span<const float> x, int half, int f0, int T, const PanelShape& ps, float* panel) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
+  const int needed_cols = std::min(ps.cols, T - f0 + (ps.cols - B));  // the last frame's reach
+  for (int c0 = 0; c0 < ps.stride; c0 += 8) {
+    const std::ptrdiff_t start = static_cast<std::ptrdiff_t>(f0 + c0) * ps.hop - half;
+    if (start >= 0 && start + 8 * static_cast<std::ptrdiff_t>(ps.hop) <= n)
+      simd::dispatch(panel_columns_v4, panel_columns_v3, panel_columns_baseline, x.data() + start, c0, ps, panel);
+    else
+      panel_columns_scalar(x, start, c0, needed_cols, ps, panel);
+  }
 }
 
 }  // namespace
@@ -200,12 +212,17 @@ struct FeatureExtractor::Impl {
   std::vector<float> window;  // periodic Hann: 0.5 - 0.5 cos(2 pi n / N)
   features::BatchedPowerSpectrum fft;
   features::MelFilterbank filterbank;
+  PanelShape panel;
+  std::vector<int> panel_at;  // frame sample j at panel_at[j] + lane: row j mod hop, column j div hop
 
   explicit Impl(FeatureOptions o)
       : opts((o.validate(), std::move(o))), fft(opts.n_fft), filterbank(features::MelFilterbank::build(opts)) {
     window.resize(opts.n_fft);
     for (int i = 0; i < opts.n_fft; ++i)
       window[i] = static_cast<float>(0.5 - 0.5 * std::cos(2 * std::numbers::pi * i / opts.n_fft));
+    panel = panel_shape(opts.n_fft, opts.hop_length);
+    panel_at.resize(opts.n_fft);
+    for (int j = 0; j < opts.n_fft; ++j) panel_at[j] = j % panel.hop * panel.stride + j / panel.hop;
   }
 };
 
@@ -223,32 +240,26 @@ int frame_count(std::size_t n_samples, int hop_length) {
 Spectrogram FeatureExtractor::mel_power(std::span<const float> x) const {
   const auto& o = impl_->opts;
   if (x.empty()) throw Error("features", "no samples");
-  const int n_fft = o.n_fft, half = n_fft / 2, hop = o.hop_length;
-  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
-  const int T = frame_count(x.size(), hop);
+  const int half = o.n_fft / 2;
+  const int T = frame_count(x.size(), o.hop_length);
   if (T > (1 << 26) / std::max(1, o.n_mels)) throw Error("features", "input too long for one spectrogram", ErrorKind::TooLarge);
 
   // Scratch buffers live per thread and grow only: a fresh 2-MB allocation per clip costs page faults.
-  thread_local std::vector<float> padded, re, im, scratch, power;
-  padded.resize(x.size() + n_fft);
-  for (std::ptrdiff_t i = -half; i < n + half; ++i)
-    padded[i + half] = (i >= 0 && i < n) ? x[i] : x[reflect_index(i, n)];
+  thread_local std::vector<float> panel, re, im, power;
+  const PanelShape& ps = impl_->panel;
   const size_t m = static_cast<size_t>(half);
+  panel.resize(static_cast<size_t>(ps.hop) * ps.stride);
   re.resize(m * B);
   im.resize(m * B);
-  scratch.resize(impl_->fft.scratch_floats());
   power.resize((m + 1) * B);
 
   Spectrogram out{o.n_mels, T, std::vector<float>(static_cast<size_t>(o.n_mels) * T)};
-  const float* win = impl_->window.data();
   for (int f0 = 0; f0 < T; f0 += B) {
-    const int valid = std::min(B, T - f0);
-    // Lanes past the last frame repeat it: their results are discarded.
-    const float* src[B];
-    for (int b = 0; b < B; ++b) src[b] = padded.data() + static_cast<size_t>(std::min(f0 + b, T - 1)) * hop;
-    pack_frames(src, win, m, re.data(), im.data());
-    impl_->fft.compute(re.data(), im.data(), scratch.data(), power.data());
-    apply_filterbank(impl_->filterbank, power.data(), out.data.data(), T, f0, valid);
+    // Lanes past the last frame read zeros; their results are discarded.
+    build_panel(x, half, f0, T, ps, panel.data());
+    impl_->fft.compute_from_panel(panel.data(), impl_->panel_at.data(), impl_->window.data(), re.data(), im.data(),
+                                  power.data());
+    apply_filterbank(impl_->filterbank, power.data(), impl_->fft.slots(), out.data.data(), T, f0, std::min(B, T - f0));
   }
   return out;
 }

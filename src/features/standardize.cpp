@@ -1,25 +1,66 @@
 // Per-spectrogram standardisation and the fixed model length.
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include <genrenet/genrenet.h>
 
+#include "common/simd.h"
+
 namespace genrenet {
+
+namespace {
+
+constexpr size_t kLanes = 16;
+
+// Sum, minimum and maximum of x in kLanes independent partial results, so that the loop vectorises: one
+// double accumulator is a chain of dependent additions (0.2 ms for one model input, computed twice a clip by
+// `genrenet features`).
+GENRENET_SIMD_CLONES
+void lane_sums(const float* __restrict x, size_t n, double* __restrict sum, float* __restrict lo, float* __restrict hi) {
+  for (size_t i = 0; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) {
+      const float v = x[i + j];
+      sum[j] += v;
+      lo[j] = v < lo[j] ? v : lo[j];
+      hi[j] = v > hi[j] ? v : hi[j];
+    }
+}
+
+// Sum of (x - mean)^2 in kLanes partial sums.
+GENRENET_SIMD_CLONES
+void lane_squares(const float* __restrict x, size_t n, double mean, double* __restrict ss) {
+  for (size_t i = 0; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) {
+      const double d = x[i + j] - mean;
+      ss[j] += d * d;
+    }
+}
+
+}  // namespace
 
 SpectrogramStats compute_stats(const Spectrogram& s) {
   SpectrogramStats st;
   if (s.data.empty()) return st;
-  double sum = 0;
-  st.min = st.max = s.data[0];
-  for (float v : s.data) {
-    sum += v;
-    st.min = std::min<double>(st.min, v);
-    st.max = std::max<double>(st.max, v);
+  const float* x = s.data.data();
+  const size_t n = s.data.size(), body = n / kLanes * kLanes;
+  double sum[kLanes] = {}, ss[kLanes] = {};
+  float lo[kLanes], hi[kLanes];
+  std::fill_n(lo, kLanes, x[0]);
+  std::fill_n(hi, kLanes, x[0]);
+  lane_sums(x, n, sum, lo, hi);
+  for (size_t i = body; i < n; ++i) {
+    sum[0] += x[i];
+    lo[0] = std::min(lo[0], x[i]);
+    hi[0] = std::max(hi[0], x[i]);
   }
-  st.mean = sum / s.data.size();
-  double ss = 0;  // two passes: the one-pass formula loses digits on dB values around -50
-  for (float v : s.data) ss += (v - st.mean) * (v - st.mean);
-  st.std = s.data.size() > 1 ? std::sqrt(ss / (s.data.size() - 1)) : 0.0;
+  st.min = *std::min_element(lo, lo + kLanes);
+  st.max = *std::max_element(hi, hi + kLanes);
+  st.mean = std::accumulate(sum, sum + kLanes, 0.0) / n;
+  // Two passes: the one-pass formula loses digits on dB values around -50.
+  lane_squares(x, n, st.mean, ss);
+  for (size_t i = body; i < n; ++i) ss[0] += (x[i] - st.mean) * (x[i] - st.mean);
+  st.std = n > 1 ? std::sqrt(std::accumulate(ss, ss + kLanes, 0.0) / (n - 1)) : 0.0;
   return st;
 }
 
