@@ -291,16 +291,18 @@ namespace {
 struct PaddedInput {
   std::span<const float> samples;
   std::int64_t front;
-  // Writes padded samples [begin, end) to out.
+  // Writes padded samples [begin, end), begin <= end, to out: zeros, the samples that fall inside, zeros
+  // (the per-phase kernel copies the whole input this way).
   void copy(std::int64_t begin, std::int64_t end, float* out) const {
     const std::int64_t n = static_cast<std::int64_t>(samples.size());
-    for (std::int64_t i = begin; i < end; ++i) {
-      const std::int64_t j = i - front;
-      out[i - begin] = j >= 0 && j < n ? samples[j] : 0.0f;
-    }
+    const std::int64_t lo = std::clamp(front, begin, end), hi = std::clamp(front + n, lo, end);
+    std::fill(out, out + (lo - begin), 0.0f);
+    std::copy(samples.begin() + (lo - front), samples.begin() + (hi - front), out + (lo - begin));
+    std::fill(out + (hi - begin), out + (end - begin), 0.0f);
   }
   std::vector<float> copy(std::int64_t begin, std::int64_t end) const {
-    std::vector<float> out(static_cast<size_t>(std::max<std::int64_t>(0, end - begin)));
+    if (end <= begin) return {};
+    std::vector<float> out(static_cast<size_t>(end - begin));
     copy(begin, end, out.data());
     return out;
   }

@@ -166,6 +166,13 @@ using simd::F32x8;
   }
 }
 
+// Rows [r0, hop) of eight columns inside the signal, one float at a time.
+[[gnu::always_inline]] inline void panel_rows_scalar(const float* __restrict src, int c0, int r0, const PanelShape& ps,
+                                                     float* __restrict panel) {
+  for (int r = r0; r < ps.hop; ++r)
+    for (int k = 0; k < 8; ++k) panel[static_cast<size_t>(r) * ps.stride + c0 + k] = src[static_cast<size_t>(k) * ps.hop + r];
+}
+
 // Eight columns inside the signal, eight rows at a time: eight loads, one 8x8 transpose, eight stores.
 [[gnu::always_inline]] inline void panel_columns_body(const float* __restrict src, int c0, const PanelShape& ps,
                                                       float* __restrict panel) {
@@ -176,8 +183,7 @@ using simd::F32x8;
     transpose8(v);
     for (int k = 0; k < 8; ++k) simd::store(panel + static_cast<size_t>(r0 + k) * ps.stride + c0, v[k]);
   }
-  for (int r = vector_rows; r < ps.hop; ++r)
-    for (int k = 0; k < 8; ++k) panel[static_cast<size_t>(r) * ps.stride + c0 + k] = src[static_cast<size_t>(k) * ps.hop + r];
+  panel_rows_scalar(src, c0, vector_rows, ps, panel);
 }
 
 GENRENET_TARGET_V4 void panel_columns_v4(const float* src, int c0, const PanelShape& ps, float* panel) {
@@ -187,8 +193,7 @@ GENRENET_TARGET_V3 void panel_columns_v3(const float* src, int c0, const PanelSh
   panel_columns_body(src, c0, ps, panel);
 }
 void panel_columns_baseline(const float* src, int c0, const PanelShape& ps, float* panel) {
-  for (int r = 0; r < ps.hop; ++r)
-    for (int k = 0; k < 8; ++k) panel[static_cast<size_t>(r) * ps.stride + c0 + k] = src[static_cast<size_t>(k) * ps.hop + r];
+  panel_rows_scalar(src, c0, 0, ps, panel);
 }
 
 // The panel of frames f0 ... f0 + B - 1 (of T) for a signal padded by `half` samples at both ends. Columns
