@@ -1,6 +1,8 @@
 // The compute layer: precision names and options, the measured "auto" choice and its cache, the inference
 // network (batch norm folded: equal to the model; int8: close to it), int8 calibration in model files.
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <thread>
 
@@ -9,6 +11,8 @@
 #include <genrenet/inference.h>
 #include <genrenet/train.h>
 
+#include "common/parallel.h"
+#include "infer/int8_values.h"
 #include "small_model.h"
 #include "test_util.h"
 
@@ -270,6 +274,70 @@ TEST(InferenceNet, Int8IsCloseToFp32) {
     partial.ranges.erase("layer2.0");
     EXPECT_THROW(net.set_precision(Precision::Int8, &partial), Error);
   }
+}
+
+// The worker pool (OpenMP's threads): every index exactly once, for any count of items and threads, with
+// LibTorch's own parallel operators inside the work (which then run on the calling thread).
+TEST(ParallelFor, EveryIndexOnceOnAnyThreadCount) {
+  for (int threads : {1, 2, 3, 8}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{100}}) {
+      std::vector<std::atomic<int>> seen(n);
+      parallel_for(n, threads, [&](size_t i) { ++seen[i]; });
+      for (size_t i = 0; i < n; ++i) EXPECT_EQ(seen[i].load(), 1) << i << " of " << n << " on " << threads << " threads";
+    }
+  }
+  std::vector<double> sums(6);
+  const torch::Tensor x = torch::arange(1 << 16, torch::kDouble);
+  parallel_for(sums.size(), 2, [&](size_t i) { sums[i] = (x * static_cast<double>(i)).sum().item<double>(); });
+  for (size_t i = 0; i < sums.size(); ++i) EXPECT_EQ(sums[i], static_cast<double>(i) * 65535.0 * 65536.0 / 2);
+}
+
+// The vectorised quantisation gives PyTorch's integers: values at and beside every rounding tie, far out
+// of range both ways, a zero point off the middle, channels_last 4-D tensors and per-channel weights.
+TEST(Int8Values, SameIntegersAsPyTorch) {
+  torch::manual_seed(11);
+  const double scale = 0.0473;
+  const float inv = 1.0f / static_cast<float>(scale);
+  // Ties: (k + 0.5) / inv, and the floats on either side of them.
+  std::vector<float> edge;
+  for (int k = -140; k < 140; ++k) {
+    const float tie = (static_cast<float>(k) + 0.5f) / inv;
+    edge.insert(edge.end(), {tie, std::nextafter(tie, -1e9f), std::nextafter(tie, 1e9f)});
+  }
+  // Far out of range, but not so far that PyTorch's cast of the rounded value to int64 overflows (1e30
+  // gives it 0 on Debian's build, undefined behaviour; the saturation is checked on its own below).
+  edge.insert(edge.end(), {0.0f, -0.0f, 1e15f, -1e15f, 1e-30f});
+  const torch::Tensor flat = torch::cat({torch::tensor(edge), torch::randn({4096}) * 6});
+  for (int64_t zero_point : {0, 3, 128, 200, 255}) {
+    const torch::Tensor expected = torch::quantize_per_tensor(flat, scale, zero_point, torch::kQUInt8);
+    const torch::Tensor got = quantize_activation(flat, scale, zero_point);
+    EXPECT_TRUE(torch::equal(got.int_repr(), expected.int_repr())) << "zero point " << zero_point;
+    EXPECT_EQ(got.q_scale(), scale);
+    EXPECT_EQ(got.q_zero_point(), zero_point);
+  }
+  const torch::Tensor huge = quantize_activation(torch::tensor({3e38f, -3e38f, 1e30f, -1e30f}), scale, 7).int_repr();
+  EXPECT_TRUE(torch::equal(huge, torch::tensor({255, 0, 255, 0}, torch::kUInt8)));
+  for (int64_t channels : {1, 3}) {
+    const torch::Tensor x = torch::randn({2, channels, 9, 13}) * 3;
+    const torch::Tensor expected =
+        torch::quantize_per_tensor(x.contiguous(torch::MemoryFormat::ChannelsLast), 0.02, 117, torch::kQUInt8);
+    const torch::Tensor got = quantize_activation(x, 0.02, 117);
+    EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(torch::equal(got.int_repr(), expected.int_repr())) << channels << " channels";
+  }
+  // Weights: PyTorch's per-channel symmetric quantisation of the same scales (one all-zero channel).
+  torch::Tensor w = torch::randn({16, 8, 3, 3}) * 0.1;
+  w[5].zero_();
+  w[7][0][1][1] = 0.75;  // one large weight sets its channel's scale
+  const torch::Tensor max_abs = w.abs().amax({1, 2, 3}).clamp_min(1e-12);
+  const torch::Tensor scales = (max_abs / 127.0).to(torch::kDouble);
+  const torch::Tensor expected =
+      torch::quantize_per_channel(w, scales, torch::zeros({16}, torch::kLong), 0, torch::kQInt8);
+  const torch::Tensor got = quantize_weight_per_channel(w);
+  EXPECT_TRUE(torch::equal(got.q_per_channel_scales(), scales));
+  EXPECT_TRUE(torch::equal(got.q_per_channel_zero_points(), torch::zeros({16}, torch::kLong)));
+  EXPECT_EQ(got.q_per_channel_axis(), 0);
+  EXPECT_TRUE(torch::equal(got.int_repr(), expected.int_repr()));
 }
 
 TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {

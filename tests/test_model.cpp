@@ -233,6 +233,14 @@ TEST(Weights, OverlapsHolesNanAndWrongTypesAreRefusedByName) {
   TensorMap nan = state_dict(*m);
   nan.at("layer2.0.conv1.weight")[0][0][0][0] = std::numeric_limits<float>::quiet_NaN();
   expect_error_containing([&] { load_weights(m, nan); }, "layer2.0.conv1.weight: holds NaN or infinite values");
+  // The last value of a tensor, an infinity, and a tensor of another float type are checked too.
+  for (auto dtype : {torch::kFloat32, torch::kFloat64, torch::kFloat16, torch::kBFloat16}) {
+    TensorMap inf = state_dict(*m);
+    torch::Tensor& w = inf.at("fc.weight");
+    w = w.to(dtype);
+    w[w.size(0) - 1][w.size(1) - 1] = -std::numeric_limits<float>::infinity();
+    expect_error_containing([&] { load_weights(m, inf); }, "fc.weight: holds NaN or infinite values");
+  }
   TensorMap ints = state_dict(*m);
   ints.at("fc.bias") = ints.at("fc.bias").to(torch::kInt32);
   expect_error_containing([&] { load_weights(m, ints); }, "fc.bias: holds Int values");

@@ -102,7 +102,9 @@ TORCH_MODULE(Bottleneck);
 
 class ResNetImpl : public torch::nn::Module {
  public:
-  explicit ResNetImpl(const ModelOptions& options);
+  // torchvision_init false: for weights about to be loaded over every parameter (load_model); skips
+  // torchvision's re-initialisation, a pass of random numbers over every convolution.
+  explicit ResNetImpl(const ModelOptions& options, bool torchvision_init = true);
   // x: [batch, input_channels, n_mels, frames] -> logits [batch, num_classes]; head(features(x)).
   torch::Tensor forward(torch::Tensor x);
   // The last convolutional stage's output (layer4): [batch, channels, n_mels/32, frames/32].

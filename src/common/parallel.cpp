@@ -7,16 +7,27 @@
 
 namespace genrenet {
 
+// On OpenMP's threads, the ones LibTorch's operators run on: a decoding phase between two network phases
+// then uses the same two threads as the network instead of starting its own beside OpenMP's, which spin on
+// for a while after every parallel region (2 cores: three busy threads; `predict` 3-5% faster,
+// docs/PERFORMANCE.md). Those threads also keep their thread_local buffers (the STFT's) from one call to
+// the next. Indices are handed out one at a time, so files of different lengths balance.
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& fn) {
-  threads = std::max(threads, 1);
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::min<std::size_t>(n, 1 << 16))));
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i; (i = next++) < n;) fn(i);
   };
+  if (threads == 1) return worker();
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+  worker();
+#else
   std::vector<std::thread> pool;
-  for (int t = 1; t < std::min<int>(threads, static_cast<int>(n)); ++t) pool.emplace_back(worker);
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+#endif
 }
 
 }  // namespace genrenet

@@ -226,10 +226,14 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
   if (o.unknown.out_of_distribution && mf.calibration.empty())
     throw Error(model_file.string(), "has no out-of-distribution threshold (it was not calibrated): calibrate its run "
                                      "with `genrenet calibrate RUN_FOLDER`, or answer without the out-of-distribution rule");
-  InferenceNet net = make_inference_net(mf, {o.device, o.precision, o.threads}, o.batch);
+  const ComputeOptions compute{o.device, o.precision, o.threads};
+  compute.validate();
+  at::set_num_threads(resolve_threads(o.threads));
   const auto fc = mf.weights.find("fc.weight");  // [classes, pooled features]: the embedding's size
   const int embedding_size = fc == mf.weights.end() ? 0 : static_cast<int>(fc->second.size(1));
-  mf.weights.clear();
+  // The file's weights are released as soon as the network holds them: the folded network and the int8
+  // weights reuse that memory.
+  InferenceNet net = make_inference_net(fold_model_file(mf, /*release_weights=*/true), mf, compute, o.batch);
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
   impl_->embedding_size = embedding_size;
 }

@@ -29,15 +29,29 @@ CandidateSpeed time_inference(InferenceNet& net, const ModelFile& model, Precisi
       batch, leader_clips_per_second);
 }
 
+InferenceNet fold_model_file(ModelFile& mf, bool release_weights) {
+  ResNet model = load_model(mf);
+  if (release_weights) mf.weights.clear();
+  return InferenceNet(model);
+}
+
 InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compute, int batch, PrecisionChoice* choice,
                                 bool force_measure, Workload* workload) {
+  compute.validate();
+  at::set_num_threads(resolve_threads(compute.threads));
+  ResNet model = load_model(mf);
+  InferenceNet folded(model);
+  model = nullptr;  // its parameters' memory goes to the int8 weights, if those are made
+  return make_inference_net(std::move(folded), mf, compute, batch, choice, force_measure, workload);
+}
+
+InferenceNet make_inference_net(InferenceNet net, const ModelFile& mf, const ComputeOptions& compute, int batch,
+                                PrecisionChoice* choice, bool force_measure, Workload* workload) {
   compute.validate();
   const bool cuda = compute.device == "cuda";
   if (cuda) require_cuda_device();
   const int threads = resolve_threads(compute.threads);
   at::set_num_threads(threads);
-  ResNet model = load_model(mf);
-  InferenceNet net(model);
   const bool calibrated = !mf.int8.empty();
   Workload w;
   w.kind = "inference";

@@ -15,6 +15,15 @@ namespace genrenet {
 InferenceNet make_inference_net(const ModelFile& model, const ComputeOptions& compute, int batch,
                                 PrecisionChoice* choice = nullptr, bool force_measure = false,
                                 Workload* workload = nullptr);
+// The same for a network already folded from the model file's weights (fp32, on the CPU): for a caller that
+// releases the file's weights before folding (the Classifier), so that the network's tensors reuse their
+// memory instead of fresh pages (docs/PERFORMANCE.md: fresh memory is most of a model load's cost).
+InferenceNet make_inference_net(InferenceNet folded, const ModelFile& model, const ComputeOptions& compute, int batch,
+                                PrecisionChoice* choice = nullptr, bool force_measure = false,
+                                Workload* workload = nullptr);
+// A model file's inference network in fp32: its training network built, folded and dropped. With
+// `release_weights`, model.weights are cleared once copied into the training network (before the fold).
+InferenceNet fold_model_file(ModelFile& model, bool release_weights);
 
 // The inference candidates for a model: fp32, fp32-cl, bf16, and int8 when `calibrated` (CPU only).
 std::vector<Precision> inference_candidates(bool calibrated, bool cuda);

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <optional>
 
+#include "infer/int8_values.h"
+
 namespace genrenet {
 namespace {
 
@@ -187,16 +189,14 @@ struct InferenceNet::Impl {
   // The first `stages` stages, dequantised at the end (fp32, channels_last).
   torch::Tensor body_int8(const torch::Tensor& x, int stages) const {
     static const auto& add_relu = quantized_op("quantized::add_relu", "");
-    torch::Tensor q = torch::quantize_per_tensor(x.contiguous(torch::MemoryFormat::ChannelsLast), input_scale,
-                                                 input_zero_point, torch::kQUInt8);
+    torch::Tensor q = quantize_activation(x, input_scale, input_zero_point);
     q = torch::max_pool2d(conv_int8(stem_for(x), q), {3, 3}, {2, 2}, {1, 1}, {1, 1});
     for (const Block& b : blocks) {
       if (b.stage >= stages) break;
       torch::Tensor out = q;
       for (const ConvUnit& c : b.convs) out = conv_int8(c, out);
       if (b.se)
-        out = torch::quantize_per_tensor(squeeze_float(*b.se, out.dequantize()), b.se->scale, b.se->zero_point,
-                                         torch::kQUInt8);
+        out = quantize_activation(squeeze_float(*b.se, out.dequantize()), b.se->scale, b.se->zero_point);
       torch::Tensor identity = b.downsample ? conv_int8(*b.downsample, q) : q;
       q = call_boxed(add_relu, {out, identity, b.scale, b.zero_point}).toTensor();
     }
@@ -236,10 +236,7 @@ struct InferenceNet::Impl {
     const auto& prepack = quantized_op("quantized::conv2d_prepack", "");
     auto pack = [&](ConvUnit& u) {
       torch::NoGradGuard no_grad;
-      const torch::Tensor max_abs = u.weight.abs().amax({1, 2, 3}).clamp_min(1e-12);
-      const torch::Tensor scales = (max_abs / 127.0).to(torch::kDouble);
-      const torch::Tensor zero_points = torch::zeros({u.weight.size(0)}, torch::kLong);
-      const torch::Tensor qw = torch::quantize_per_channel(u.weight.contiguous(), scales, zero_points, 0, torch::kQInt8);
+      const torch::Tensor qw = quantize_weight_per_channel(u.weight);
       const c10::List<int64_t> stride({u.stride, u.stride}), padding({u.padding, u.padding}), dilation({1, 1});
       u.packed = call_boxed(prepack, {qw, c10::optional<torch::Tensor>(u.bias), stride, padding, dilation, int64_t{1}});
       std::tie(u.scale, u.zero_point) = range(u.point);

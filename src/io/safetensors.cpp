@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <tuple>
 
 #include <genrenet/model.h>
 #include <genrenet/weights.h>
@@ -24,6 +25,53 @@ constexpr DtypeName kDtypes[] = {{torch::kFloat32, "F32"}, {torch::kFloat64, "F6
                                  {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"}, {torch::kInt32, "I32"},
                                  {torch::kInt16, "I16"},     {torch::kInt8, "I8"},   {torch::kUInt8, "U8"},
                                  {torch::kBool, "BOOL"}};
+
+// One tensor of the header: its name, type, shape and byte range in the data, each checked against the
+// file's data before anything is allocated.
+struct TensorEntry {
+  std::string key;
+  torch::Dtype dtype;
+  std::vector<int64_t> shape;
+  std::uint64_t begin = 0, end = 0;
+};
+
+TensorEntry parse_entry(const std::string& name, const std::string& key, const nlohmann::json& v, std::uint64_t data_len) {
+  const std::string dt = v.at("dtype").get<std::string>();
+  auto it = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](auto& d) { return dt == d.name; });
+  if (it == std::end(kDtypes)) throw Error(name, "tensor " + key + ": unsupported dtype " + dt);
+  TensorEntry e{key, it->dtype, json_whole_list<int64_t>(v.at("shape"), name + ": tensor " + key + ": shape")};
+  const auto offsets = json_whole_list<std::uint64_t>(v.at("data_offsets"), name + ": tensor " + key + ": data_offsets");
+  // The element count is bounded by the file's data before any product can overflow.
+  std::uint64_t numel = 1;
+  for (auto d : e.shape) {
+    if (d < 0) throw Error(name, "tensor " + key + ": bad shape");
+    if (d != 0 && numel > data_len / static_cast<std::uint64_t>(d) + 1)
+      throw Error(name, "tensor " + key + ": its shape needs more bytes than the file holds");
+    numel *= static_cast<std::uint64_t>(d);
+  }
+  const std::uint64_t elem = torch::elementSize(e.dtype);
+  if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_len || offsets[1] - offsets[0] != numel * elem)
+    throw Error(name, "tensor " + key + ": data offsets do not match its shape or lie outside the file");
+  e.begin = offsets[0];
+  e.end = offsets[1];
+  return e;
+}
+
+// The format's rule: the tensors' byte ranges tile the data exactly, with neither overlaps nor holes (so
+// that the tensors together never need more memory than the file's size).
+void check_tiling(const std::string& name, std::vector<TensorEntry> entries, std::uint64_t data_len) {
+  std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return std::tie(a.begin, a.end) < std::tie(b.begin, b.end); });
+  std::uint64_t end = 0;
+  for (const TensorEntry& e : entries) {
+    if (e.begin < end)
+      throw Error(name, "two tensors' data overlap (bytes " + std::to_string(e.begin) + " to " + std::to_string(end) + ")");
+    if (e.begin > end)
+      throw Error(name, "a hole in the data (bytes " + std::to_string(end) + " to " + std::to_string(e.begin) + " belong to no tensor)");
+    end = e.end;
+  }
+  if (end != data_len)
+    throw Error(name, std::to_string(data_len - end) + " bytes after the last tensor's data belong to no tensor");
+}
 
 }  // namespace
 
@@ -50,52 +98,30 @@ WeightFile read_safetensors(const std::filesystem::path& path) {
   }
   if (!j.is_object()) throw Error(name, "malformed safetensors header (not an object)");
   const std::uint64_t data_start = 8 + header_len, data_len = size - data_start;
-  std::vector<char> data(data_len);
-  if (!in.read(data.data(), static_cast<std::streamsize>(data_len))) throw Error(name, "truncated");
-
   WeightFile out;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // every tensor's bytes, for the overlap check
+  std::vector<TensorEntry> entries;
   for (auto& [key, v] : j.items()) {
     try {
       if (key == "__metadata__") {
         for (auto& [mk, mv] : v.items()) out.metadata[mk] = mv.get<std::string>();
         continue;
       }
-      const std::string dt = v.at("dtype").get<std::string>();
-      auto it = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](auto& d) { return dt == d.name; });
-      if (it == std::end(kDtypes)) throw Error(name, "tensor " + key + ": unsupported dtype " + dt);
-      const std::vector<int64_t> shape = json_whole_list<int64_t>(v.at("shape"), name + ": tensor " + key + ": shape");
-      const auto offsets = json_whole_list<std::uint64_t>(v.at("data_offsets"), name + ": tensor " + key + ": data_offsets");
-      // The element count is bounded by the file's data before any product can overflow.
-      std::uint64_t numel = 1;
-      for (auto d : shape) {
-        if (d < 0) throw Error(name, "tensor " + key + ": bad shape");
-        if (d != 0 && numel > data_len / static_cast<std::uint64_t>(d) + 1)
-          throw Error(name, "tensor " + key + ": its shape needs more bytes than the file holds");
-        numel *= static_cast<std::uint64_t>(d);
-      }
-      const std::uint64_t elem = torch::elementSize(it->dtype);
-      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_len ||
-          offsets[1] - offsets[0] != numel * elem)
-        throw Error(name, "tensor " + key + ": data offsets do not match its shape or lie outside the file");
-      ranges.emplace_back(offsets[0], offsets[1]);
-      torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(it->dtype));
-      if (numel) std::memcpy(t.data_ptr(), data.data() + offsets[0], offsets[1] - offsets[0]);
-      out.tensors[key] = t;
+      entries.push_back(parse_entry(name, key, v, data_len));
     } catch (const nlohmann::json::exception& e) {
       throw Error(name, "tensor " + key + ": malformed entry (" + e.what() + ")");
     }
   }
-  // The format's rule: the tensors' byte ranges tile the data exactly, with neither overlaps nor holes.
-  std::sort(ranges.begin(), ranges.end());
-  std::uint64_t end = 0;
-  for (auto& [a, b] : ranges) {
-    if (a < end) throw Error(name, "two tensors' data overlap (bytes " + std::to_string(a) + " to " + std::to_string(end) + ")");
-    if (a > end) throw Error(name, "a hole in the data (bytes " + std::to_string(end) + " to " + std::to_string(a) + " belong to no tensor)");
-    end = b;
+  check_tiling(name, entries, data_len);
+  // Only then is memory allocated, and each tensor's bytes are read straight into it: a buffer of the whole
+  // data, zero-filled and then copied tensor by tensor, touched three times the memory, and fresh pages are
+  // most of what loading a model costs on a virtual machine (docs/PERFORMANCE.md).
+  for (const TensorEntry& e : entries) {
+    torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
+    in.seekg(static_cast<std::streamoff>(data_start + e.begin));
+    if (e.end > e.begin && !in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin)))
+      throw Error(name, "truncated (tensor " + e.key + ")");
+    out.tensors[e.key] = t;
   }
-  if (end != data_len)
-    throw Error(name, std::to_string(data_len - end) + " bytes after the last tensor's data belong to no tensor");
   return out;
 }
 

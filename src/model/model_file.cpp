@@ -193,7 +193,7 @@ ResNet load_model(const ModelFile& f) {
   ResNet model{nullptr};
   {
     ScopedRandomState keep_random_sequence;
-    model = make_model(f.model);
+    model = ResNet(f.model, /*torchvision_init=*/false);  // strict loading overwrites every parameter
   }
   load_weights(model, f.weights, /*strict=*/true);
   model->eval();

@@ -130,7 +130,7 @@ const std::vector<std::string>& ResNetImpl::top_level_names() {
   return names;
 }
 
-ResNetImpl::ResNetImpl(const ModelOptions& options) : options_(options) {
+ResNetImpl::ResNetImpl(const ModelOptions& options, bool torchvision_init) : options_(options) {
   options_.validate();
   const ArchSpec& spec = spec_of(options_.arch);
   const int64_t expansion = spec.bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
@@ -158,6 +158,7 @@ ResNetImpl::ResNetImpl(const ModelOptions& options) : options_(options) {
   fc = register_module("fc", nn::Linear(512 * expansion, options_.num_classes));
 
   // torchvision's (and timm's) initialisation; Linear keeps LibTorch's default, which is PyTorch's.
+  if (!torchvision_init) return;
   torch::NoGradGuard no_grad;
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* c = m->as<nn::Conv2d>()) {

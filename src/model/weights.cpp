@@ -1,6 +1,8 @@
 // Loading foreign weights into a genrenet ResNet, and torchvision's ImageNet files (cache and download).
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,6 +17,28 @@
 #include "io/atomic_file.h"
 
 namespace genrenet {
+namespace {
+
+// No NaN or infinity among a floating-point tensor's values. fp32 and fp64 are read in place: isfinite()
+// built a boolean and an absolute-value tensor of each weight's size, fresh memory at every model load.
+bool all_finite(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  if (c.scalar_type() == torch::kFloat32) {
+    // By the exponent bits, without an early exit, so that the compiler vectorises it (~1 ms for ResNet-18).
+    static_assert(sizeof(float) == sizeof(std::uint32_t));
+    const auto* bits = static_cast<const std::uint32_t*>(c.data_ptr());
+    std::uint32_t not_finite = 0;
+    for (int64_t i = 0; i < c.numel(); ++i) not_finite |= (bits[i] & 0x7f800000u) == 0x7f800000u;
+    return not_finite == 0;
+  }
+  if (c.scalar_type() == torch::kFloat64) {
+    const double* v = c.data_ptr<double>();
+    return std::all_of(v, v + c.numel(), [](double x) { return std::isfinite(x); });
+  }
+  return torch::isfinite(c).all().item<bool>();
+}
+
+}  // namespace
 
 TensorMap state_dict(const torch::nn::Module& model) {
   // Copies: a CPU tensor's .to(kCPU).contiguous() would be the live parameter itself.
@@ -76,7 +100,7 @@ LoadReport load_weights(ResNet& model, const TensorMap& tensors, bool strict) {
     if (dst.is_floating_point() && !src.is_floating_point())
       throw Error(key, std::string("holds ") + c10::toString(src.scalar_type()) + " values where the model has " +
                            c10::toString(dst.scalar_type()) + " weights: not a weight file of this model");
-    if (src.is_floating_point() && !torch::isfinite(src).all().item<bool>())
+    if (src.is_floating_point() && !all_finite(src))
       throw Error(key, "holds NaN or infinite values");
     if (src.sizes() != dst.sizes()) {
       if (key.rfind("fc.", 0) == 0) {  // a head for another number of classes: start this one afresh
