@@ -304,9 +304,10 @@ TEST(Int8Values, SameIntegersAsPyTorch) {
     const float tie = (static_cast<float>(k) + 0.5f) / inv;
     edge.insert(edge.end(), {tie, std::nextafter(tie, -1e9f), std::nextafter(tie, 1e9f)});
   }
-  // Far out of range, but not so far that PyTorch's cast of the rounded value to int64 overflows (1e30
-  // gives it 0 on Debian's build, undefined behaviour; the saturation is checked on its own below).
-  edge.insert(edge.end(), {0.0f, -0.0f, 1e15f, -1e15f, 1e-30f});
+  // Far out of range, but not so far that PyTorch's conversion of the scaled value to an integer overflows
+  // (int64 on Debian's build, int32 in FBGEMM's: 1e15 gives 0 there, not 255; the saturation is checked on
+  // its own below).
+  edge.insert(edge.end(), {0.0f, -0.0f, 1e6f, -1e6f, 1e-30f});
   const torch::Tensor flat = torch::cat({torch::tensor(edge), torch::randn({4096}) * 6});
   for (int64_t zero_point : {0, 3, 128, 200, 255}) {
     const torch::Tensor expected = torch::quantize_per_tensor(flat, scale, zero_point, torch::kQUInt8);
