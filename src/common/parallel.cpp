@@ -8,10 +8,11 @@
 namespace genrenet {
 
 // On OpenMP's threads, the ones LibTorch's operators run on: a decoding phase between two network phases
-// then uses the same two threads as the network instead of starting its own beside OpenMP's, which spin on
-// for a while after every parallel region (2 cores: three busy threads; `predict` 3-5% faster,
-// docs/PERFORMANCE.md). Those threads also keep their thread_local buffers (the STFT's) from one call to
-// the next. Indices are handed out one at a time, so files of different lengths balance.
+// then uses the same threads as the network instead of starting its own beside OpenMP's, which spin on for
+// a while after every parallel region (on 2 cores, three busy threads; docs/PERFORMANCE.md). Those threads
+// also keep their thread_local buffers (the STFT's) from one call to the next, and LibTorch operators
+// called inside `fn` run on the calling thread instead of starting a team each. Indices are handed out one
+// at a time, so files of different lengths balance.
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& fn) {
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::min<std::size_t>(n, 1 << 16))));
   std::atomic<std::size_t> next{0};
