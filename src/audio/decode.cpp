@@ -16,6 +16,7 @@
 
 #include <genrenet/genrenet.h>
 
+#include "common/finite.h"
 #include "common/log.h"
 #include "audio/sndfile_handle.h"
 #include "io/atomic_file.h"
@@ -41,17 +42,6 @@ bool header_says_truncated(SNDFILE* f) {
   char log[4096] = {0};
   sf_command(f, SFC_GET_LOG_INFO, log, sizeof log - 1);
   return std::strstr(log, "should be") != nullptr || std::strstr(log, "truncated") != nullptr;
-}
-
-// True when no value is NaN or infinite (an all-ones exponent).
-bool all_finite(const float* x, size_t n) {
-  std::uint32_t bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, x + i, 4);
-    bad |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  return bad == 0;
 }
 
 GENRENET_SIMD_CLONES
