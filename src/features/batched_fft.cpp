@@ -195,8 +195,7 @@ void BatchedPowerSpectrum::transform(float* xr, float* xi, int len) const {
   const float *twr = twiddle_re_.data(), *twi = twiddle_im_.data();
   if (len > kL1Points) {
     dif_stage4(xr, xi, len, 1, twr, twi, m_ / len);
-    const size_t quarter = static_cast<size_t>(len / 4) * B;
-    for (int r = 0; r < 4; ++r) transform(xr + r * quarter, xi + r * quarter, len / 4);
+    transform_quarters(xr, xi, len);
     return;
   }
   int l = len;
@@ -204,18 +203,26 @@ void BatchedPowerSpectrum::transform(float* xr, float* xi, int len) const {
   if (l > 1) dif_last(xr, xi, l, len / l);
 }
 
+void BatchedPowerSpectrum::transform_quarters(float* xr, float* xi, int len) const {
+  const size_t quarter = static_cast<size_t>(len / 4) * B;
+  for (int r = 0; r < 4; ++r) transform(xr + r * quarter, xi + r * quarter, len / 4);
+}
+
+void BatchedPowerSpectrum::write_power(const float* re, const float* im, float* power) const {
+  split_power(re, im, m_, position_.data(), bin_at_.data(), split_re_.data(), split_im_.data(), power);
+}
+
 void BatchedPowerSpectrum::compute(float* re, float* im, float* power) const {
   transform(re, im, m_);
-  split_power(re, im, m_, position_.data(), bin_at_.data(), split_re_.data(), split_im_.data(), power);
+  write_power(re, im, power);
 }
 
 void BatchedPowerSpectrum::compute_from_panel(const float* panel, const int* at, const float* window, float* re,
                                               float* im, float* power) const {
   if (m_ % 4 != 0) throw Error("n_fft", "framing from a panel needs n_fft divisible by 8, got " + std::to_string(n_));
   dif_first_from_panel(panel, at, window, m_, re, im, twiddle_re_.data(), twiddle_im_.data());
-  const size_t quarter = static_cast<size_t>(m_ / 4) * B;
-  for (int r = 0; r < 4; ++r) transform(re + r * quarter, im + r * quarter, m_ / 4);
-  split_power(re, im, m_, position_.data(), bin_at_.data(), split_re_.data(), split_im_.data(), power);
+  transform_quarters(re, im, m_);
+  write_power(re, im, power);
 }
 
 }  // namespace genrenet::features

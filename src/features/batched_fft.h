@@ -39,6 +39,9 @@ class BatchedPowerSpectrum {
 
  private:
   void transform(float* re, float* im, int len) const;  // in place, X[k] left at position_[k]
+  // The rest of a transform of len points after its first radix-4 stage: the four quarters, each in turn.
+  void transform_quarters(float* re, float* im, int len) const;
+  void write_power(const float* re, const float* im, float* power) const;  // the split, into slot order
 
   int n_, m_;
   std::vector<float> twiddle_re_, twiddle_im_;  // exp(-2 pi i j / m), j < m
