@@ -197,12 +197,14 @@ int main(int argc, char** argv) {
       InferenceNet net(model);
       if (cuda) net.to(device);
       Int8Calibration cal;
-      if (precision == Precision::Int8) net.observe(x.narrow(0, 0, std::min<int64_t>(2, batch)), cal);
+      // One channel, as the Classifier gives it (class_logits): a 3-channel model's channels repeat it.
+      const torch::Tensor spectrogram = x.narrow(1, 0, 1).contiguous();
+      if (precision == Precision::Int8) net.observe(spectrogram.narrow(0, 0, std::min<int64_t>(2, batch)), cal);
       net.set_precision(precision, &cal);
       std::vector<double> times;
       for (int i = 0; i < steps + 1; ++i) {
         auto t = Clock::now();
-        net.forward(x);
+        net.forward(spectrogram);
         if (cuda) torch::cuda::synchronize();
         if (i >= 1) times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
       }

@@ -266,6 +266,14 @@ TEST(InferenceNet, Int8IsCloseToFp32) {
                 quantized_engines().front().c_str(), d, cosine);
     EXPECT_LT(d, 0.15) << arch;
     EXPECT_GT(cosine, 0.99) << arch;
+    // The spectrogram once (as the Classifier gives it): the stem in space-to-depth form.
+    const torch::Tensor mono = x.narrow(1, 0, 1).contiguous();
+    net.set_precision(Precision::Fp32);
+    const torch::Tensor mono_expected = net.forward(mono);
+    net.set_precision(Precision::Int8, &cal);
+    const torch::Tensor mono_got = net.forward(mono);
+    EXPECT_LT(relative_difference(mono_got, mono_expected), 0.15) << arch;
+    EXPECT_GT(torch::cosine_similarity(mono_got.flatten(), mono_expected.flatten(), 0).item<double>(), 0.99) << arch;
     // Back to float works, and int8 is refused without a calibration.
     net.set_precision(Precision::Fp32);
     EXPECT_LT(relative_difference(net.forward(x), expected), 1e-6);
@@ -339,6 +347,62 @@ TEST(Int8Values, SameIntegersAsPyTorch) {
   EXPECT_TRUE(torch::equal(got.q_per_channel_zero_points(), torch::zeros({16}, torch::kLong)));
   EXPECT_EQ(got.q_per_channel_axis(), 0);
   EXPECT_TRUE(torch::equal(got.int_repr(), expected.int_repr()));
+}
+
+// One of LibTorch's quantized operators, called as the inference network calls them (boxed).
+c10::IValue call_quantized(const char* name, const char* overload, std::vector<c10::IValue> stack) {
+  const auto op = c10::Dispatcher::singleton().findSchema({name, overload});
+  EXPECT_TRUE(op.has_value()) << name;
+  op->callBoxed(&stack);
+  return stack.at(0);
+}
+
+// The stem's space-to-depth form: the layout (each 2x2 block's pixels as four channels, the zero point
+// around them and past an odd height or width), and the same integers out of the convolution as the 7x7
+// stride-2 stem on the plain input, on every quantized engine of this LibTorch.
+TEST(Int8Values, SpaceToDepthStemGivesTheSameIntegers) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  torch::manual_seed(12);
+  const double scale = 0.031;
+  const int64_t zero_point = 121;
+  const torch::Tensor weight = torch::randn({8, 1, 7, 7}) * 0.2;
+  const torch::Tensor bias = torch::randn({8}) * 0.1;
+  const torch::Tensor blocks_weight = space_to_depth_stem_weight(weight);
+  ASSERT_EQ(blocks_weight.sizes(), (std::vector<int64_t>{8, 4, 4, 4}));
+  const at::QEngine engine_before = at::globalContext().qEngine();
+  for (auto [height, width] : {std::pair<int64_t, int64_t>{10, 14}, {9, 13}, {1, 2}}) {
+    const torch::Tensor x = torch::randn({2, 1, height, width}) * 2;
+    const torch::Tensor blocks = quantize_space_to_depth(x, scale, zero_point);
+    EXPECT_TRUE(blocks.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_EQ(blocks.q_scale(), scale);
+    EXPECT_EQ(blocks.q_zero_point(), zero_point);
+    // The layout from LibTorch's own operations: quantise, pad to whole blocks and by the stem's border,
+    // split into the 2x2 phases.
+    const int64_t hs = (height + 1) / 2, ws = (width + 1) / 2;
+    torch::Tensor plain = quantize_activation(x, scale, zero_point).int_repr().to(torch::kLong).contiguous();
+    torch::Tensor padded = torch::full({2, 1, 2 * hs + 6, 2 * ws + 6}, zero_point, torch::kLong);
+    padded.narrow(2, 4, height).narrow(3, 4, width).copy_(plain);
+    const torch::Tensor expected =
+        padded.view({2, hs + 3, 2, ws + 3, 2}).permute({0, 2, 4, 1, 3}).reshape({2, 4, hs + 3, ws + 3});
+    EXPECT_TRUE(torch::equal(blocks.int_repr().to(torch::kLong), expected)) << height << "x" << width;
+    for (at::QEngine engine : at::globalContext().supportedQEngines()) {
+      if (engine == at::QEngine::NoQEngine) continue;
+      at::globalContext().setQEngine(engine);
+      const std::string engine_name = c10::toString(engine);
+      auto conv = [&](const torch::Tensor& q, const torch::Tensor& w, int64_t stride, int64_t padding) {
+        const c10::IValue packed = call_quantized(
+            "quantized::conv2d_prepack", "",
+            {quantize_weight_per_channel(w), c10::optional<torch::Tensor>(bias), c10::List<int64_t>({stride, stride}),
+             c10::List<int64_t>({padding, padding}), c10::List<int64_t>({1, 1}), int64_t{1}});
+        return call_quantized("quantized::conv2d_relu", "new", {q, packed, 0.02, int64_t{3}}).toTensor().int_repr();
+      };
+      const torch::Tensor direct = conv(quantize_activation(x, scale, zero_point), weight, 2, 3);
+      const torch::Tensor via_blocks = conv(blocks, blocks_weight, 1, 0);
+      EXPECT_EQ(via_blocks.sizes(), direct.sizes()) << engine_name;
+      EXPECT_TRUE(torch::equal(via_blocks.contiguous(), direct.contiguous())) << engine_name << ", " << height << "x" << width;
+    }
+  }
+  at::globalContext().setQEngine(engine_before);
 }
 
 TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {

@@ -125,6 +125,8 @@ struct InferenceNet::Impl {
   // ImageNet weights expect): conv1 with its weights summed over the input channels, which takes the
   // spectrogram once. The same function with a third of conv1's work and of the input's bytes.
   std::optional<ConvUnit> stem_mono;
+  // int8 only: the one-channel stem over the input's 2x2 blocks (quantize_space_to_depth: why).
+  std::optional<ConvUnit> stem_blocks;
   std::vector<Block> blocks;
   torch::Tensor fc_weight, fc_bias;
   Precision precision = Precision::Fp32;
@@ -189,8 +191,10 @@ struct InferenceNet::Impl {
   // The first `stages` stages, dequantised at the end (fp32, channels_last).
   torch::Tensor body_int8(const torch::Tensor& x, int stages) const {
     static const auto& add_relu = quantized_op("quantized::add_relu", "");
-    torch::Tensor q = quantize_activation(x, input_scale, input_zero_point);
-    q = torch::max_pool2d(conv_int8(stem_for(x), q), {3, 3}, {2, 2}, {1, 1}, {1, 1});
+    torch::Tensor q = x.size(1) == 1 && stem_blocks
+                          ? conv_int8(*stem_blocks, quantize_space_to_depth(x, input_scale, input_zero_point))
+                          : conv_int8(stem_for(x), quantize_activation(x, input_scale, input_zero_point));
+    q = torch::max_pool2d(q, {3, 3}, {2, 2}, {1, 1}, {1, 1});
     for (const Block& b : blocks) {
       if (b.stage >= stages) break;
       torch::Tensor out = q;
@@ -243,6 +247,15 @@ struct InferenceNet::Impl {
     };
     std::tie(input_scale, input_zero_point) = range("input");
     for_each_conv(pack);
+    const ConvUnit& mono = stem_mono ? *stem_mono : stem;
+    stem_blocks.reset();
+    if (mono.weight.size(1) == 1 && mono.weight.size(2) == 7 && mono.stride == 2 && mono.padding == 3) {
+      stem_blocks = mono;
+      stem_blocks->weight = space_to_depth_stem_weight(mono.weight);
+      stem_blocks->stride = 1;
+      stem_blocks->padding = 0;
+      pack(*stem_blocks);
+    }
     for (Block& b : blocks) {
       if (b.se) std::tie(b.se->scale, b.se->zero_point) = range(b.se->point);
       std::tie(b.scale, b.zero_point) = range(b.point);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "common/simd.h"
 
@@ -46,6 +47,15 @@ GENRENET_SIMD_CLONES float max_abs(const float* x, int64_t n) {
   return out;
 }
 
+// blocks[2k] = first[k], blocks[2k + 1] = second[k]: two rows' pixel pairs into 2x2 blocks.
+GENRENET_SIMD_CLONES void interleave_pairs(const std::uint16_t* first, const std::uint16_t* second, std::uint16_t* blocks,
+                                           int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    blocks[2 * k] = first[k];
+    blocks[2 * k + 1] = second[k];
+  }
+}
+
 }  // namespace
 
 torch::Tensor quantize_activation(const torch::Tensor& x, double scale, int64_t zero_point) {
@@ -58,6 +68,48 @@ torch::Tensor quantize_activation(const torch::Tensor& x, double scale, int64_t 
   quantize_values(xc.data_ptr<float>(), reinterpret_cast<std::uint8_t*>(q.data_ptr()), xc.numel(), inv_scale,
                   static_cast<int32_t>(zero_point), 0, 255);
   return q;
+}
+
+torch::Tensor quantize_space_to_depth(const torch::Tensor& x, double scale, int64_t zero_point) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 1, "space to depth: expected [batch, 1, height, width], got ", x.sizes());
+  const torch::Tensor xc = x.to(torch::kFloat32).contiguous();
+  const int64_t batch = xc.size(0), height = xc.size(2), width = xc.size(3);
+  const int64_t half_w = (width + 1) / 2, rows = (height + 1) / 2 + 3, cols = half_w + 3;
+  torch::Tensor q = at::_empty_affine_quantized({batch, 4, rows, cols}, xc.options().dtype(torch::kQUInt8), scale,
+                                                zero_point, torch::MemoryFormat::ChannelsLast);
+  auto* out = reinterpret_cast<std::uint8_t*>(q.data_ptr());
+  const auto zp = static_cast<std::uint8_t>(zero_point);
+  std::memset(out, zp, static_cast<size_t>(q.numel()));
+  const float inv_scale = 1.0f / static_cast<float>(scale);
+  // Two input rows at a time, quantised into whole 2-pixel pairs (zero point past an odd width), then
+  // interleaved pair by pair: the four channels of block X are row 0's pair X, then row 1's.
+  std::vector<std::uint16_t> pairs(2 * static_cast<size_t>(half_w), static_cast<std::uint16_t>(zp * 0x101));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t y = 0; 2 * y < height; ++y) {
+      auto* row_pairs = reinterpret_cast<std::uint8_t*>(pairs.data());
+      for (int64_t a = 0; a < 2; ++a) {
+        std::uint8_t* dst = row_pairs + a * 2 * half_w;
+        if (2 * y + a < height)
+          quantize_values(xc.data_ptr<float>() + (b * height + 2 * y + a) * width, dst, width, inv_scale,
+                          static_cast<int32_t>(zero_point), 0, 255);
+        else
+          std::memset(dst, zp, static_cast<size_t>(width));
+      }
+      auto* blocks = reinterpret_cast<std::uint16_t*>(out + ((b * rows + y + 2) * cols + 2) * 4);
+      interleave_pairs(pairs.data(), pairs.data() + half_w, blocks, half_w);
+    }
+  return q;
+}
+
+torch::Tensor space_to_depth_stem_weight(const torch::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4 && weight.size(1) == 1 && weight.size(2) == 7 && weight.size(3) == 7,
+              "space to depth: expected a [out, 1, 7, 7] stem weight, got ", weight.sizes());
+  const int64_t out = weight.size(0);
+  // Tap u of the 7 (offset u - 3) is 2i + a - 4 with block offset i - 2 in -2..1 and a in {0, 1}: the 8x8
+  // kernel with a zero first row and column, split into its 2x2 phases.
+  torch::Tensor padded = torch::zeros({out, 1, 8, 8}, weight.options());
+  padded.narrow(2, 1, 7).narrow(3, 1, 7).copy_(weight);
+  return padded.view({out, 4, 2, 4, 2}).permute({0, 2, 4, 1, 3}).reshape({out, 4, 4, 4}).contiguous();
 }
 
 torch::Tensor quantize_weight_per_channel(const torch::Tensor& weight) {
