@@ -349,6 +349,22 @@ TEST(Int8Values, SameIntegersAsPyTorch) {
   EXPECT_TRUE(torch::equal(got.int_repr(), expected.int_repr()));
 }
 
+// Dequantisation: LibTorch's values, in the tensor's own layout.
+TEST(Int8Values, DequantisedAsLibTorchDoes) {
+  torch::manual_seed(13);
+  for (int64_t zero_point : {0, 77, 255}) {
+    const torch::Tensor x = torch::randn({3, 5, 4, 7}) * 4;
+    for (bool channels_last : {false, true}) {
+      const torch::Tensor q = quantize_activation(channels_last ? x : x.contiguous(), 0.0371, zero_point);
+      const torch::Tensor plain = channels_last ? q : torch::quantize_per_tensor(x, 0.0371, zero_point, torch::kQUInt8);
+      const torch::Tensor got = dequantize_activation(plain);
+      const torch::Tensor expected = plain.dequantize();
+      EXPECT_EQ(got.is_contiguous(torch::MemoryFormat::ChannelsLast), channels_last);
+      EXPECT_TRUE(torch::equal(got, expected)) << zero_point << (channels_last ? ", channels_last" : "");
+    }
+  }
+}
+
 // One of LibTorch's quantized operators, called as the inference network calls them (boxed).
 c10::IValue call_quantized(const char* name, const char* overload, std::vector<c10::IValue> stack) {
   const auto op = c10::Dispatcher::singleton().findSchema({name, overload});

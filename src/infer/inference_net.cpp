@@ -200,11 +200,11 @@ struct InferenceNet::Impl {
       torch::Tensor out = q;
       for (const ConvUnit& c : b.convs) out = conv_int8(c, out);
       if (b.se)
-        out = quantize_activation(squeeze_float(*b.se, out.dequantize()), b.se->scale, b.se->zero_point);
+        out = quantize_activation(squeeze_float(*b.se, dequantize_activation(out)), b.se->scale, b.se->zero_point);
       torch::Tensor identity = b.downsample ? conv_int8(*b.downsample, q) : q;
       q = call_boxed(add_relu, {out, identity, b.scale, b.zero_point}).toTensor();
     }
-    return q.dequantize();
+    return dequantize_activation(q);
   }
 
   // The first `stages` stages in this network's precision, then `then` on their output inside the same

@@ -47,6 +47,10 @@ GENRENET_SIMD_CLONES float max_abs(const float* x, int64_t n) {
   return out;
 }
 
+GENRENET_SIMD_CLONES void dequantize_values(const std::uint8_t* q, float* x, int64_t n, float scale, int32_t zero_point) {
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
+}
+
 // blocks[2k] = first[k], blocks[2k + 1] = second[k]: two rows' pixel pairs into 2x2 blocks.
 GENRENET_SIMD_CLONES void interleave_pairs(const std::uint16_t* first, const std::uint16_t* second, std::uint16_t* blocks,
                                            int64_t n) {
@@ -68,6 +72,16 @@ torch::Tensor quantize_activation(const torch::Tensor& x, double scale, int64_t 
   quantize_values(xc.data_ptr<float>(), reinterpret_cast<std::uint8_t*>(q.data_ptr()), xc.numel(), inv_scale,
                   static_cast<int32_t>(zero_point), 0, 255);
   return q;
+}
+
+torch::Tensor dequantize_activation(const torch::Tensor& q) {
+  const auto format = q.dim() == 4 && !q.is_contiguous() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  if (q.scalar_type() != torch::kQUInt8 || q.qscheme() != torch::kPerTensorAffine || !q.is_contiguous(format))
+    return q.dequantize();
+  torch::Tensor out = torch::empty(q.sizes(), q.options().dtype(torch::kFloat32), format);
+  dequantize_values(reinterpret_cast<const std::uint8_t*>(q.data_ptr()), out.data_ptr<float>(), q.numel(),
+                    static_cast<float>(q.q_scale()), static_cast<int32_t>(q.q_zero_point()));
+  return out;
 }
 
 torch::Tensor quantize_space_to_depth(const torch::Tensor& x, double scale, int64_t zero_point) {
