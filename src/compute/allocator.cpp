@@ -1,7 +1,6 @@
 #include <malloc.h>
 #include <sys/mman.h>
 
-#include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
@@ -21,22 +20,22 @@ namespace {
 // costly one (~10 us here). Measured on the 2-core VM (bench/run_predict.sh, docs/PERFORMANCE.md): a
 // 100-file `predict` has a third of the page faults (~140,000 -> 46,000) and takes 3.7-3.9 s instead of
 // 4.0-4.3 s; training steps, which reuse their memory, are unchanged within noise.
-// Every tensor comes from LibTorch's own allocator (malloc), and the whole huge pages inside a large one are
-// advised. Aligning the blocks themselves to 2 MiB (posix_memalign) left unusable gaps in the heap: a freed
-// batch activation was not reused by the next batch's, and each batch grew the heap by fresh memory instead
-// (the 32-MB stem output of a 16-clip int8 batch at a new address six times in a 100-file `predict`), which
-// the kernel has to zero.
+// Small tensors go to LibTorch's own allocator; both kinds are freed with c10::free_cpu (free).
 class HugePageCpuAllocator final : public torch_compat::CpuAllocatorBase {
  public:
   c10::DataPtr allocate_bytes(size_t n) const override {
     constexpr size_t kHugePage = size_t(2) << 20;
-    constexpr size_t kLarge = size_t(8) << 20;  // at least three whole huge pages inside, wherever it starts
-    void* p = c10::alloc_cpu(n);
+    constexpr size_t kLarge = size_t(8) << 20;  // from here the rounding to whole huge pages wastes < 25%
+    void* p = nullptr;
     if (n >= kLarge) {
-      const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1);
-      const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) & ~(kHugePage - 1);
-      if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+      const size_t rounded = (n + kHugePage - 1) / kHugePage * kHugePage;
+      if (posix_memalign(&p, kHugePage, rounded) == 0) {
+        madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without THP the memory works as usual
+      } else {
+        p = nullptr;
+      }
     }
+    if (!p) p = c10::alloc_cpu(n);  // small, or large that could not be aligned (LibTorch reports OOM)
     return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &c10::free_cpu; }
