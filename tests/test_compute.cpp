@@ -231,6 +231,23 @@ TEST(InferenceNet, FoldedBatchNormEqualsTheModel) {
     }
     net.set_precision(Precision::Bf16);
     EXPECT_LT(relative_difference(net.forward(x), expected), 0.1) << arch;
+    // The spectrogram once, as the Classifier gives it (channels_last: the stem in space-to-depth form), also
+    // of odd height and width.
+    for (auto [height, width] : {std::pair<int64_t, int64_t>{64, 96}, {63, 95}}) {
+      const torch::Tensor mono = torch::randn({2, 1, height, width});
+      torch::Tensor mono_expected;
+      {
+        torch::NoGradGuard ng;
+        mono_expected = m->forward(mono.expand({2, 3, height, width}).contiguous());
+      }
+      for (Precision p : {Precision::Fp32, Precision::Fp32ChannelsLast}) {
+        net.set_precision(p);
+        EXPECT_LT(relative_difference(net.forward(mono), mono_expected), 1e-5) << arch << " " << precision_name(p) << " "
+                                                                                << height << "x" << width;
+      }
+      net.set_precision(Precision::Bf16);
+      EXPECT_LT(relative_difference(net.forward(mono), mono_expected), 0.1) << arch;
+    }
   }
 }
 
@@ -401,6 +418,14 @@ TEST(Int8Values, SpaceToDepthStemGivesTheSameIntegers) {
     const torch::Tensor expected =
         padded.view({2, hs + 3, 2, ws + 3, 2}).permute({0, 2, 4, 1, 3}).reshape({2, 4, hs + 3, ws + 3});
     EXPECT_TRUE(torch::equal(blocks.int_repr().to(torch::kLong), expected)) << height << "x" << width;
+    // The float layout: the same arrangement of x itself, with 0 around it.
+    torch::Tensor padded_x = torch::zeros({2, 1, 2 * hs + 6, 2 * ws + 6});
+    padded_x.narrow(2, 4, height).narrow(3, 4, width).copy_(x);
+    const torch::Tensor float_blocks = space_to_depth(x);
+    EXPECT_TRUE(float_blocks.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(torch::equal(
+        float_blocks, padded_x.view({2, hs + 3, 2, ws + 3, 2}).permute({0, 2, 4, 1, 3}).reshape({2, 4, hs + 3, ws + 3})))
+        << height << "x" << width;
     for (at::QEngine engine : at::globalContext().supportedQEngines()) {
       if (engine == at::QEngine::NoQEngine) continue;
       at::globalContext().setQEngine(engine);

@@ -125,8 +125,9 @@ struct InferenceNet::Impl {
   // ImageNet weights expect): conv1 with its weights summed over the input channels, which takes the
   // spectrogram once. The same function with a third of conv1's work and of the input's bytes.
   std::optional<ConvUnit> stem_mono;
-  // int8 only: the one-channel stem over the input's 2x2 blocks (quantize_space_to_depth: why).
-  std::optional<ConvUnit> stem_blocks;
+  // The one-channel stem over the input's 2x2 blocks (infer/int8_values.h: why), for int8 (packed) and for
+  // the channels_last float precisions (its weight channels_last).
+  std::optional<ConvUnit> stem_blocks, stem_blocks_float;
   std::vector<Block> blocks;
   torch::Tensor fc_weight, fc_bias;
   Precision precision = Precision::Fp32;
@@ -135,6 +136,18 @@ struct InferenceNet::Impl {
 
   const ConvUnit& stem_for(const torch::Tensor& x) const {
     return x.size(1) == 1 && stem_mono ? *stem_mono : stem;
+  }
+
+  // The one-channel stem in space-to-depth form (weight rearranged, stride 1, no padding), where the stem is
+  // ResNet's 7x7 of stride 2 and padding 3.
+  std::optional<ConvUnit> stem_in_blocks() const {
+    const ConvUnit& mono = stem_mono ? *stem_mono : stem;
+    if (mono.weight.size(1) != 1 || mono.weight.size(2) != 7 || mono.stride != 2 || mono.padding != 3) return std::nullopt;
+    ConvUnit u = mono;
+    u.weight = space_to_depth_stem_weight(mono.weight);
+    u.stride = 1;
+    u.padding = 0;
+    return u;
   }
 
   // ---- float (fp32, fp32 channels_last, bf16 autocast), optionally observing activation ranges ----
@@ -164,7 +177,9 @@ struct InferenceNet::Impl {
   // The network up to the end of its first `stages` stages (4: all; the last stage's activations).
   torch::Tensor body_float(torch::Tensor x, Int8Calibration* obs, int stages) const {
     see(obs, "input", x);
-    x = torch::max_pool2d(conv_float(stem_for(x), x, obs), 3, 2, 1);
+    const bool in_blocks = x.size(1) == 1 && stem_blocks_float && uses_channels_last(precision) && !x.is_cuda();
+    x = torch::max_pool2d(in_blocks ? conv_float(*stem_blocks_float, space_to_depth(x), obs) : conv_float(stem_for(x), x, obs),
+                          3, 2, 1);
     for (const Block& b : blocks) {
       if (b.stage >= stages) break;
       torch::Tensor out = x;
@@ -247,15 +262,8 @@ struct InferenceNet::Impl {
     };
     std::tie(input_scale, input_zero_point) = range("input");
     for_each_conv(pack);
-    const ConvUnit& mono = stem_mono ? *stem_mono : stem;
-    stem_blocks.reset();
-    if (mono.weight.size(1) == 1 && mono.weight.size(2) == 7 && mono.stride == 2 && mono.padding == 3) {
-      stem_blocks = mono;
-      stem_blocks->weight = space_to_depth_stem_weight(mono.weight);
-      stem_blocks->stride = 1;
-      stem_blocks->padding = 0;
-      pack(*stem_blocks);
-    }
+    stem_blocks = stem_in_blocks();
+    if (stem_blocks) pack(*stem_blocks);
     for (Block& b : blocks) {
       if (b.se) std::tie(b.se->scale, b.se->zero_point) = range(b.se->point);
       std::tie(b.scale, b.zero_point) = range(b.point);
@@ -286,6 +294,8 @@ struct InferenceNet::Impl {
 
   void lay_out_float(bool channels_last) {
     for_each_conv([&](ConvUnit& u) { u.weight = nchw_or_nhwc(u.weight, channels_last); });
+    stem_blocks_float = channels_last ? stem_in_blocks() : std::nullopt;
+    if (stem_blocks_float) stem_blocks_float->weight = nchw_or_nhwc(stem_blocks_float->weight, true);
   }
 };
 

@@ -51,13 +51,43 @@ GENRENET_SIMD_CLONES void dequantize_values(const std::uint8_t* q, float* x, int
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
 }
 
-// blocks[2k] = first[k], blocks[2k + 1] = second[k]: two rows' pixel pairs into 2x2 blocks.
-GENRENET_SIMD_CLONES void interleave_pairs(const std::uint16_t* first, const std::uint16_t* second, std::uint16_t* blocks,
-                                           int64_t n) {
-  for (int64_t k = 0; k < n; ++k) {
-    blocks[2 * k] = first[k];
-    blocks[2 * k + 1] = second[k];
+// One row of the stem's 2x2 blocks (channels_last, four values a block) from two input rows of `width`
+// values: block X holds first[2X], first[2X + 1], second[2X], second[2X + 1]; `pad` past an odd width, and in
+// place of a missing second row (nullptr).
+template <class T>
+void write_block_row(const T* first, const T* second, T* blocks, int64_t width, T pad) {
+  const int64_t whole = width / 2;
+  for (int64_t x = 0; x < whole; ++x) {
+    blocks[4 * x] = first[2 * x];
+    blocks[4 * x + 1] = first[2 * x + 1];
+    blocks[4 * x + 2] = second ? second[2 * x] : pad;
+    blocks[4 * x + 3] = second ? second[2 * x + 1] : pad;
   }
+  if (width % 2) {
+    T* last = blocks + 4 * whole;
+    last[0] = first[width - 1];
+    last[1] = pad;
+    last[2] = second ? second[width - 1] : pad;
+    last[3] = pad;
+  }
+}
+
+// The blocks of every image of x [batch, 1, H, W] into `out` ([batch, 4, ceil(H/2) + 3, ceil(W/2) + 3]
+// channels_last, already filled with the padding value), each pair of rows as `rows(b, y, first, second)`
+// gives them (second: nullptr past an odd height).
+template <class T, class Rows>
+void fill_blocks(T* out, int64_t batch, int64_t height, int64_t width, T pad, Rows&& rows) {
+  const int64_t block_rows = (height + 1) / 2 + 3, block_cols = (width + 1) / 2 + 3;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t y = 0; 2 * y < height; ++y) {
+      auto [first, second] = rows(b, y);
+      write_block_row(first, second, out + ((b * block_rows + y + 2) * block_cols + 2) * 4, width, pad);
+    }
+}
+
+std::vector<int64_t> block_sizes(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 1, "space to depth: expected [batch, 1, height, width], got ", x.sizes());
+  return {x.size(0), 4, (x.size(2) + 1) / 2 + 3, (x.size(3) + 1) / 2 + 3};
 }
 
 }  // namespace
@@ -85,34 +115,36 @@ torch::Tensor dequantize_activation(const torch::Tensor& q) {
 }
 
 torch::Tensor quantize_space_to_depth(const torch::Tensor& x, double scale, int64_t zero_point) {
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == 1, "space to depth: expected [batch, 1, height, width], got ", x.sizes());
+  const std::vector<int64_t> sizes = block_sizes(x);
   const torch::Tensor xc = x.to(torch::kFloat32).contiguous();
-  const int64_t batch = xc.size(0), height = xc.size(2), width = xc.size(3);
-  const int64_t half_w = (width + 1) / 2, rows = (height + 1) / 2 + 3, cols = half_w + 3;
-  torch::Tensor q = at::_empty_affine_quantized({batch, 4, rows, cols}, xc.options().dtype(torch::kQUInt8), scale,
-                                                zero_point, torch::MemoryFormat::ChannelsLast);
+  const int64_t height = xc.size(2), width = xc.size(3);
+  torch::Tensor q = at::_empty_affine_quantized(sizes, xc.options().dtype(torch::kQUInt8), scale, zero_point,
+                                                torch::MemoryFormat::ChannelsLast);
   auto* out = reinterpret_cast<std::uint8_t*>(q.data_ptr());
   const auto zp = static_cast<std::uint8_t>(zero_point);
   std::memset(out, zp, static_cast<size_t>(q.numel()));
   const float inv_scale = 1.0f / static_cast<float>(scale);
-  // Two input rows at a time, quantised into whole 2-pixel pairs (zero point past an odd width), then
-  // interleaved pair by pair: the four channels of block X are row 0's pair X, then row 1's.
-  std::vector<std::uint16_t> pairs(2 * static_cast<size_t>(half_w), static_cast<std::uint16_t>(zp * 0x101));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t y = 0; 2 * y < height; ++y) {
-      auto* row_pairs = reinterpret_cast<std::uint8_t*>(pairs.data());
-      for (int64_t a = 0; a < 2; ++a) {
-        std::uint8_t* dst = row_pairs + a * 2 * half_w;
-        if (2 * y + a < height)
-          quantize_values(xc.data_ptr<float>() + (b * height + 2 * y + a) * width, dst, width, inv_scale,
-                          static_cast<int32_t>(zero_point), 0, 255);
-        else
-          std::memset(dst, zp, static_cast<size_t>(width));
-      }
-      auto* blocks = reinterpret_cast<std::uint16_t*>(out + ((b * rows + y + 2) * cols + 2) * 4);
-      interleave_pairs(pairs.data(), pairs.data() + half_w, blocks, half_w);
-    }
+  std::vector<std::uint8_t> two_rows(2 * static_cast<size_t>(width));  // quantised, then laid out as blocks
+  fill_blocks(out, xc.size(0), height, width, zp, [&](int64_t b, int64_t y) {
+    const bool second = 2 * y + 1 < height;
+    quantize_values(xc.data_ptr<float>() + (b * height + 2 * y) * width, two_rows.data(), (second ? 2 : 1) * width,
+                    inv_scale, static_cast<int32_t>(zero_point), 0, 255);
+    return std::pair<const std::uint8_t*, const std::uint8_t*>(two_rows.data(), second ? two_rows.data() + width : nullptr);
+  });
   return q;
+}
+
+torch::Tensor space_to_depth(const torch::Tensor& x) {
+  const std::vector<int64_t> sizes = block_sizes(x);
+  const torch::Tensor xc = x.to(torch::kFloat32).contiguous();
+  const int64_t height = xc.size(2), width = xc.size(3);
+  torch::Tensor out = torch::empty(sizes, xc.options(), torch::MemoryFormat::ChannelsLast).zero_();
+  const float* in = xc.data_ptr<float>();
+  fill_blocks(out.data_ptr<float>(), xc.size(0), height, width, 0.0f, [&](int64_t b, int64_t y) {
+    const float* first = in + (b * height + 2 * y) * width;
+    return std::pair<const float*, const float*>(first, 2 * y + 1 < height ? first + width : nullptr);
+  });
+  return out;
 }
 
 torch::Tensor space_to_depth_stem_weight(const torch::Tensor& weight) {
