@@ -73,8 +73,8 @@ void write_block_row(const T* first, const T* second, T* blocks, int64_t width, 
 }
 
 // The blocks of every image of x [batch, 1, H, W] into `out` ([batch, 4, ceil(H/2) + 3, ceil(W/2) + 3]
-// channels_last, already filled with the padding value), each pair of rows as `rows(b, y, first, second)`
-// gives them (second: nullptr past an odd height).
+// channels_last, already filled with the padding value); `rows(b, y)` gives image b's rows 2y and 2y + 1 as a
+// pair of pointers (the second nullptr past an odd height).
 template <class T, class Rows>
 void fill_blocks(T* out, int64_t batch, int64_t height, int64_t width, T pad, Rows&& rows) {
   const int64_t block_rows = (height + 1) / 2 + 3, block_cols = (width + 1) / 2 + 3;
