@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/option_tables.h"
+#include "compute/torch_threads.h"
 #include "io/atomic_file.h"
 
 namespace genrenet {
@@ -102,6 +103,10 @@ void ComputeOptions::validate(bool allow_int8) const {
     if (device == "cuda" && (p == Precision::Int8 || p == Precision::Fp32ChannelsLast))
       throw Error("precision", precision + " runs on the CPU only; use fp32 or bf16 with --device cuda");
   }
+}
+
+void set_torch_threads(int threads) {
+  if (at::get_num_threads() != threads) at::set_num_threads(threads);
 }
 
 int resolve_threads(int requested, int processes_per_machine) {

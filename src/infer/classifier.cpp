@@ -19,6 +19,7 @@
 #include "infer/explain.h"
 #include "infer/inference.h"
 #include "infer/windowed_scorer.h"
+#include "compute/torch_threads.h"
 
 namespace genrenet {
 
@@ -228,7 +229,7 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
                                      "with `genrenet calibrate RUN_FOLDER`, or answer without the out-of-distribution rule");
   const ComputeOptions compute{o.device, o.precision, o.threads};
   compute.validate();
-  at::set_num_threads(resolve_threads(o.threads));
+  set_torch_threads(resolve_threads(o.threads));
   const auto fc = mf.weights.find("fc.weight");  // [classes, pooled features]: the embedding's size
   const int embedding_size = fc == mf.weights.end() ? 0 : static_cast<int>(fc->second.size(1));
   // The file's weights are released as soon as the network holds them: the folded network and the int8

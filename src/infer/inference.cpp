@@ -1,6 +1,7 @@
 #include "infer/inference.h"
 
 #include "compute/random_state.h"
+#include "compute/torch_threads.h"
 
 #include <algorithm>
 #include <vector>
@@ -38,7 +39,7 @@ InferenceNet fold_model_file(ModelFile& mf, bool release_weights) {
 InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compute, int batch, PrecisionChoice* choice,
                                 bool force_measure, Workload* workload) {
   compute.validate();
-  at::set_num_threads(resolve_threads(compute.threads));
+  set_torch_threads(resolve_threads(compute.threads));
   ResNet model = load_model(mf);
   InferenceNet folded(model);
   model = nullptr;  // its parameters' memory goes to the int8 weights, if those are made
@@ -51,7 +52,7 @@ InferenceNet make_inference_net(InferenceNet net, const ModelFile& mf, const Com
   const bool cuda = compute.device == "cuda";
   if (cuda) require_cuda_device();
   const int threads = resolve_threads(compute.threads);
-  at::set_num_threads(threads);
+  set_torch_threads(threads);
   const bool calibrated = !mf.int8.empty();
   Workload w;
   w.kind = "inference";

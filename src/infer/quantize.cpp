@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/parallel.h"
 #include "common/progress.h"
+#include "compute/torch_threads.h"
 
 namespace genrenet {
 
@@ -29,7 +30,7 @@ QuantizeReport quantize_model_file(const std::filesystem::path& model_path, cons
   if (all.empty()) throw Error(audio.empty() ? std::string("calibration audio") : audio.front(), "no audio files to calibrate on");
   const std::vector<std::filesystem::path> files = spread_selection(all, clips);
   threads = resolve_threads(threads);
-  at::set_num_threads(threads);
+  set_torch_threads(threads);
 
   // Features of every file first (in parallel), then the network over them in batches.
   const FeatureExtractor fx(mf.features);

@@ -22,6 +22,7 @@
 #include "io/run_folder.h"
 #include "train/distributed.h"
 #include "train/frozen_trunk.h"
+#include "compute/torch_threads.h"
 
 namespace genrenet {
 
@@ -237,7 +238,7 @@ class Trainer {
     device_ = cuda_ ? torch::Device(torch::kCUDA, group_ ? group_->env().local_rank : 0) : torch::Device(torch::kCPU);
     // The processes of one machine share its cores.
     threads_ = resolve_threads(config_.threads, group_ ? group_->env().local_world_size : 1);
-    at::set_num_threads(threads_);
+    set_torch_threads(threads_);
     if (main_ && !lock_) take_folder();
   }
 

@@ -9,6 +9,7 @@
 #include "infer/inference.h"
 #include "train/frozen_trunk.h"
 #include "train/training_workload.h"
+#include "compute/torch_threads.h"
 
 namespace genrenet {
 
@@ -111,7 +112,7 @@ TrainingTuneResult tune_training(const TrainingTuneOptions& o, int threads) {
 TrainingTuneResult tune_training_precision(const TrainingTuneOptions& o) {
   if (o.batch < 1 || o.batch > 4096) throw Error("batch", "must be in [1, 4096], got " + std::to_string(o.batch));
   const int threads = resolve_threads(o.threads);
-  at::set_num_threads(threads);
+  set_torch_threads(threads);
   return tune_training(o, threads);
 }
 
