@@ -409,23 +409,21 @@ TEST(Int8Values, SpaceToDepthStemGivesTheSameIntegers) {
     EXPECT_TRUE(blocks.is_contiguous(torch::MemoryFormat::ChannelsLast));
     EXPECT_EQ(blocks.q_scale(), scale);
     EXPECT_EQ(blocks.q_zero_point(), zero_point);
-    // The layout from LibTorch's own operations: quantise, pad to whole blocks and by the stem's border,
+    // The layout from LibTorch's own operations: pad to whole blocks and by the stem's border with `border`,
     // split into the 2x2 phases.
     const int64_t hs = (height + 1) / 2, ws = (width + 1) / 2;
-    torch::Tensor plain = quantize_activation(x, scale, zero_point).int_repr().to(torch::kLong).contiguous();
-    torch::Tensor padded = torch::full({2, 1, 2 * hs + 6, 2 * ws + 6}, zero_point, torch::kLong);
-    padded.narrow(2, 4, height).narrow(3, 4, width).copy_(plain);
-    const torch::Tensor expected =
-        padded.view({2, hs + 3, 2, ws + 3, 2}).permute({0, 2, 4, 1, 3}).reshape({2, 4, hs + 3, ws + 3});
-    EXPECT_TRUE(torch::equal(blocks.int_repr().to(torch::kLong), expected)) << height << "x" << width;
+    auto expected_blocks = [&](const torch::Tensor& image, double border) {
+      torch::Tensor padded = torch::full({2, 1, 2 * hs + 6, 2 * ws + 6}, border, image.options());
+      padded.narrow(2, 4, height).narrow(3, 4, width).copy_(image);
+      return padded.view({2, hs + 3, 2, ws + 3, 2}).permute({0, 2, 4, 1, 3}).reshape({2, 4, hs + 3, ws + 3});
+    };
+    const torch::Tensor plain = quantize_activation(x, scale, zero_point).int_repr().to(torch::kLong).contiguous();
+    EXPECT_TRUE(torch::equal(blocks.int_repr().to(torch::kLong), expected_blocks(plain, static_cast<double>(zero_point))))
+        << height << "x" << width;
     // The float layout: the same arrangement of x itself, with 0 around it.
-    torch::Tensor padded_x = torch::zeros({2, 1, 2 * hs + 6, 2 * ws + 6});
-    padded_x.narrow(2, 4, height).narrow(3, 4, width).copy_(x);
     const torch::Tensor float_blocks = space_to_depth(x);
     EXPECT_TRUE(float_blocks.is_contiguous(torch::MemoryFormat::ChannelsLast));
-    EXPECT_TRUE(torch::equal(
-        float_blocks, padded_x.view({2, hs + 3, 2, ws + 3, 2}).permute({0, 2, 4, 1, 3}).reshape({2, 4, hs + 3, ws + 3})))
-        << height << "x" << width;
+    EXPECT_TRUE(torch::equal(float_blocks, expected_blocks(x, 0.0))) << height << "x" << width;
     for (at::QEngine engine : at::globalContext().supportedQEngines()) {
       if (engine == at::QEngine::NoQEngine) continue;
       at::globalContext().setQEngine(engine);
