@@ -2,6 +2,7 @@
 // everything that changes the answer (see genrenet/compute.h for why flags are not enough).
 #include <genrenet/compute.h>
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
