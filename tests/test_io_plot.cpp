@@ -1,7 +1,13 @@
 // .npy files, atomic writes and the PNG figures.
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstring>
+
 #include <genrenet/genrenet.h>
 
 #include "io/atomic_file.h"
+#include "io/npy.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -81,6 +87,49 @@ TEST(AtomicWrite, AFailedWriteLeavesTheOldFileAndNoTemporary) {
   int files = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
   EXPECT_EQ(files, 1);
+}
+
+// Pieces written one after the other (a .npy header and the values behind it, without copying them into one
+// buffer first), synced or not; a write the file system refuses is an Error naming the file and the reason,
+// with the old file intact and no temporary left.
+TEST(AtomicWrite, PiecesMakeOneFileAndARefusedWriteNamesIt) {
+  test::TempDir dir;
+  const std::string_view parts[] = {"head", "", "er and data"};
+  io::write_file_atomically(dir / "p.txt", parts, /*synced=*/false);
+  EXPECT_EQ(test::read_bytes(dir / "p.txt"), "header and data");
+  std::vector<float> v(3000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5f * static_cast<float>(i) - 7.f;
+  write_npy(dir / "synced.npy", v, {30, 100});
+  io::write_npy_file(dir / "unsynced.npy", v, {30, 100}, /*synced=*/false);
+  EXPECT_EQ(test::read_bytes(dir / "unsynced.npy"), test::read_bytes(dir / "synced.npy"));
+  EXPECT_EQ(read_npy(dir / "unsynced.npy").data, v);
+  try {
+    io::write_npy_file(dir / "wrong.npy", v, {7}, false);
+    ADD_FAILURE() << "a shape that does not fit was written";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("wrong.npy"), std::string::npos) << e.what();
+  }
+
+  // A file-size limit makes write() fail with EFBIG, as a full disk fails with ENOSPC.
+  struct rlimit old_limit;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 1000;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    io::write_npy_file(dir / "p.txt", v, {30, 100}, /*synced=*/false);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(message.find("p.txt"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::strerror(EFBIG)), std::string::npos) << message;
+  EXPECT_EQ(test::read_bytes(dir / "p.txt"), "header and data");
+  for (auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
 }
 
 TEST(Figures, WaveformAndSpectrogramArePngsOfTheAskedSize) {

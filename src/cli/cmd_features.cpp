@@ -80,7 +80,7 @@ Result process(const std::string& file, const std::string& output, FeatureStage 
     r.stats = compute_stats(s);
     if (write) {
       // Renamed into place whole, flushed to disk once for all files at the end (see run()).
-      io::write_file_atomically(output, io::encode_npy(s.data, r.shape), /*synced=*/false);
+      io::write_npy_file(output, s.data, r.shape, /*synced=*/false);
       r.output = output;
     }
     r.ok = true;

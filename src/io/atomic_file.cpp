@@ -71,14 +71,40 @@ void sync_file_system(const std::filesystem::path& path) {
   ::close(fd);
 }
 
-void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool synced) {
+void write_file_atomically(const std::filesystem::path& target, std::span<const std::string_view> parts,
+                           bool synced) {
   write_into_place(target, [&](const std::filesystem::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(target.string(), std::string("cannot write (") + std::strerror(errno) + ")");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw Error(target.string(), "write failed (disk full?)");
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) throw Error(target.string(), std::string("cannot write (") + std::strerror(errno) + ")");
+    auto fail = [&](const char* what) {
+      std::string reason = std::string(what) + " (" + std::strerror(errno) + ")";
+      ::close(fd);
+      throw Error(target.string(), reason);
+    };
+    for (std::string_view part : parts) {
+      while (!part.empty()) {
+        ssize_t n = ::write(fd, part.data(), part.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail("write failed");
+        part.remove_prefix(static_cast<size_t>(n));
+      }
+    }
+    // Unsynced files are flushed by one sync_file_system() at the end; starting each one's writeback now
+    // lets the disk work while the next file is computed, instead of all of it in that last call (100
+    // model inputs, 51 MB: the final syncfs took 30-40 ms, 0.3-0.4 ms a file). Only a hint: nothing waits.
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (!synced) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+    if (::close(fd) != 0) {
+      std::string reason = std::string("write failed (") + std::strerror(errno) + ")";
+      throw Error(target.string(), reason);
+    }
   }, synced);
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool synced) {
+  const std::string_view parts[] = {bytes};
+  write_file_atomically(target, parts, synced);
 }
 
 std::string read_text_file(const std::filesystem::path& path) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,9 @@ void write_atomically(const std::filesystem::path& target,
 // (never seen half-written) but not flushed to disk one by one: for many files at once, followed by one
 // sync_file_system() (a file per 0.5 MB .npy cost 3.5 ms of fsyncs here, more than computing it).
 void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool synced = true);
+// The same for bytes in several pieces, written one after the other (a header and the data behind it).
+void write_file_atomically(const std::filesystem::path& target, std::span<const std::string_view> parts,
+                           bool synced = true);
 
 // Flushes a folder's entries (renames into it) to disk; best effort where the file system refuses.
 void fsync_folder(const std::filesystem::path& dir);

@@ -1,4 +1,4 @@
-// The .npy encoding alone, for writers that choose how the bytes reach the disk (genrenet.h has write_npy).
+// The .npy encoding, for writers that choose how the bytes reach the disk (genrenet.h has write_npy).
 #pragma once
 
 #include <cstdint>
@@ -10,8 +10,13 @@
 
 namespace genrenet::io {
 
-// A float32 array as the bytes of a NumPy .npy file (version 1.0, little endian, C order).
-std::string encode_npy(std::span<const float> data, const std::vector<std::int64_t>& shape);
+// The header of a NumPy .npy file (version 1.0, little endian, C order) of float32 values in `shape`; the
+// values' bytes follow it. Error if `count` values do not fill the shape.
+std::string npy_header(const std::vector<std::int64_t>& shape, std::size_t count);
+
+// write_npy with the choice of write_file_atomically's `synced` (false: many files, one sync at the end).
+void write_npy_file(const std::filesystem::path& path, std::span<const float> data,
+                    const std::vector<std::int64_t>& shape, bool synced);
 
 // What a .npy file's header says, checked against its size (read_npy reads the data after it; a reader of a
 // few rows seeks to data_offset + row * row bytes). Error naming the file for a header that is not one.
