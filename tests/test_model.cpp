@@ -10,6 +10,7 @@
 #include <genrenet/model.h>
 #include <genrenet/weights.h>
 
+#include "compute/allocator.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -92,21 +93,42 @@ TEST(ResNet, ChannelsLastAndBf16AutocastAgreeWithFp32) {
   EXPECT_LT((bf - ref).abs().max().item<double>(), 0.1 * ref.abs().max().item<double>());
 }
 
-// tune_allocator_for_batch_work puts LibTorch's large tensors on huge-page-aligned memory (transparent huge
-// pages where the kernel has them) and leaves small ones to LibTorch; tensors from either work and free.
-// ctest runs each test in its own process, so the changed allocator stays inside this one.
-TEST(Allocator, LargeTensorsGoToHugePageAlignedMemory) {
+// tune_allocator_for_batch_work puts LibTorch's large tensors on huge-page-aligned blocks of their own (transparent
+// huge pages where the kernel has them), keeps a freed one for the next tensor of about its size, and leaves
+// small ones to LibTorch; tensors from either work and free. ctest runs each test in its own process, so the
+// changed allocator stays inside this one.
+TEST(Allocator, LargeTensorsGoToHugePageAlignedBlocksThatAreReused) {
   tune_allocator_for_batch_work();
   constexpr uintptr_t kHugePage = uintptr_t(2) << 20;
+  void* previous = nullptr;
   for (int round = 0; round < 3; ++round) {  // freed blocks come back aligned too
     torch::Tensor large = torch::ones({3, 1024, 1024});  // 12 MiB
     EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data_ptr()) % kHugePage, 0u);
+    // A batch's tensors have the sizes of the batch before: the block freed by the last round comes back.
+    if (previous) EXPECT_EQ(large.data_ptr(), previous);
     EXPECT_EQ(large.sum().item<double>(), 3.0 * 1024 * 1024);
     torch::Tensor small = torch::full({1000}, 2.0f);
     EXPECT_EQ(small.sum().item<double>(), 2000.0);
     torch::Tensor grown = torch::cat({large, large});  // allocated inside an operator
     EXPECT_EQ(reinterpret_cast<uintptr_t>(grown.data_ptr()) % kHugePage, 0u);
+    EXPECT_NE(grown.data_ptr(), large.data_ptr());
+    previous = large.data_ptr();
   }
+  {
+    // A block is not handed out for a tensor much smaller than itself (nor twice at once).
+    torch::Tensor huge = torch::zeros({8, 1024, 1024});  // 32 MiB
+    torch::Tensor large = torch::zeros({3, 1024, 1024});
+    torch::Tensor other = torch::zeros({3, 1024, 1024});
+    EXPECT_NE(large.data_ptr(), other.data_ptr());
+    EXPECT_NE(large.data_ptr(), huge.data_ptr());
+    large.fill_(1.0f);
+    other.fill_(2.0f);
+    EXPECT_EQ(large.sum().item<double>(), 3.0 * 1024 * 1024);
+    EXPECT_EQ(other.sum().item<double>(), 6.0 * 1024 * 1024);
+  }
+  release_idle_memory();  // the idle blocks unmapped; new ones are mapped as needed
+  torch::Tensor again = torch::full({3, 1024, 1024}, 0.5f);
+  EXPECT_EQ(again.sum().item<double>(), 1.5 * 1024 * 1024);
   ResNet model = make_model({});  // a whole forward pass on it
   EXPECT_EQ(model->forward(torch::randn({2, 3, 128, 256})).sizes(), (std::vector<int64_t>{2, 10}));
 }

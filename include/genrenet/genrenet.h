@@ -70,7 +70,8 @@ std::string log_line(LogLevel level, const std::string& message);
 // keeps freed memory in the process rather than returning it to the OS after every clip (without it each
 // clip's buffers are fresh pages, and page faults cost 4x the feature work on a virtual machine), and puts
 // LibTorch's tensors of 8 MiB and more on transparent huge pages (a third of the page faults of a
-// prediction run). GENRENET_HUGE_PAGES=0 in the environment keeps LibTorch's own allocator.
+// prediction run), each freed block kept for the next tensor of its size (at most a quarter of the memory
+// idle). GENRENET_HUGE_PAGES=0 in the environment keeps LibTorch's own allocator.
 void tune_allocator_for_batch_work();
 
 // ---------------------------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@
 #include "common/log.h"
 #include "serve/http_transport.h"
 
-#include <malloc.h>
-
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -25,6 +23,7 @@
 #include <genrenet/genrenet.h>
 
 #include "common/text.h"
+#include "compute/allocator.h"
 #include "serve/requests.h"
 
 namespace genrenet::serve {
@@ -106,7 +105,7 @@ class WorkQueue {
       }
       // The process keeps freed memory for the next request (tune_allocator_for_batch_work); once no request
       // is left it gives it back, so that a burst does not leave the service a gigabyte larger for good.
-      if (idle) malloc_trim(0);
+      if (idle) release_idle_memory();
     }
   }
 
@@ -318,7 +317,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         // process until the next classification.
         parser_.reset();
         buffer_ = boost::beast::flat_buffer();
-        if (server_->uploads == 0) malloc_trim(0);
+        if (server_->uploads == 0) release_idle_memory();
         return refuse(413, too_large());
       }
       if (ec == net::error::operation_aborted || ec == net::error::connection_reset) return close();
