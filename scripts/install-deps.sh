@@ -6,6 +6,7 @@ packages=(
   libtorch-dev libopenblas0-pthread      # LibTorch; OpenBLAS, or fp32 matrix products run 10x slower
   libsndfile1-dev libsoxr-dev            # decoding (WAV, AU, FLAC, OGG, MP3) and resampling
   libmpg123-dev                          # MP3 through libmpg123 itself (quiet; its problems named by file)
+  libflac-dev                            # FLAC through libFLAC itself (a fifth faster than through libsndfile)
   libcairo2-dev fonts-dejavu-core        # PNG figures
   libcurl4-openssl-dev libssl-dev          # downloading ImageNet weights, SHA-256
   libtomlplusplus-dev                    # TOML training configs

@@ -240,6 +240,60 @@ TEST(DecodeErrors, AStreamEndingASliverEarlyIsAcceptedTruncationIsNot) {
   expect_error(dir / "cut.flac", "truncated");
 }
 
+// FLAC goes through libFLAC directly (libsndfile only opens it): the samples are exactly what libsndfile's own
+// reading gives (x / 2^(bits - 1), mixed to mono the same way) for 8, 16 and 24 bits, mono and stereo, from a
+// file and from memory; a damaged frame with audio after it is an error naming the file.
+std::vector<float> libsndfile_mono(const std::filesystem::path& p) {
+  SF_INFO info{};
+  SNDFILE* f = sf_open(p.c_str(), SFM_READ, &info);
+  if (!f) return {};
+  std::vector<float> interleaved(static_cast<size_t>(info.frames) * info.channels), mono(info.frames);
+  sf_readf_float(f, interleaved.data(), info.frames);
+  sf_close(f);
+  const float inv = 1.0f / static_cast<float>(info.channels);
+  for (size_t i = 0; i < mono.size(); ++i) {
+    float sum = 0;
+    for (int c = 0; c < info.channels; ++c) sum += interleaved[i * info.channels + c];
+    mono[i] = sum * inv;
+  }
+  return mono;
+}
+
+TEST(DecodeFlac, SamplesAreLibsndfilesFromFilesAndMemory) {
+  TempDir dir;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> level(-0.9f, 0.9f);
+  for (int channels : {1, 2})
+    for (int subtype : {SF_FORMAT_PCM_S8, SF_FORMAT_PCM_16, SF_FORMAT_PCM_24}) {
+      std::vector<float> x(static_cast<size_t>(22050 * 3 + 123) * channels);
+      for (auto& v : x) v = level(rng);
+      const auto path = dir / ("x" + std::to_string(channels) + "-" + std::to_string(subtype) + ".flac");
+      ASSERT_TRUE(write_with_sndfile(path, x, 22050, channels, SF_FORMAT_FLAC | subtype));
+      const std::vector<float> expected = libsndfile_mono(path);
+      ASSERT_EQ(expected.size(), x.size() / channels);
+      const Audio a = decode_audio(path);
+      EXPECT_EQ(a.sample_rate, 22050);
+      EXPECT_EQ(a.source_channels, channels);
+      EXPECT_EQ(a.samples, expected) << path;
+      const std::string bytes = test::read_bytes(path);
+      const Audio m = decode_audio(std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()), "upload.flac");
+      EXPECT_EQ(m.samples, expected) << path;
+    }
+}
+
+TEST(DecodeFlac, ADamagedFrameIsAnErrorNamingTheFile) {
+  TempDir dir;
+  std::vector<float> x(16000 * 20);
+  std::mt19937 rng(8);
+  std::normal_distribution<float> noise(0.f, 0.1f);
+  for (auto& v : x) v = noise(rng);
+  ASSERT_TRUE(write_with_sndfile(dir / "full.flac", x, 16000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16));
+  std::string bytes = test::read_bytes(dir / "full.flac");
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 64; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+  test::write_bytes(dir / "damaged.flac", bytes);
+  expect_error(dir / "damaged.flac", "corrupt audio data (FLAC: ");
+}
+
 TEST(DecodeErrors, HeaderOnlyWavHasNoSamples) {
   TempDir dir;
   write_wav(dir / "full.wav", test::sine(440, 0.1, 16000), 16000);

@@ -108,8 +108,19 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
 }
 
 std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(path.string(), "cannot read");
+  // In one read where the size is known (a regular file): a character at a time through the stream's
+  // iterators took ~1 ms for a 1.3-MB FLAC, a sixth of decoding it.
+  const std::streamoff size = in.tellg();
+  if (size >= 0 && in.seekg(0)) {
+    std::string bytes(static_cast<size_t>(size), '\0');
+    in.read(bytes.data(), size);
+    bytes.resize(static_cast<size_t>(in.gcount()));
+    if (!in.bad() && in.peek() == std::ifstream::traits_type::eof()) return bytes;
+  }
+  in.clear();
+  in.seekg(0);
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
