@@ -222,15 +222,21 @@ TEST(DecodeErrors, TruncatedFlac) {
   expect_error(dir / "cut.flac", "truncated");
 }
 
+// `seconds` of noise at 16 kHz, written as 16-bit FLAC to dir/full.flac; returns the samples.
+std::vector<float> write_noise_flac(const TempDir& dir, int seconds, unsigned seed) {
+  std::vector<float> x(static_cast<size_t>(16000) * seconds);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.f, 0.1f);
+  for (auto& v : x) v = noise(rng);
+  EXPECT_TRUE(write_with_sndfile(dir / "full.flac", x, 16000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16));
+  return x;
+}
+
 TEST(DecodeErrors, AStreamEndingASliverEarlyIsAcceptedTruncationIsNot) {
   // Players play files whose decoder stops a fraction of a percent short of the header's count (an Ogg page
   // after the end-of-stream flag, say): genrenet takes them, with a warning; a real cut stays an error.
   TempDir dir;
-  std::vector<float> x(16000 * 60);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> noise(0.f, 0.1f);
-  for (auto& v : x) v = noise(rng);
-  ASSERT_TRUE(write_with_sndfile(dir / "full.flac", x, 16000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16));
+  const std::vector<float> x = write_noise_flac(dir, 60, 5);
   const std::string bytes = test::read_bytes(dir / "full.flac");
   test::write_bytes(dir / "sliver.flac", bytes.substr(0, bytes.size() - bytes.size() / 500));  // the last 0.2%
   Audio a = decode_audio(dir / "sliver.flac");
@@ -283,11 +289,7 @@ TEST(DecodeFlac, SamplesAreLibsndfilesFromFilesAndMemory) {
 
 TEST(DecodeFlac, ADamagedFrameIsAnErrorNamingTheFile) {
   TempDir dir;
-  std::vector<float> x(16000 * 20);
-  std::mt19937 rng(8);
-  std::normal_distribution<float> noise(0.f, 0.1f);
-  for (auto& v : x) v = noise(rng);
-  ASSERT_TRUE(write_with_sndfile(dir / "full.flac", x, 16000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16));
+  write_noise_flac(dir, 20, 8);
   std::string bytes = test::read_bytes(dir / "full.flac");
   for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 64; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
   test::write_bytes(dir / "damaged.flac", bytes);

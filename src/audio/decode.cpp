@@ -274,7 +274,8 @@ struct FlacRead {
   int channels = 0;
   double max_frames = 0;
   std::vector<float> interleaved;
-  std::string stopped;  // why the write callback stopped the decoder
+  enum class Stop { No, FormatChange, TooLong, OutOfMemory } stopped = Stop::No;  // why the write callback stopped
+  int frame_channels = 0, frame_bits = 0;  // the frame that changed the format
   int error = -1;       // the first FLAC__StreamDecoderErrorStatus reported
   size_t error_at = 0;  // how many samples had been decoded then
 };
@@ -324,12 +325,13 @@ FLAC__StreamDecoderWriteStatus flac_write(const FLAC__StreamDecoder*, const FLAC
   const int channels = static_cast<int>(frame->header.channels), bits = static_cast<int>(frame->header.bits_per_sample);
   std::vector<float>& out = r->audio->samples;
   if (channels != r->channels || bits < 4 || bits > 32) {
-    r->stopped = "a frame of " + std::to_string(channels) + " channels and " + std::to_string(bits) +
-                 " bits in a stream of " + std::to_string(r->channels) + " channels";
+    r->stopped = FlacRead::Stop::FormatChange;
+    r->frame_channels = channels;
+    r->frame_bits = bits;
     return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
   }
   if (static_cast<double>(out.size() + n) > r->max_frames) {
-    r->stopped = "too long";
+    r->stopped = FlacRead::Stop::TooLong;
     return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
   }
   const float scale = std::ldexp(1.0f, 1 - bits);
@@ -345,7 +347,7 @@ FLAC__StreamDecoderWriteStatus flac_write(const FLAC__StreamDecoder*, const FLAC
       mix_to_mono(r->interleaved.data(), n, channels, out.data() + at);
     }
   } catch (const std::bad_alloc&) {
-    r->stopped = "out of memory";
+    r->stopped = FlacRead::Stop::OutOfMemory;
     return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
   }
   return FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE;
@@ -358,16 +360,26 @@ Audio decode_flac(std::span<const unsigned char> bytes, const SF_INFO& info, con
   audio.source_channels = info.channels;
   const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
   if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames));
-  FlacRead r{bytes, 0, &audio, info.channels, max_seconds * info.samplerate, {}, {}, -1, 0};
+  FlacRead r;
+  r.bytes = bytes;
+  r.audio = &audio;
+  r.channels = info.channels;
+  r.max_frames = max_seconds * info.samplerate;
   FlacDecoder decoder;
   if (!decoder.d ||
       FLAC__stream_decoder_init_stream(decoder.d, flac_read, flac_seek, flac_tell, flac_length, flac_eof, flac_write,
                                        nullptr, flac_error, &r) != FLAC__STREAM_DECODER_INIT_STATUS_OK)
     throw Error(name, "the FLAC decoder could not start", ErrorKind::Internal);
   FLAC__stream_decoder_process_until_end_of_stream(decoder.d);
-  if (r.stopped == "too long")
-    throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
-  if (!r.stopped.empty()) throw Error(name, "corrupt audio data (" + r.stopped + ")");
+  switch (r.stopped) {
+    case FlacRead::Stop::No: break;
+    case FlacRead::Stop::TooLong:
+      throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
+    case FlacRead::Stop::FormatChange:
+      throw Error(name, "corrupt audio data (a frame of " + std::to_string(r.frame_channels) + " channels and " +
+                            std::to_string(r.frame_bits) + " bits in a stream of " + std::to_string(r.channels) + " channels)");
+    case FlacRead::Stop::OutOfMemory: throw std::bad_alloc();
+  }
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
   if (frames_known) check_decoded_length(audio, info.frames, name);
   // Damage with frames decoded after it (a frame that fails its checksum, lost sync) is an error, as libsndfile
