@@ -268,7 +268,7 @@ struct FlacDecoder {
 // What the callbacks share. They run inside libFLAC (C): they must not throw, so they record what went wrong
 // and stop the decoder, and decode_flac throws afterwards.
 struct FlacRead {
-  std::span<const unsigned char> bytes;
+  std::span<const unsigned char> bytes;  // decoding from memory: the bytes, and where the decoder reads
   size_t pos = 0;
   Audio* audio = nullptr;
   int channels = 0;
@@ -353,22 +353,20 @@ FLAC__StreamDecoderWriteStatus flac_write(const FLAC__StreamDecoder*, const FLAC
   return FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE;
 }
 
-Audio decode_flac(std::span<const unsigned char> bytes, const SF_INFO& info, const std::string& name,
-                  double max_seconds) {
+// `open` starts the decoder on its input (a file, read as it decodes; or bytes in memory) with the callbacks.
+template <class Open>
+Audio decode_flac(Open open, const SF_INFO& info, const std::string& name, double max_seconds) {
   Audio audio;
   audio.sample_rate = audio.source_sample_rate = info.samplerate;
   audio.source_channels = info.channels;
   const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
   if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames));
   FlacRead r;
-  r.bytes = bytes;
   r.audio = &audio;
   r.channels = info.channels;
   r.max_frames = max_seconds * info.samplerate;
   FlacDecoder decoder;
-  if (!decoder.d ||
-      FLAC__stream_decoder_init_stream(decoder.d, flac_read, flac_seek, flac_tell, flac_length, flac_eof, flac_write,
-                                       nullptr, flac_error, &r) != FLAC__STREAM_DECODER_INIT_STATUS_OK)
+  if (!decoder.d || open(decoder.d, r) != FLAC__STREAM_DECODER_INIT_STATUS_OK)
     throw Error(name, "the FLAC decoder could not start", ErrorKind::Internal);
   FLAC__stream_decoder_process_until_end_of_stream(decoder.d);
   switch (r.stopped) {
@@ -438,8 +436,10 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC) {
     check_opened(file.get(), info, name, max_seconds);
     file.reset();
-    const std::string bytes = io::read_text_file(path);
-    return decode_flac({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, info, name, max_seconds);
+    auto open = [&](FLAC__StreamDecoder* d, FlacRead& r) {
+      return FLAC__stream_decoder_init_file(d, name.c_str(), flac_write, nullptr, flac_error, &r);
+    };
+    return decode_flac(open, info, name, max_seconds);
   }
   return read_opened(file.get(), info, name, max_seconds);
 }
@@ -482,7 +482,12 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) return decode_mpeg(bytes, name, max_seconds);
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC) {
     check_opened(file.get(), info, name, max_seconds);
-    return decode_flac(bytes, info, name, max_seconds);
+    auto open = [&](FLAC__StreamDecoder* d, FlacRead& r) {
+      r.bytes = bytes;
+      return FLAC__stream_decoder_init_stream(d, flac_read, flac_seek, flac_tell, flac_length, flac_eof, flac_write,
+                                              nullptr, flac_error, &r);
+    };
+    return decode_flac(open, info, name, max_seconds);
   }
   return read_opened(file.get(), info, name, max_seconds);
 }
