@@ -62,6 +62,11 @@ void mix_to_mono(const float* interleaved, size_t frames, int channels, float* o
   }
 }
 
+// The frame count an opened stream's header promises; 0 where it gives none.
+std::int64_t promised_frames(const SF_INFO& info) {
+  return info.frames > 0 && info.frames != SF_COUNT_MAX ? info.frames : 0;
+}
+
 // The checks of an opened stream's header, for every format: rate, channels, length, and a header promising
 // more than the file holds.
 void check_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, double max_seconds) {
@@ -70,19 +75,17 @@ void check_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
                           std::to_string(kMinSampleRate) + " to " + std::to_string(kMaxSampleRate) + " Hz)");
   if (info.channels < 1 || info.channels > kMaxChannels)
     throw Error(name, "unsupported channel count " + std::to_string(info.channels));
-  const int major = info.format & SF_FORMAT_TYPEMASK;
-  const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
-  const double max_frames = max_seconds * info.samplerate;
-  if (frames_known && static_cast<double>(info.frames) > max_frames)
+  if (static_cast<double>(promised_frames(info)) > max_seconds * info.samplerate)
     throw Error(name, "too long: " + fmt_seconds(static_cast<double>(info.frames) / info.samplerate) +
                           " (the limit is " + fmt_seconds(max_seconds) + ")", ErrorKind::TooLarge);
-  if (major != SF_FORMAT_MPEG && header_says_truncated(sf))
+  if ((info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG && header_says_truncated(sf))
     throw Error(name, "truncated: the header promises more audio than the file holds");
 }
 
 // A decoder that stops early without an error (a cut-off FLAC or OGG stream) shows as a short count. Real
 // files that players play end a sliver early too (an Ogg page after the end-of-stream flag: 99.94% of the
-// promised frames in one such track), so all but 1% is accepted with a warning; less is truncation.
+// promised frames in one such track), so all but 1% is accepted with a warning; less is truncation. Nothing
+// to check where nothing was promised (promised 0).
 void check_decoded_length(const Audio& audio, std::int64_t promised, const std::string& name) {
   const auto decoded = static_cast<std::int64_t>(audio.samples.size());
   if (promised <= 0 || decoded >= promised) return;
@@ -95,13 +98,11 @@ void check_decoded_length(const Audio& audio, std::int64_t promised, const std::
 // Everything after opening: the checks, the reading and the mixing to mono, for files and memory alike.
 Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, double max_seconds) {
   check_opened(sf, info, name, max_seconds);
-  const int major = info.format & SF_FORMAT_TYPEMASK;
-  const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
   const double max_frames = max_seconds * info.samplerate;
   Audio audio;
   audio.sample_rate = audio.source_sample_rate = info.samplerate;
   audio.source_channels = info.channels;
-  if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames) + 16384);
+  if (promised_frames(info)) audio.samples.reserve(static_cast<size_t>(info.frames) + 16384);
 
   // Read straight into the output (mono) or into a small interleaved buffer that is mixed down, chunk by
   // chunk; the finiteness check is a branch-free OR over exponent bits so that it vectorises.
@@ -150,7 +151,7 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   if (int err = sf_error(sf); err != SF_ERR_NO_ERROR)
     throw Error(name, std::string("corrupt audio data (") + sf_strerror(sf) + ")");
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
-  if (major != SF_FORMAT_MPEG && frames_known) check_decoded_length(audio, info.frames, name);
+  check_decoded_length(audio, promised_frames(info), name);
   return audio;
 }
 
@@ -359,8 +360,8 @@ Audio decode_flac(Open open, const SF_INFO& info, const std::string& name, doubl
   Audio audio;
   audio.sample_rate = audio.source_sample_rate = info.samplerate;
   audio.source_channels = info.channels;
-  const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
-  if (frames_known) audio.samples.reserve(static_cast<size_t>(info.frames));
+  const std::int64_t promised = promised_frames(info);
+  if (promised) audio.samples.reserve(static_cast<size_t>(promised));
   FlacRead r;
   r.audio = &audio;
   r.channels = info.channels;
@@ -379,10 +380,10 @@ Audio decode_flac(Open open, const SF_INFO& info, const std::string& name, doubl
     case FlacRead::Stop::OutOfMemory: throw std::bad_alloc();
   }
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
-  if (frames_known) check_decoded_length(audio, info.frames, name);
+  check_decoded_length(audio, promised, name);
   // Damage with frames decoded after it (a frame that fails its checksum, lost sync) is an error, as libsndfile
   // made it; a stream cut off inside its last frame reports one too, and is the truncation judged above.
-  const bool cut_short = frames_known && static_cast<sf_count_t>(audio.samples.size()) < info.frames;
+  const bool cut_short = static_cast<std::int64_t>(audio.samples.size()) < promised;
   if (r.error >= 0 && !(cut_short && r.error_at == audio.samples.size()))
     throw Error(name, std::string("corrupt audio data (FLAC: ") + FLAC__StreamDecoderErrorStatusString[r.error] + ")");
   return audio;

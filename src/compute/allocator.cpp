@@ -142,8 +142,6 @@ class LargeBlockCpuAllocator final : public torch_compat::CpuAllocatorBase {
   c10::DeleterFnPtr raw_deleter() const override { return &free_block; }
 };
 
-bool large_block_cache_used = false;
-
 }  // namespace
 
 void tune_allocator_for_batch_work() {
@@ -161,11 +159,10 @@ void tune_allocator_for_batch_work() {
   if (env && std::string_view(env) == "0") return;
   static LargeBlockCpuAllocator allocator;
   c10::SetCPUAllocator(&allocator, /*priority=*/1);  // above LibTorch's default (0)
-  large_block_cache_used = true;
 }
 
 void release_idle_memory() {
-  if (large_block_cache_used) large_blocks().release_idle();
+  large_blocks().release_idle();  // (empty where this allocator was never installed)
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
