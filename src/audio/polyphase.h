@@ -15,13 +15,15 @@
 
 #include <genrenet/genrenet.h>
 
+#include "common/simd.h"
+
 namespace genrenet {
 
 struct PolyphaseDesign {
   int up = 1, down = 1;        // L and M
   int taps = 0;                // per phase, a multiple of 16
   double passband_hz = 0, stopband_hz = 0, attenuation_db = 0;
-  std::vector<float> table;    // up x taps coefficients, phase-major
+  simd::AlignedFloats table;   // up x taps coefficients, phase-major (on cache lines: read a vector at a time)
   // The same filter laid out for 16 consecutive outputs at once (see polyphase.cpp): a "super-period" of
   // super_outputs = lcm(16, L) outputs holds super_outputs / 16 blocks of 16 outputs; block b's outputs read
   // from input first_input(16 b) on, each with its phase shifted to its own start inside the block's
@@ -29,7 +31,7 @@ struct PolyphaseDesign {
   // super_outputs 0) where that table would be too large: then the per-phase kernel runs.
   int block_taps = 0;
   std::int64_t super_outputs = 0;
-  std::vector<float> blocks;
+  simd::AlignedFloats blocks;
 
   // The first input sample (in the zero-padded input) that output n reads: n·M div L.
   std::int64_t first_input(std::int64_t n) const { return n * down / up; }
