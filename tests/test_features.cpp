@@ -1,6 +1,9 @@
 // The feature stage on its own: FFT against a direct DFT, the filterbank, dB, standardisation, fixed length,
 // and the options' validation and JSON form.
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstdint>
 #include <complex>
 #include <numbers>
 #include <random>
@@ -193,6 +196,36 @@ TEST(Standardize, GivesMeanZeroAndStdOne) {
   auto st = compute_stats(s);
   EXPECT_NEAR(st.mean, 0.0, 1e-5);
   EXPECT_NEAR(st.std, 1.0, 1e-5);
+}
+
+// One pass over values shifted by the first: the moments of data far from zero relative to its spread, and a
+// length that leaves a tail past the 16 lanes, as a two-pass computation in double precision gives them.
+TEST(Standardize, StatisticsInOnePassAreTheTwoPassOnes) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> spread(0.f, 0.5f);
+  for (float offset : {-50.f, 1.0e4f}) {
+    Spectrogram s{1, 1000 + 7, {}};
+    for (int i = 0; i < s.n_frames; ++i) s.data.push_back(offset + spread(rng));
+    double mean = 0, ss = 0;
+    for (float v : s.data) mean += v;
+    mean /= static_cast<double>(s.data.size());
+    for (float v : s.data) ss += (v - mean) * (v - mean);
+    const double std = std::sqrt(ss / static_cast<double>(s.data.size() - 1));
+    const SpectrogramStats st = compute_stats(s);
+    EXPECT_NEAR(st.mean, mean, std::abs(mean) * 1e-12) << offset;
+    EXPECT_NEAR(st.std, std, std * 1e-9) << offset;
+    EXPECT_EQ(st.min, *std::min_element(s.data.begin(), s.data.end()));
+    EXPECT_EQ(st.max, *std::max_element(s.data.begin(), s.data.end()));
+  }
+}
+
+// The kernels' scratch buffers start on a cache line whatever their size, after growing too.
+TEST(Simd, AlignedFloatsStartOnACacheLine) {
+  simd::AlignedFloats v;
+  for (size_t n : {1, 3, 17, 1000, 100000, 7}) {
+    v.resize(n);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(v.data()) % simd::kCacheLine, 0u) << n;
+  }
 }
 
 TEST(Standardize, ConstantInputBecomesZeros) {
