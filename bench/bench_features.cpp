@@ -161,9 +161,9 @@ int main(int argc, char** argv) {
         Audio a = decode_audio(f, opts.audio.max_seconds);
         d += since(t);
         t = Clock::now();
+        // As load_audio does: rounded to 16 bits as the resampler stores its outputs.
         auto x = resample(a.samples, a.sample_rate, opts.audio.sample_rate, opts.audio.resample_quality,
-                          opts.audio.resampler);
-        quantize_16bit(x);
+                          opts.audio.resampler, opts.audio.quantize_16bit);
         rs += since(t);
         t = Clock::now();
         Spectrogram s = fx.mel_power(x);

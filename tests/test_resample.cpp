@@ -1,8 +1,11 @@
 // Resampler quality: the numbers the issue asks for, on pure tones.
 #include <genrenet/genrenet.h>
 
+#include <bit>
+#include <cstdint>
 #include <random>
 
+#include "audio/pcm16.h"
 #include "audio/polyphase.h"
 #include "common/simd.h"
 #include "test_util.h"
@@ -113,6 +116,46 @@ TEST(Resample, PolyphaseIsItsDesignsDotProductAtEveryOutput) {
           worst = std::max(worst, std::abs(want - y[n]));
         }
         EXPECT_LT(worst, 2e-6) << from << " -> " << to << ", " << length << " samples, SIMD level " << static_cast<int>(level);
+      }
+    }
+  });
+}
+
+// The resampler rounds to 16 bits in registers as it stores (quantize_16bit_vector): the same bits as the
+// scalar definition, for ties, values that round to zero from below (-0), the int16 limits and beyond; and a
+// resampling that rounds as it stores gives what rounding its output afterwards gives, on every kernel.
+TEST(Resample, RoundingAsItStoresIsThePassAfter) {
+  std::vector<float> values;
+  for (int k = -70000; k <= 70000; ++k) values.push_back(static_cast<float>(k) / 2 / 32768.0f);  // every tie
+  for (float v : {0.0f, -0.0f, -1e-9f, 1e-9f, -0.49f / 32768, 1.0f, -1.0f, 32767.5f / 32768, -32768.5f / 32768, 3.0f, -7.0f})
+    values.push_back(v);
+  std::mt19937 random(11);
+  std::uniform_real_distribution<float> wide(-1.2f, 1.2f);
+  for (int i = 0; i < 100000; ++i) values.push_back(wide(random));
+  while (values.size() % 16) values.push_back(0.5f);
+  for (size_t i = 0; i < values.size(); i += 16) {
+    simd::F32x16 v;
+    simd::load(v, values.data() + i);
+    const simd::F32x16 q = quantize_16bit_vector(v);
+    for (int j = 0; j < 16; ++j) {
+      const float want = quantize_16bit_sample(values[i + j]);
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(q[j]), std::bit_cast<std::uint32_t>(want)) << values[i + j];
+    }
+  }
+  std::uniform_real_distribution<float> loud(-1.5f, 1.5f);  // past full scale too: clipped
+  test::for_each_simd_level([&](simd::Level level) {
+    for (auto [from, to] : std::vector<std::pair<int, int>>{{22050, 16000}, {16000, 22050}}) {
+      const PolyphaseDesign d = design_polyphase(from, to, ResampleQuality::High);
+      for (size_t length : {size_t{37}, size_t{3000}, static_cast<size_t>(from * 0.77) + 13}) {
+        std::vector<float> in(length);
+        for (float& v : in) v = loud(random);
+        std::vector<float> after = resample_polyphase(in, d);
+        quantize_16bit(after);
+        const std::vector<float> rounded = resample_polyphase(in, d, /*quantize_16bit=*/true);
+        ASSERT_EQ(rounded.size(), after.size());
+        for (size_t n = 0; n < after.size(); ++n)
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(rounded[n]), std::bit_cast<std::uint32_t>(after[n]))
+              << from << " -> " << to << ", output " << n << " of " << after.size() << ", SIMD level " << static_cast<int>(level);
       }
     }
   });

@@ -20,6 +20,8 @@
 
 #include "common/finite.h"
 #include "common/log.h"
+#include "audio/pcm16.h"
+#include "audio/polyphase.h"
 #include "audio/sndfile_handle.h"
 #include "io/atomic_file.h"
 #include "io/file_copy.h"
@@ -498,11 +500,12 @@ namespace {
 Audio finish_loading(Audio audio, const AudioOptions& options, const std::string& name) {
   if (audio.sample_rate != options.sample_rate) {
     audio.samples = resample(audio.samples, audio.sample_rate, options.sample_rate, options.resample_quality,
-                             options.resampler);
+                             options.resampler, options.quantize_16bit);
     audio.sample_rate = options.sample_rate;
     if (audio.samples.empty()) throw Error(name, "no samples left after resampling (too short)");
+  } else if (options.quantize_16bit) {
+    quantize_16bit(audio.samples);
   }
-  if (options.quantize_16bit) quantize_16bit(audio.samples);
   return audio;
 }
 void check_rate(const AudioOptions& options) {
@@ -553,11 +556,7 @@ Audio audio_from_samples(std::span<const float> samples, int sample_rate, const 
 namespace {
 GENRENET_SIMD_CLONES
 void quantize_16bit_kernel(float* x, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    float q = std::nearbyint(x[i] * 32768.0f);
-    q = q < -32768.0f ? -32768.0f : (q > 32767.0f ? 32767.0f : q);
-    x[i] = q * (1.0f / 32768.0f);
-  }
+  for (size_t i = 0; i < n; ++i) x[i] = quantize_16bit_sample(x[i]);
 }
 }  // namespace
 

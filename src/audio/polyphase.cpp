@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "audio/pcm16.h"
 #include "common/simd.h"
 
 namespace genrenet {
@@ -130,8 +131,10 @@ template <class V, int kGroup>
 // the FMA peak; this form pays ~10% zero taps (22.05 -> 16 kHz: 229 of them for 208) to leave that bound.
 constexpr int kBlock = 16;  // outputs per block, whatever the vector width
 
-// kRows super-periods of one block: kRows x (16 / width) accumulators (12 on every level).
-template <class V, int kRows>
+// kRows super-periods of one block: kRows x (16 / width) accumulators (12 on every level). kQuantize rounds
+// the outputs to 16 bits in registers before they are stored (a separate pass read a clip's 1.9 MB of
+// output back and wrote it again).
+template <class V, int kRows, bool kQuantize>
 [[gnu::always_inline]] inline void block_rows(const float* x, std::int64_t x_step, const float* h, int taps, float* y,
                                               std::int64_t y_step) {
   constexpr int kWidth = sizeof(V) / sizeof(float), kVecs = kBlock / kWidth;
@@ -150,11 +153,14 @@ template <class V, int kRows>
 #pragma GCC unroll 12
   for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v) simd::store(y + r * y_step + v * kWidth, acc[r][v]);
+    for (int v = 0; v < kVecs; ++v) {
+      if constexpr (kQuantize) acc[r][v] = quantize_16bit_vector(acc[r][v]);
+      simd::store(y + r * y_step + v * kWidth, acc[r][v]);
+    }
 }
 
 // Every whole super-period, in chunks whose input (~64 KB) stays in L2 while every block passes over it.
-template <class V, int kRows>
+template <class V, int kRows, bool kQuantize>
 [[gnu::always_inline]] inline void run_blocks_body(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
   const std::int64_t super_inputs = d.first_input(d.super_outputs);
   const std::int64_t chunk = std::max<std::int64_t>(kRows, (16384 / super_inputs) / kRows * kRows);
@@ -167,20 +173,25 @@ template <class V, int kRows>
       float* yb = y + b * kBlock;
       std::int64_t t = first;
       for (; t + kRows <= last; t += kRows)
-        block_rows<V, kRows>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs, d.super_outputs);
-      for (; t < last; ++t) block_rows<V, 1>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs, 0);
+        block_rows<V, kRows, kQuantize>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs,
+                                        d.super_outputs);
+      for (; t < last; ++t)
+        block_rows<V, 1, kQuantize>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs, 0);
     }
   }
 }
 
-GENRENET_TARGET_V4 void run_blocks_v4(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
-  run_blocks_body<F32x16, 12>(x, d, supers, y);
+GENRENET_TARGET_V4 void run_blocks_v4(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
+  if (quantize) return run_blocks_body<F32x16, 12, true>(x, d, supers, y);
+  run_blocks_body<F32x16, 12, false>(x, d, supers, y);
 }
-GENRENET_TARGET_V3 void run_blocks_v3(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
-  run_blocks_body<F32x8, 6>(x, d, supers, y);
+GENRENET_TARGET_V3 void run_blocks_v3(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
+  if (quantize) return run_blocks_body<F32x8, 6, true>(x, d, supers, y);
+  run_blocks_body<F32x8, 6, false>(x, d, supers, y);
 }
-void run_blocks_baseline(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
-  run_blocks_body<F32x4, 3>(x, d, supers, y);
+void run_blocks_baseline(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
+  if (quantize) return run_blocks_body<F32x4, 3, true>(x, d, supers, y);
+  run_blocks_body<F32x4, 3, false>(x, d, supers, y);
 }
 
 // One kernel per instruction-set level, each on its own registers. The AVX2 one once ran on 16-float
@@ -205,13 +216,13 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
 // The outputs after the last whole super-period (fewer than lcm(16, L)), one dot product each; x holds the
 // padded input from sample x_origin on.
 void run_outputs(const float* x, std::int64_t x_origin, const PolyphaseDesign& d, std::int64_t first, std::int64_t n_out,
-                 float* y) {
+                 float* y, bool quantize) {
   for (std::int64_t n = first; n < n_out; ++n) {
     const float* h = d.phase_taps(n);
     const float* xs = x + (d.first_input(n) - x_origin);
     float a = 0;
     for (int k = 0; k < d.taps; ++k) a += h[k] * xs[k];
-    y[n] = a;
+    y[n] = quantize ? quantize_16bit_sample(a) : a;
   }
 }
 
@@ -309,13 +320,13 @@ struct PaddedInput {
 };
 
 // Super-periods 0 .. supers-1 of x (padded samples from a super-period's start on) into y.
-void run_blocks(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
-  if (supers > 0) simd::dispatch(run_blocks_v4, run_blocks_v3, run_blocks_baseline, x, d, supers, y);
+void run_blocks(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
+  if (supers > 0) simd::dispatch(run_blocks_v4, run_blocks_v3, run_blocks_baseline, x, d, supers, y, quantize);
 }
 
 }  // namespace
 
-std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& d) {
+std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& d, bool quantize) {
   const std::int64_t n_in = static_cast<std::int64_t>(in.size());
   const std::int64_t n_out = (n_in * d.up + d.down / 2) / d.down;
   // Zeros before and after, so that every output's taps read inside the padded input.
@@ -324,6 +335,7 @@ std::vector<float> resample_polyphase(std::span<const float> in, const Polyphase
   std::vector<float> y(static_cast<size_t>(n_out));
   if (d.blocks.empty()) {
     run_phases(padded.copy(0, padded_end).data(), d.table.data(), d.taps, d.up, d.down, n_out, y.data());
+    if (quantize) quantize_16bit(y);
     return y;
   }
   // Super-period t reads padded samples [t·SI, t·SI + reach). Those between the padding at both ends are
@@ -334,12 +346,13 @@ std::vector<float> resample_polyphase(std::span<const float> in, const Polyphase
   const std::int64_t inner_begin = std::min(supers, (padded.front + si - 1) / si);
   const std::int64_t last_start = padded.front + n_in - reach;  // the latest start of an in-place super-period
   const std::int64_t inner_end = last_start < 0 ? inner_begin : std::clamp(last_start / si + 1, inner_begin, supers);
-  run_blocks(padded.copy(0, inner_begin * si + reach).data(), d, inner_begin, y.data());
+  run_blocks(padded.copy(0, inner_begin * si + reach).data(), d, inner_begin, y.data(), quantize);
   if (inner_end > inner_begin)
-    run_blocks(in.data() + (inner_begin * si - padded.front), d, inner_end - inner_begin, y.data() + inner_begin * d.super_outputs);
+    run_blocks(in.data() + (inner_begin * si - padded.front), d, inner_end - inner_begin,
+               y.data() + inner_begin * d.super_outputs, quantize);
   const std::vector<float> tail = padded.copy(inner_end * si, std::max(padded_end, supers * si + reach));
-  run_blocks(tail.data(), d, supers - inner_end, y.data() + inner_end * d.super_outputs);
-  run_outputs(tail.data(), inner_end * si, d, supers * d.super_outputs, n_out, y.data());
+  run_blocks(tail.data(), d, supers - inner_end, y.data() + inner_end * d.super_outputs, quantize);
+  run_outputs(tail.data(), inner_end * si, d, supers * d.super_outputs, n_out, y.data(), quantize);
   return y;
 }
 

@@ -47,7 +47,13 @@ PolyphaseDesign design_polyphase(int from_rate, int to_rate, ResampleQuality qua
 bool polyphase_supported(int from_rate, int to_rate, ResampleQuality quality);
 
 // Resamples with a design; the output has round(in.size() * up / down) samples, sample 0 aligned with
-// input sample 0 (no delay).
-std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& design);
+// input sample 0 (no delay). With quantize_16bit, each output is rounded as quantize_16bit does as it is
+// stored (the same values as a pass over the output afterwards, without reading it back).
+std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& design,
+                                      bool quantize_16bit = false);
+
+// resample() with its outputs rounded to 16 bits: as it stores them (polyphase), or in a pass after it (libsoxr).
+std::vector<float> resample(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality,
+                            Resampler resampler, bool quantize_16bit);
 
 }  // namespace genrenet
