@@ -160,8 +160,12 @@ template <class V, int kRows, bool kQuantize>
 }
 
 // Every whole super-period, in chunks whose input (~64 KB) stays in L2 while every block passes over it.
+// Then the whole blocks of a last, partial super-period of `partial` outputs (fewer than super_outputs), as
+// the blocks of a whole one (each output the same sum in the same order); the few after them are
+// run_outputs'. (One dot product at a time, a chain of dependent multiply-adds, they cost ~0.05 ms a clip.)
 template <class V, int kRows, bool kQuantize>
-[[gnu::always_inline]] inline void run_blocks_body(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y) {
+[[gnu::always_inline]] inline void run_blocks_body(const float* x, const PolyphaseDesign& d, std::int64_t supers,
+                                                   std::int64_t partial, float* y) {
   const std::int64_t super_inputs = d.first_input(d.super_outputs);
   const std::int64_t chunk = std::max<std::int64_t>(kRows, (16384 / super_inputs) / kRows * kRows);
   const int taps = d.block_taps;
@@ -179,19 +183,27 @@ template <class V, int kRows, bool kQuantize>
         block_rows<V, 1, kQuantize>(xb + t * super_inputs, super_inputs, h, taps, yb + t * d.super_outputs, 0);
     }
   }
+  const float* xp = x + supers * super_inputs;
+  float* yp = y + supers * d.super_outputs;
+  for (std::int64_t b = 0; b < partial / kBlock; ++b)
+    block_rows<V, 1, kQuantize>(xp + d.first_input(b * kBlock), 0, d.blocks.data() + b * taps * kBlock, taps,
+                                yp + b * kBlock, 0);
 }
 
-GENRENET_TARGET_V4 void run_blocks_v4(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
-  if (quantize) return run_blocks_body<F32x16, 12, true>(x, d, supers, y);
-  run_blocks_body<F32x16, 12, false>(x, d, supers, y);
+GENRENET_TARGET_V4 void run_blocks_v4(const float* x, const PolyphaseDesign& d, std::int64_t supers, std::int64_t partial,
+                                     float* y, bool quantize) {
+  if (quantize) return run_blocks_body<F32x16, 12, true>(x, d, supers, partial, y);
+  run_blocks_body<F32x16, 12, false>(x, d, supers, partial, y);
 }
-GENRENET_TARGET_V3 void run_blocks_v3(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
-  if (quantize) return run_blocks_body<F32x8, 6, true>(x, d, supers, y);
-  run_blocks_body<F32x8, 6, false>(x, d, supers, y);
+GENRENET_TARGET_V3 void run_blocks_v3(const float* x, const PolyphaseDesign& d, std::int64_t supers, std::int64_t partial,
+                                     float* y, bool quantize) {
+  if (quantize) return run_blocks_body<F32x8, 6, true>(x, d, supers, partial, y);
+  run_blocks_body<F32x8, 6, false>(x, d, supers, partial, y);
 }
-void run_blocks_baseline(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
-  if (quantize) return run_blocks_body<F32x4, 3, true>(x, d, supers, y);
-  run_blocks_body<F32x4, 3, false>(x, d, supers, y);
+void run_blocks_baseline(const float* x, const PolyphaseDesign& d, std::int64_t supers, std::int64_t partial, float* y,
+                         bool quantize) {
+  if (quantize) return run_blocks_body<F32x4, 3, true>(x, d, supers, partial, y);
+  run_blocks_body<F32x4, 3, false>(x, d, supers, partial, y);
 }
 
 // One kernel per instruction-set level, each on its own registers. The AVX2 one once ran on 16-float
@@ -319,9 +331,12 @@ struct PaddedInput {
   }
 };
 
-// Super-periods 0 .. supers-1 of x (padded samples from a super-period's start on) into y.
-void run_blocks(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize) {
-  if (supers > 0) simd::dispatch(run_blocks_v4, run_blocks_v3, run_blocks_baseline, x, d, supers, y, quantize);
+// Super-periods 0 .. supers-1 of x (padded samples from a super-period's start on) into y, then the whole
+// blocks of `partial` outputs of the next (run_blocks_body).
+void run_blocks(const float* x, const PolyphaseDesign& d, std::int64_t supers, float* y, bool quantize,
+                std::int64_t partial = 0) {
+  if (supers > 0 || partial >= kBlock)
+    simd::dispatch(run_blocks_v4, run_blocks_v3, run_blocks_baseline, x, d, supers, partial, y, quantize);
 }
 
 }  // namespace
@@ -351,8 +366,10 @@ std::vector<float> resample_polyphase(std::span<const float> in, const Polyphase
     run_blocks(in.data() + (inner_begin * si - padded.front), d, inner_end - inner_begin,
                y.data() + inner_begin * d.super_outputs, quantize);
   const std::vector<float> tail = padded.copy(inner_end * si, std::max(padded_end, supers * si + reach));
-  run_blocks(tail.data(), d, supers - inner_end, y.data() + inner_end * d.super_outputs, quantize);
-  run_outputs(tail.data(), inner_end * si, d, supers * d.super_outputs, n_out, y.data(), quantize);
+  const std::int64_t partial = n_out - supers * d.super_outputs;
+  run_blocks(tail.data(), d, supers - inner_end, y.data() + inner_end * d.super_outputs, quantize, partial);
+  run_outputs(tail.data(), inner_end * si, d, supers * d.super_outputs + partial / kBlock * kBlock, n_out, y.data(),
+              quantize);
   return y;
 }
 
