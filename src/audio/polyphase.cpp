@@ -225,8 +225,8 @@ void run_phases(const float* x, const float* table, int taps, int up, int down, 
   simd::dispatch(run_phases_v4, run_phases_v3, run_phases_baseline, x, table, taps, up, down, n_out, y);
 }
 
-// The outputs after the last whole super-period (fewer than lcm(16, L)), one dot product each; x holds the
-// padded input from sample x_origin on.
+// The outputs after the last whole block (fewer than 16), one dot product each; x holds the padded input
+// from sample x_origin on.
 void run_outputs(const float* x, std::int64_t x_origin, const PolyphaseDesign& d, std::int64_t first, std::int64_t n_out,
                  float* y, bool quantize) {
   for (std::int64_t n = first; n < n_out; ++n) {

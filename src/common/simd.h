@@ -41,8 +41,8 @@ template <class V>
 [[gnu::always_inline]] inline void store(float* p, const V& v) { __builtin_memcpy(p, &v, sizeof v); }
 
 // Storage on whole cache lines, for buffers the kernels read and write a vector at a time: malloc's 16-byte
-// alignment splits every 64-byte AVX-512 access over two lines (the STFT's butterflies took 1.55 against
-// 1.25 ms a clip for that alone, AMD EPYC family 25 model 17).
+// alignment splits every 64-byte AVX-512 access over two lines (the STFT + mel took 1.52-1.59 against
+// 1.27-1.29 ms a clip for that alone, AMD EPYC family 25 model 17).
 constexpr std::size_t kCacheLine = 64;
 template <class T>
 struct CacheLineAllocator {

@@ -48,7 +48,7 @@ class BatchedPowerSpectrum {
   std::vector<float> split_re_, split_im_;      // exp(-2 pi i k / n), k <= m
   std::vector<int> position_;                   // where Z[k] is left by the FFT, k < m (Z[m] = Z[0])
   std::vector<int> slot_;                       // where |X[k]|^2 goes: position_[k], and m for k = m
-  std::vector<int> bin_at_;                     // the inverse of slot_
+  std::vector<int> pair_bins_;                  // the bins k <= m/2 in the order of their positions
 };
 
 }  // namespace genrenet::features
