@@ -45,11 +45,10 @@ for _ in 1 2 3; do
   for g in build/genrenet "$baseline/genrenet"; do
     for mode in write no-write; do
       run=$((run + 1)) && mkdir -p "$work/out/$run-one" "$work/out/$run-all"
-      flags=(--threads 1 --out "$work/out/$run-one")
+      flags=(--threads 1)
       [ "$mode" = write ] || flags+=(--no-write)
-      t0=$(date +%s.%N); "$g" features "${flags[@]}" "${wavs[0]}" > /dev/null; t1=$(date +%s.%N)
-      flags[3]="$work/out/$run-all"
-      t2=$(date +%s.%N); "$g" features "${flags[@]}" "${wavs[@]}" > /dev/null; t3=$(date +%s.%N)
+      t0=$(date +%s.%N); "$g" features "${flags[@]}" --out "$work/out/$run-one" "${wavs[0]}" > /dev/null; t1=$(date +%s.%N)
+      t2=$(date +%s.%N); "$g" features "${flags[@]}" --out "$work/out/$run-all" "${wavs[@]}" > /dev/null; t3=$(date +%s.%N)
       best_one[$g $mode]=$(python3 -c "print(min(${best_one[$g $mode]:-999}, $t1 - $t0))")
       best_all[$g $mode]=$(python3 -c "print(min(${best_all[$g $mode]:-999}, $t3 - $t2))")
     done

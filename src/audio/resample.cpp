@@ -46,9 +46,7 @@ std::shared_ptr<const PolyphaseDesign> cached_design(int from_rate, int to_rate,
   return d;
 }
 
-// The same rate copies; other rates go through libsoxr.
 std::vector<float> resample_with_soxr(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality) {
-  if (from_rate == to_rate) return {in.begin(), in.end()};
   soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
   soxr_quality_spec_t q = soxr_quality_spec(soxr_recipe(quality), 0);
   // One thread per call: genrenet parallelises across files, which scales better than within one.
@@ -98,9 +96,13 @@ std::vector<float> resample(std::span<const float> in, int from_rate, int to_rat
   if (from_rate <= 0 || to_rate <= 0)
     throw Error("resample", "sample rates must be positive (" + std::to_string(from_rate) + " -> " +
                                 std::to_string(to_rate) + ")");
-  if (resampler == Resampler::Polyphase && from_rate != to_rate && polyphase_supported(from_rate, to_rate, quality))
+  std::vector<float> out;
+  if (from_rate == to_rate)
+    out.assign(in.begin(), in.end());
+  else if (resampler == Resampler::Polyphase && polyphase_supported(from_rate, to_rate, quality))
     return resample_polyphase(in, *cached_design(from_rate, to_rate, quality), quantize);
-  std::vector<float> out = resample_with_soxr(in, from_rate, to_rate, quality);
+  else
+    out = resample_with_soxr(in, from_rate, to_rate, quality);
   if (quantize) quantize_16bit(out);
   return out;
 }
