@@ -226,6 +226,22 @@ int main(int argc, char** argv) {
             {"clips", files.size()}, {"ms_per_clip", best / n * 1e3}});
     }
 
+    // A clip's samples in fresh vectors (load_audio) against buffers kept from clip to clip (what
+    // model_input(path), `features` and prediction use), the two passes taking turns.
+    {
+      double fresh = 1e9, reused = 1e9;
+      for (int r = 0; r < repeat; ++r) {
+        auto t = Clock::now();
+        for (auto& f : files) fx.model_input(load_audio(f, opts.audio).samples);
+        fresh = std::min(fresh, since(t));
+        t = Clock::now();
+        for (auto& f : files) fx.model_input(f);
+        reused = std::min(reused, since(t));
+      }
+      emit({{"bench", "features_buffers"}, {"clips", files.size()}, {"fresh_vectors_ms", fresh / n * 1e3},
+            {"reused_buffers_ms", reused / n * 1e3}});
+    }
+
     // End to end through the public entry point, files spread over threads.
     for (int nt : {1, threads}) {
       double best = 1e9;

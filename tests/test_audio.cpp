@@ -7,6 +7,7 @@
 
 #include <genrenet/genrenet.h>
 
+#include "audio/reused_audio.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -143,13 +144,22 @@ TEST(Decode, StereoIsMixedToTheMeanOfTheChannels) {
   for (float v : a.samples) EXPECT_FLOAT_EQ(v, 0.125f);
 }
 
+// load_audio and the loader into reused buffers refuse `p` with the same error.
 void expect_error(const std::filesystem::path& p, const std::string& fragment, AudioOptions opts = {}) {
+  std::string first;
   try {
     load_audio(p, opts);
     ADD_FAILURE() << "no error for " << p;
   } catch (const Error& e) {
     EXPECT_EQ(e.subject(), p.string());
     EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    first = e.what();
+  }
+  try {
+    load_audio_reusing_buffers(p, opts);
+    ADD_FAILURE() << "no error from load_audio_reusing_buffers for " << p;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.what(), first);
   }
 }
 
@@ -356,6 +366,44 @@ TEST(LoadAudio, ResamplesAndQuantises) {
   EXPECT_EQ(a.source_sample_rate, 22050);
   EXPECT_EQ(a.samples.size(), 32000u);
   for (float v : a.samples) EXPECT_EQ(v * 32768.0f, std::nearbyint(v * 32768.0f));
+}
+
+// The buffers kept from file to file give exactly load_audio's samples, whatever came before them: a longer
+// file, a shorter one, another rate, a failure.
+TEST(LoadAudio, ReusedBuffersGiveLoadAudiosSamples) {
+  TempDir dir;
+  write_wav(dir / "long.wav", test::sine(1000, 3.0, 22050, 0.5), 22050);
+  write_wav(dir / "short.wav", test::sine(300, 0.7, 22050, 0.3), 22050);
+  write_wav(dir / "same-rate.wav", test::sine(700, 1.3, 16000, 0.4), 16000);
+  std::vector<float> stereo;
+  for (float v : test::sine(500, 1.1, 44100, 0.6)) stereo.insert(stereo.end(), {v, -0.5f * v});
+  ASSERT_TRUE(write_with_sndfile(dir / "stereo.wav", stereo, 44100, 2, SF_FORMAT_WAV | SF_FORMAT_FLOAT));
+  ASSERT_TRUE(write_with_sndfile(dir / "tone.flac", test::sine(440, 2.1, 22050, 0.4), 22050, 1,
+                                 SF_FORMAT_FLAC | SF_FORMAT_PCM_16));
+  write_wav(dir / "odd-rate.wav", test::sine(440, 0.9, 11025, 0.4), 11025);
+  test::write_bytes(dir / "broken.wav", "RIFF....WAVEnot really");
+  AudioOptions unrounded;
+  unrounded.quantize_16bit = false;
+  AudioOptions soxr;
+  soxr.resampler = Resampler::Soxr;
+  const std::vector<std::pair<std::string, AudioOptions>> sequence = {
+      {"long.wav", {}}, {"short.wav", {}}, {"same-rate.wav", {}}, {"broken.wav", {}}, {"stereo.wav", {}},
+      {"tone.flac", {}}, {"long.wav", unrounded}, {"odd-rate.wav", soxr}, {"short.wav", {}}, {"same-rate.wav", unrounded}};
+  for (const auto& [name, options] : sequence) {
+    const std::filesystem::path path = dir / name;
+    if (name == "broken.wav") {
+      EXPECT_THROW(load_audio_reusing_buffers(path, options), Error);
+      continue;
+    }
+    const Audio fresh = load_audio(path, options);
+    const ReusedAudio& reused = load_audio_reusing_buffers(path, options);
+    EXPECT_EQ(reused.sample_rate, fresh.sample_rate) << name;
+    EXPECT_EQ(reused.source_sample_rate, fresh.source_sample_rate) << name;
+    EXPECT_EQ(reused.source_channels, fresh.source_channels) << name;
+    ASSERT_EQ(reused.samples.size(), fresh.samples.size()) << name;
+    EXPECT_TRUE(std::equal(fresh.samples.begin(), fresh.samples.end(), reused.samples.begin())) << name;
+    EXPECT_DOUBLE_EQ(reused.duration_seconds(), fresh.duration_seconds()) << name;
+  }
 }
 
 TEST(LoadAudio, QuantisationClipsToTheInt16Range) {

@@ -259,6 +259,17 @@ TEST(FixLength, CropsAtTheCentreOrAtRandomAndPads) {
   EXPECT_EQ(z.at(1, 10), 0.f);
   auto r = fix_length(s, 13, 0, PadMode::Repeat);
   EXPECT_EQ(r.at(1, 12), 102.f);
+  // Every value of every row, and nothing more.
+  ASSERT_EQ(c.data.size(), 8u);
+  ASSERT_EQ(z.data.size(), 26u);
+  ASSERT_EQ(r.data.size(), 26u);
+  for (int m = 0; m < 2; ++m) {
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(c.at(m, t), float(m * 100 + t + 3)) << m << ", " << t;
+    for (int t = 0; t < 13; ++t) {
+      EXPECT_EQ(z.at(m, t), t < 10 ? float(m * 100 + t) : 0.f) << m << ", " << t;
+      EXPECT_EQ(r.at(m, t), float(m * 100 + t % 10)) << m << ", " << t;
+    }
+  }
 }
 
 TEST(ModelInput, IsTheFixedShapeForAnyLength) {

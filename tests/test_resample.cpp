@@ -161,6 +161,34 @@ TEST(Resample, RoundingAsItStoresIsThePassAfter) {
   });
 }
 
+// Into a buffer kept from call to call: the same samples as into a fresh vector, for each resampler and at
+// equal rates, after a longer output and after a shorter one.
+TEST(Resample, IntoAReusedBufferIsIntoAFreshVector) {
+  simd::ScratchFloats out;
+  std::mt19937 random(5);
+  std::uniform_real_distribution<float> value(-1.1f, 1.1f);
+  struct Case {
+    int from, to;
+    Resampler resampler;
+    bool quantize;
+    size_t length;
+  };
+  for (const Case& c : std::vector<Case>{{22050, 16000, Resampler::Polyphase, true, 50000},
+                                         {22050, 16000, Resampler::Polyphase, false, 7000},
+                                         {16000, 16000, Resampler::Polyphase, true, 9000},
+                                         {44100, 16000, Resampler::Soxr, true, 30000},
+                                         {11025, 16000, Resampler::Polyphase, false, 40000},
+                                         {22050, 16000, Resampler::Polyphase, true, 333}}) {
+    std::vector<float> in(c.length);
+    for (float& v : in) v = value(random);
+    const std::vector<float> fresh = resample(in, c.from, c.to, ResampleQuality::High, c.resampler, c.quantize);
+    resample_into(in, c.from, c.to, ResampleQuality::High, c.resampler, c.quantize, out);
+    ASSERT_EQ(out.size(), fresh.size()) << c.from << " -> " << c.to;
+    for (size_t n = 0; n < fresh.size(); ++n)
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(out[n]), std::bit_cast<std::uint32_t>(fresh[n])) << c.from << " -> " << c.to << ", " << n;
+  }
+}
+
 TEST(Resample, ConstantStaysConstantAndEdgesStayBounded) {
   std::vector<float> x(22050, 0.25f);
   auto y = resample(x, 22050, 16000);

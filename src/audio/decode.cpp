@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include <genrenet/genrenet.h>
 
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "audio/pcm16.h"
 #include "audio/polyphase.h"
+#include "audio/reused_audio.h"
 #include "audio/sndfile_handle.h"
 #include "io/atomic_file.h"
 #include "io/file_copy.h"
@@ -88,23 +90,38 @@ void check_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
 // files that players play end a sliver early too (an Ogg page after the end-of-stream flag: 99.94% of the
 // promised frames in one such track), so all but 1% is accepted with a warning; less is truncation. Nothing
 // to check where nothing was promised (promised 0).
-void check_decoded_length(const Audio& audio, std::int64_t promised, const std::string& name) {
-  const auto decoded = static_cast<std::int64_t>(audio.samples.size());
+void check_decoded_length(std::int64_t decoded, int sample_rate, std::int64_t promised, const std::string& name) {
   if (promised <= 0 || decoded >= promised) return;
   const std::string counts = std::to_string(decoded) + " of " + std::to_string(promised) + " frames";
   if (static_cast<double>(decoded) < 0.99 * static_cast<double>(promised)) throw Error(name, "truncated: decoded " + counts);
   log(LogLevel::Warning, name + ": the decoder ended early (" + counts + ", " +
-                             fmt_seconds(double(promised - decoded) / audio.sample_rate) + " short); using what it gave");
+                             fmt_seconds(double(promised - decoded) / sample_rate) + " short); using what it gave");
+}
+void check_decoded_length(const Audio& audio, std::int64_t promised, const std::string& name) {
+  check_decoded_length(static_cast<std::int64_t>(audio.samples.size()), audio.sample_rate, promised, name);
 }
 
-// Everything after opening: the checks, the reading and the mixing to mono, for files and memory alike.
-Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, double max_seconds) {
+// A decoded file: the samples are in the caller's `pcm` buffer where libsndfile decoded them (read_opened),
+// in the Audio's own vector where a decoder of its own filled one as it went (MP3, FLAC).
+struct Decoded {
+  Audio audio;               // rates and channels; samples empty where they are in pcm
+  std::span<float> samples;  // wherever they are (a moved vector keeps its storage: the span stays valid)
+};
+Decoded decoded_in_audio(Audio audio) {
+  std::span<float> samples(audio.samples);
+  return {std::move(audio), samples};
+}
+
+// Everything after opening: the checks, the reading and the mixing to mono, for files and memory alike. The
+// samples go to `pcm`, written from its start (a buffer kept from clip to clip grows without zero-filling).
+Decoded read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, double max_seconds,
+                    simd::ScratchFloats& pcm) {
   check_opened(sf, info, name, max_seconds);
   const double max_frames = max_seconds * info.samplerate;
-  Audio audio;
-  audio.sample_rate = audio.source_sample_rate = info.samplerate;
-  audio.source_channels = info.channels;
-  if (promised_frames(info)) audio.samples.reserve(static_cast<size_t>(info.frames) + 16384);
+  Decoded decoded;
+  decoded.audio.sample_rate = decoded.audio.source_sample_rate = info.samplerate;
+  decoded.audio.source_channels = info.channels;
+  if (promised_frames(info)) pcm.reserve(static_cast<size_t>(info.frames) + 16384);
 
   // Read straight into the output (mono) or into a small interleaved buffer that is mixed down, chunk by
   // chunk; the finiteness check is a branch-free OR over exponent bits so that it vectorises.
@@ -112,26 +129,23 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
   std::vector<float> interleaved(info.channels > 1 ? static_cast<size_t>(chunk_frames) * info.channels : 0);
   const bool pcm16_mono = info.channels == 1 && (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
   std::vector<short> shorts(pcm16_mono ? chunk_frames : 0);
-  std::vector<float> staged(pcm16_mono ? chunk_frames : 0);
   size_t total = 0;
   for (;;) {
     if (static_cast<double>(total) > max_frames)
       throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
+    if (pcm.size() < total + chunk_frames) pcm.resize(total + chunk_frames);
+    float* dst = pcm.data() + total;
     sf_count_t got;
     if (pcm16_mono) {
       // 16-bit mono (GTZAN's WAV and AU): read the integers and scale them here, in a loop that vectorises;
-      // libsndfile's own conversion is per sample and took 1 ms of a 30-s clip. Same 1/32768 scale. Staged
-      // in a small buffer and appended, where growing the output first zero-filled it (0.17 ms a clip);
-      // integers need no finiteness check.
+      // libsndfile's own conversion is per sample and took 1 ms of a 30-s clip. Same 1/32768 scale; integers
+      // need no finiteness check.
       got = sf_readf_short(sf, shorts.data(), chunk_frames);
       if (got <= 0) break;
-      shorts_to_float(shorts.data(), staged.data(), static_cast<size_t>(got));
-      audio.samples.insert(audio.samples.end(), staged.data(), staged.data() + got);
+      shorts_to_float(shorts.data(), dst, static_cast<size_t>(got));
       total += static_cast<size_t>(got);
       continue;
     }
-    if (audio.samples.size() < total + chunk_frames) audio.samples.resize(total + chunk_frames);
-    float* dst = audio.samples.data() + total;
     if (info.channels == 1) {
       got = sf_readf_float(sf, dst, chunk_frames);
     } else {
@@ -141,22 +155,28 @@ Audio read_opened(SNDFILE* sf, const SF_INFO& info, const std::string& name, dou
     if (info.channels > 1) mix_to_mono(interleaved.data(), static_cast<size_t>(got), info.channels, dst);
     if (!all_finite(dst, static_cast<size_t>(got))) {
       size_t at = total;
-      while (std::isfinite(audio.samples[at])) ++at;
-      throw Error(name, std::string(std::isnan(audio.samples[at]) ? "NaN" : "infinite") + " sample at frame " +
+      while (std::isfinite(pcm[at])) ++at;
+      throw Error(name, std::string(std::isnan(pcm[at]) ? "NaN" : "infinite") + " sample at frame " +
                             std::to_string(at) + " (" + fmt_seconds(double(at) / info.samplerate) + ")");
     }
     total += static_cast<size_t>(got);
   }
-  audio.samples.resize(total);
+  pcm.resize(total);
   if (static_cast<double>(total) > max_frames)
     throw Error(name, "too long: more than " + fmt_seconds(max_seconds) + " of audio (the limit)", ErrorKind::TooLarge);
   if (int err = sf_error(sf); err != SF_ERR_NO_ERROR)
     throw Error(name, std::string("corrupt audio data (") + sf_strerror(sf) + ")");
-  if (audio.samples.empty()) throw Error(name, "no samples after decoding");
-  check_decoded_length(audio, promised_frames(info), name);
-  return audio;
+  if (pcm.empty()) throw Error(name, "no samples after decoding");
+  check_decoded_length(static_cast<std::int64_t>(total), info.samplerate, promised_frames(info), name);
+  decoded.samples = pcm;
+  return decoded;
 }
 
+// The public form: the samples in the Audio (copied out of the buffer, as they were appended to it before).
+Audio into_audio(Decoded decoded) {
+  if (decoded.audio.samples.empty()) decoded.audio.samples.assign(decoded.samples.begin(), decoded.samples.end());
+  return std::move(decoded.audio);
+}
 
 // MP3 (and MP2) through libmpg123 directly: the decoder libsndfile uses for them, with libsndfile's settings
 // (float output, gapless, no resampling, no format changes mid-stream), so the same samples. Through
@@ -409,9 +429,8 @@ std::string unreadable(std::string_view head, const std::string& why) {
   return kind.empty() ? "not a readable audio file (" + why + ")" : "not audio: its content is " + kind + ", whatever its name says";
 }
 
-}  // namespace
-
-Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
+// decode_audio: the checks of the path, libsndfile to open it, then the decoder of its format.
+Decoded decode_file(const std::filesystem::path& path, double max_seconds, simd::ScratchFloats& pcm) {
   const std::string name = path.string();
   if (const std::string dangling = io::dangling_link(path); !dangling.empty()) throw Error(name, dangling);
   std::error_code ec;
@@ -434,7 +453,7 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
     file.reset();  // (closed before the bytes are read again)
     const std::string bytes = io::read_text_file(path);
-    return decode_mpeg({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, name, max_seconds);
+    return decoded_in_audio(decode_mpeg({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, name, max_seconds));
   }
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC) {
     check_opened(file.get(), info, name, max_seconds);
@@ -442,12 +461,11 @@ Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
     auto open = [&](FLAC__StreamDecoder* d, FlacRead& r) {
       return FLAC__stream_decoder_init_file(d, name.c_str(), flac_write, nullptr, flac_error, &r);
     };
-    return decode_flac(open, info, name, max_seconds);
+    return decoded_in_audio(decode_flac(open, info, name, max_seconds));
   }
-  return read_opened(file.get(), info, name, max_seconds);
+  return read_opened(file.get(), info, name, max_seconds, pcm);
 }
 
-namespace {
 
 // libsndfile's virtual I/O over a byte buffer (an HTTP upload), read-only.
 struct MemoryStream {
@@ -471,9 +489,9 @@ sf_count_t mem_read(void* ptr, sf_count_t count, void* u) {
 sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
 sf_count_t mem_tell(void* u) { return static_cast<MemoryStream*>(u)->pos; }
 
-}  // namespace
 
-Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name, double max_seconds) {
+Decoded decode_bytes(std::span<const unsigned char> bytes, const std::string& name, double max_seconds,
+                     simd::ScratchFloats& pcm) {
   if (bytes.empty()) throw Error(name, "empty file (0 bytes)");
   MemoryStream stream{bytes.data(), static_cast<sf_count_t>(bytes.size())};
   SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
@@ -482,7 +500,7 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
   if (!file)
     throw Error(name, unreadable(std::string_view(reinterpret_cast<const char*>(bytes.data()), std::min<size_t>(bytes.size(), 16)),
                                  sf_strerror(nullptr)));
-  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) return decode_mpeg(bytes, name, max_seconds);
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) return decoded_in_audio(decode_mpeg(bytes, name, max_seconds));
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC) {
     check_opened(file.get(), info, name, max_seconds);
     auto open = [&](FLAC__StreamDecoder* d, FlacRead& r) {
@@ -490,28 +508,46 @@ Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name
       return FLAC__stream_decoder_init_stream(d, flac_read, flac_seek, flac_tell, flac_length, flac_eof, flac_write,
                                               nullptr, flac_error, &r);
     };
-    return decode_flac(open, info, name, max_seconds);
+    return decoded_in_audio(decode_flac(open, info, name, max_seconds));
   }
-  return read_opened(file.get(), info, name, max_seconds);
+  return read_opened(file.get(), info, name, max_seconds, pcm);
 }
 
-namespace {
-// Resampling and quantisation after decoding, as AudioOptions say.
-Audio finish_loading(Audio audio, const AudioOptions& options, const std::string& name) {
-  if (audio.sample_rate != options.sample_rate) {
-    audio.samples = resample(audio.samples, audio.sample_rate, options.sample_rate, options.resample_quality,
-                             options.resampler, options.quantize_16bit);
-    audio.sample_rate = options.sample_rate;
-    if (audio.samples.empty()) throw Error(name, "no samples left after resampling (too short)");
-  } else if (options.quantize_16bit) {
-    quantize_16bit(audio.samples);
-  }
-  return audio;
-}
+
 void check_rate(const AudioOptions& options) {
   if (options.sample_rate < 1000 || options.sample_rate > 384000)
     throw Error("audio.sample_rate", "must be in [1000, 384000] Hz, got " + std::to_string(options.sample_rate));
 }
+
+// Resampling and quantisation after decoding, as AudioOptions say, into a new vector (load_audio) or a buffer
+// kept from clip to clip (load_audio_reusing_buffers). Returns the samples: `resampled`, or at equal rates the
+// decoded ones, quantised in place.
+template <class Buffer>
+std::span<float> finish_samples(std::span<float> decoded, int rate, const AudioOptions& options,
+                                const std::string& name, Buffer& resampled) {
+  if (rate == options.sample_rate) {
+    if (options.quantize_16bit) quantize_16bit(decoded);
+    return decoded;
+  }
+  if constexpr (std::is_same_v<Buffer, simd::ScratchFloats>)
+    resample_into(decoded, rate, options.sample_rate, options.resample_quality, options.resampler,
+                  options.quantize_16bit, resampled);
+  else
+    resampled = resample(decoded, rate, options.sample_rate, options.resample_quality, options.resampler,
+                         options.quantize_16bit);
+  if (resampled.empty()) throw Error(name, "no samples left after resampling (too short)");
+  return resampled;
+}
+
+Audio finish_loading(Decoded decoded, const AudioOptions& options, const std::string& name) {
+  std::vector<float> resampled;
+  finish_samples(decoded.samples, decoded.audio.sample_rate, options, name, resampled);
+  if (resampled.empty()) return into_audio(std::move(decoded));  // equal rates
+  decoded.audio.samples = std::move(resampled);
+  decoded.audio.sample_rate = options.sample_rate;
+  return std::move(decoded.audio);
+}
+
 }  // namespace
 
 bool has_audio_extension(const std::filesystem::path& p) {
@@ -521,14 +557,49 @@ bool has_audio_extension(const std::filesystem::path& p) {
   return exts.count(ext) > 0;
 }
 
+Audio decode_audio(const std::filesystem::path& path, double max_seconds) {
+  simd::ScratchFloats pcm;
+  return into_audio(decode_file(path, max_seconds, pcm));
+}
+
+Audio decode_audio(std::span<const unsigned char> bytes, const std::string& name, double max_seconds) {
+  simd::ScratchFloats pcm;
+  return into_audio(decode_bytes(bytes, name, max_seconds, pcm));
+}
+
+// The decoded samples go only to the resampler: they stay in their buffer, never copied into an Audio.
 Audio load_audio(const std::filesystem::path& path, const AudioOptions& options) {
   check_rate(options);
-  return finish_loading(decode_audio(path, options.max_seconds), options, path.string());
+  simd::ScratchFloats pcm;
+  return finish_loading(decode_file(path, options.max_seconds, pcm), options, path.string());
 }
 
 Audio load_audio(std::span<const unsigned char> bytes, const std::string& name, const AudioOptions& options) {
   check_rate(options);
-  return finish_loading(decode_audio(bytes, name, options.max_seconds), options, name);
+  simd::ScratchFloats pcm;
+  return finish_loading(decode_bytes(bytes, name, options.max_seconds, pcm), options, name);
+}
+
+const ReusedAudio& load_audio_reusing_buffers(const std::filesystem::path& path, const AudioOptions& options) {
+  struct Buffers {
+    simd::ScratchFloats pcm, resampled;
+    Decoded decoded;
+    ReusedAudio loaded;
+  };
+  thread_local Buffers b;
+  b.loaded = {};
+  b.decoded = {};
+  // A long recording's buffers are given back rather than kept for the next file (32 MB each: ~6 minutes at
+  // 22.05 kHz).
+  constexpr size_t kKeptFloats = size_t{1} << 23;
+  for (simd::ScratchFloats* buffer : {&b.pcm, &b.resampled})
+    if (buffer->capacity() > kKeptFloats) simd::ScratchFloats().swap(*buffer);
+  check_rate(options);
+  b.decoded = decode_file(path, options.max_seconds, b.pcm);
+  const std::span<const float> samples =
+      finish_samples(b.decoded.samples, b.decoded.audio.sample_rate, options, path.string(), b.resampled);
+  b.loaded = {samples, options.sample_rate, b.decoded.audio.source_sample_rate, b.decoded.audio.source_channels};
+  return b.loaded;
 }
 
 Audio audio_from_samples(std::span<const float> samples, int sample_rate, const std::string& name,
@@ -550,7 +621,7 @@ Audio audio_from_samples(std::span<const float> samples, int sample_rate, const 
   audio.samples.assign(samples.begin(), samples.end());
   audio.sample_rate = audio.source_sample_rate = sample_rate;
   audio.source_channels = 1;
-  return finish_loading(std::move(audio), options, name);
+  return finish_loading(decoded_in_audio(std::move(audio)), options, name);
 }
 
 namespace {

@@ -341,17 +341,21 @@ void run_blocks(const float* x, const PolyphaseDesign& d, std::int64_t supers, f
 
 }  // namespace
 
-std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& d, bool quantize) {
+std::int64_t polyphase_output_count(std::int64_t n_in, const PolyphaseDesign& d) {
+  return (n_in * d.up + d.down / 2) / d.down;
+}
+
+void resample_polyphase_into(std::span<const float> in, const PolyphaseDesign& d, bool quantize, std::span<float> y) {
   const std::int64_t n_in = static_cast<std::int64_t>(in.size());
-  const std::int64_t n_out = (n_in * d.up + d.down / 2) / d.down;
+  const std::int64_t n_out = polyphase_output_count(n_in, d);
+  if (static_cast<std::int64_t>(y.size()) != n_out) throw Error("resample", "output buffer of the wrong size");
   // Zeros before and after, so that every output's taps read inside the padded input.
   const PaddedInput padded{in, d.taps / 2 - 1};
   const std::int64_t padded_end = padded.front + n_in + d.taps + kLanes;
-  std::vector<float> y(static_cast<size_t>(n_out));
   if (d.blocks.empty()) {
     run_phases(padded.copy(0, padded_end).data(), d.table.data(), d.taps, d.up, d.down, n_out, y.data());
     if (quantize) quantize_16bit(y);
-    return y;
+    return;
   }
   // Super-period t reads padded samples [t·SI, t·SI + reach). Those between the padding at both ends are
   // read in place; only the first and last few super-periods get a padded copy (copying the whole input
@@ -370,6 +374,11 @@ std::vector<float> resample_polyphase(std::span<const float> in, const Polyphase
   run_blocks(tail.data(), d, supers - inner_end, y.data() + inner_end * d.super_outputs, quantize, partial);
   run_outputs(tail.data(), inner_end * si, d, supers * d.super_outputs + partial / kBlock * kBlock, n_out, y.data(),
               quantize);
+}
+
+std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& d, bool quantize) {
+  std::vector<float> y(static_cast<size_t>(polyphase_output_count(static_cast<std::int64_t>(in.size()), d)));
+  resample_polyphase_into(in, d, quantize, y);
   return y;
 }
 

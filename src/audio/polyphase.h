@@ -51,9 +51,17 @@ bool polyphase_supported(int from_rate, int to_rate, ResampleQuality quality);
 // stored (the same values as a pass over the output afterwards, without reading it back).
 std::vector<float> resample_polyphase(std::span<const float> in, const PolyphaseDesign& design,
                                       bool quantize_16bit = false);
+// The same into `out`, which holds exactly polyphase_output_count(in.size(), design) samples.
+std::int64_t polyphase_output_count(std::int64_t n_in, const PolyphaseDesign& design);
+void resample_polyphase_into(std::span<const float> in, const PolyphaseDesign& design, bool quantize_16bit,
+                             std::span<float> out);
 
 // resample() with its outputs rounded to 16 bits: as it stores them (polyphase), or in a pass after it (libsoxr).
 std::vector<float> resample(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality,
                             Resampler resampler, bool quantize_16bit);
+// The same into `out` (resized to the output's length): a buffer kept for the next clip, which grows without
+// being zero-filled first.
+void resample_into(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality,
+                   Resampler resampler, bool quantize_16bit, simd::ScratchFloats& out);
 
 }  // namespace genrenet

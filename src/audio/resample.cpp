@@ -91,20 +91,51 @@ std::vector<float> resample(std::span<const float> in, int from_rate, int to_rat
   return resample(in, from_rate, to_rate, quality, resampler, false);
 }
 
-std::vector<float> resample(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality,
-                            Resampler resampler, bool quantize) {
+namespace {
+
+void check_rates(int from_rate, int to_rate) {
   if (from_rate <= 0 || to_rate <= 0)
     throw Error("resample", "sample rates must be positive (" + std::to_string(from_rate) + " -> " +
                                 std::to_string(to_rate) + ")");
-  std::vector<float> out;
-  if (from_rate == to_rate)
-    out.assign(in.begin(), in.end());
-  else if (resampler == Resampler::Polyphase && polyphase_supported(from_rate, to_rate, quality))
-    return resample_polyphase(in, *cached_design(from_rate, to_rate, quality), quantize);
-  else
-    out = resample_with_soxr(in, from_rate, to_rate, quality);
+}
+
+// The polyphase design these rates and options resample with; null where libsoxr does it (or nothing does:
+// equal rates).
+std::shared_ptr<const PolyphaseDesign> polyphase_design_for(int from_rate, int to_rate, ResampleQuality quality,
+                                                            Resampler resampler) {
+  if (from_rate == to_rate || resampler != Resampler::Polyphase || !polyphase_supported(from_rate, to_rate, quality))
+    return nullptr;
+  return cached_design(from_rate, to_rate, quality);
+}
+
+}  // namespace
+
+std::vector<float> resample(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality,
+                            Resampler resampler, bool quantize) {
+  check_rates(from_rate, to_rate);
+  if (auto design = polyphase_design_for(from_rate, to_rate, quality, resampler))
+    return resample_polyphase(in, *design, quantize);
+  std::vector<float> out = from_rate == to_rate ? std::vector<float>(in.begin(), in.end())
+                                                : resample_with_soxr(in, from_rate, to_rate, quality);
   if (quantize) quantize_16bit(out);
   return out;
+}
+
+void resample_into(std::span<const float> in, int from_rate, int to_rate, ResampleQuality quality,
+                   Resampler resampler, bool quantize, simd::ScratchFloats& out) {
+  check_rates(from_rate, to_rate);
+  if (auto design = polyphase_design_for(from_rate, to_rate, quality, resampler)) {
+    out.resize(static_cast<size_t>(polyphase_output_count(static_cast<std::int64_t>(in.size()), *design)));
+    resample_polyphase_into(in, *design, quantize, out);
+    return;
+  }
+  if (from_rate == to_rate) {
+    out.assign(in.begin(), in.end());
+  } else {
+    const std::vector<float> soxr_out = resample_with_soxr(in, from_rate, to_rate, quality);
+    out.assign(soxr_out.begin(), soxr_out.end());
+  }
+  if (quantize) quantize_16bit(out);
 }
 
 }  // namespace genrenet

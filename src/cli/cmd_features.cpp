@@ -8,6 +8,7 @@
 
 #include <genrenet/compute.h>
 
+#include "audio/reused_audio.h"
 #include "cli/commands.h"
 #include "common/parallel.h"
 #include "common/progress.h"
@@ -62,14 +63,14 @@ Result process(const std::string& file, const std::string& output, FeatureStage 
                const FeatureExtractor& fx, bool write) {
   Result r;
   try {
-    Audio audio = load_audio(file, fx.options().audio);
+    const ReusedAudio& audio = load_audio_reusing_buffers(file, fx.options().audio);
     r.duration = audio.duration_seconds();
     r.source_rate = audio.source_sample_rate;
     r.source_channels = audio.source_channels;
     Spectrogram s;
     switch (stage) {
       case FeatureStage::Resampled:
-        s = Spectrogram{1, static_cast<int>(audio.samples.size()), std::move(audio.samples)};
+        s = Spectrogram{1, static_cast<int>(audio.samples.size()), {audio.samples.begin(), audio.samples.end()}};
         break;
       case FeatureStage::Mel: s = fx.mel_power(audio.samples); break;
       case FeatureStage::Db: s = fx.log_mel(audio.samples); break;

@@ -17,6 +17,7 @@
 #include <genrenet/compute.h>
 #include <genrenet/data.h>
 
+#include "audio/reused_audio.h"
 #include "common/log.h"
 #include "common/parallel.h"
 #include "common/progress.h"
@@ -123,8 +124,7 @@ Spectrogram FeatureCache::load_one(const std::filesystem::path& file, bool& comp
   FileLock lock(dir_ / "locks" / (hash.substr(0, 2) + ".lock"));
   if (!existed)
     if (auto s = read_entry(entry)) return std::move(*s);
-  Audio audio = load_audio(file, extractor_.options().audio);
-  Spectrogram s = extractor_.log_mel(audio.samples);
+  Spectrogram s = extractor_.log_mel(load_audio_reusing_buffers(file, extractor_.options().audio).samples);
   write_npy(entry, s.data, {s.n_mels, s.n_frames});
   computed = true;
   return s;

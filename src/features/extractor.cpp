@@ -9,6 +9,7 @@
 
 #include <genrenet/genrenet.h>
 
+#include "audio/reused_audio.h"
 #include "features/batched_fft.h"
 #include "features/mel_filterbank.h"
 #include "common/simd.h"
@@ -296,8 +297,7 @@ Spectrogram FeatureExtractor::model_input(std::span<const float> samples, std::m
 }
 
 Spectrogram FeatureExtractor::model_input(const std::filesystem::path& path, std::mt19937* rng) const {
-  Audio audio = load_audio(path, impl_->opts.audio);
-  return model_input(audio.samples, rng);
+  return model_input(load_audio_reusing_buffers(path, impl_->opts.audio).samples, rng);
 }
 
 }  // namespace genrenet

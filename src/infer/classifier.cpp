@@ -13,6 +13,7 @@
 #include <genrenet/model.h>
 #include <genrenet/weights.h>
 
+#include "audio/reused_audio.h"
 #include "common/option_tables.h"
 #include "common/parallel.h"
 #include "infer/classification_json.h"
@@ -183,7 +184,7 @@ struct Classifier::Impl {
         out[i].file = files[i];
         const auto t0 = std::chrono::steady_clock::now();
         try {
-          d.wins[k] = windows_of_samples(load_audio(files[i], decode).samples, w);
+          d.wins[k] = windows_of_samples(load_audio_reusing_buffers(files[i], decode).samples, w);
         } catch (const std::exception& e) {
           out[i].error = e.what();
         }

@@ -7,6 +7,7 @@
 #include <genrenet/classifier.h>
 #include <genrenet/inference.h>
 
+#include "audio/reused_audio.h"
 #include "common/log.h"
 #include "common/parallel.h"
 #include "common/progress.h"
@@ -41,8 +42,8 @@ QuantizeReport quantize_model_file(const std::filesystem::path& model_path, cons
     ProgressBar bar("features", files.size());
     parallel_for(files.size(), threads, [&](size_t i) {
       try {
-        const Audio a = load_audio(files[i], mf.features.audio);
-        windows[i] = window_inputs(fx.log_mel(a.samples), mf.features, mf.features.frames, mf.features.frames / 2);
+        const auto& samples = load_audio_reusing_buffers(files[i], mf.features.audio).samples;
+        windows[i] = window_inputs(fx.log_mel(samples), mf.features, mf.features.frames, mf.features.frames / 2);
       } catch (const std::exception& e) {
         errors[i] = e.what();
       }
