@@ -34,12 +34,17 @@ if [ -x "$baseline/bench/bench_model" ] && [ -x "$baseline/bench/bench_features"
   done
   [ "${GENRENET_BENCH_ONLY_STAGES:-0}" = 1 ] && exit 0
 fi
-# Each run writes into a folder of its own, all removed at the end: on ext4, creating a file where many were
-# just deleted makes the inode allocator skip the recently freed ones (recently_deleted), which cost
-# 0.1-0.15 ms a file here, a cost of the benchmark's own clean-up rather than of either build.
+# Each run writes into a folder of its own, all removed at the end: on ext4 without a journal (this VM's),
+# creating a file where many were deleted in the last minutes makes the inode allocator check and skip each
+# recently freed one (recently_deleted), which cost 0.1-0.3 ms a file here: a cost of earlier clean-ups
+# rather than of either build. Runs soon after deleting many files measure it; wait some minutes first.
+# Per clip = (T(5 x the files) - T(the files)) / (4 x the files): LibTorch's start-up, which moves by ~50 ms
+# between runs here, cancels, and what is left of its spread is divided by 400 clips (by 99 with one file
+# against all of them, which moved the figure by up to 1 ms a clip).
 # The builds take turns, so that a slower spell of the shared machine falls on both.
 # Also with --no-write: the same work as the torchaudio loop below, which keeps its spectrograms in memory.
 declare -A best_one best_all
+many=("${wavs[@]}" "${wavs[@]}" "${wavs[@]}" "${wavs[@]}" "${wavs[@]}")
 run=0
 for _ in 1 2 3; do
   for g in build/genrenet "$baseline/genrenet"; do
@@ -47,8 +52,8 @@ for _ in 1 2 3; do
       run=$((run + 1)) && mkdir -p "$work/out/$run-one" "$work/out/$run-all"
       flags=(--threads 1)
       [ "$mode" = write ] || flags+=(--no-write)
-      t0=$(date +%s.%N); "$g" features "${flags[@]}" --out "$work/out/$run-one" "${wavs[0]}" > /dev/null; t1=$(date +%s.%N)
-      t2=$(date +%s.%N); "$g" features "${flags[@]}" --out "$work/out/$run-all" "${wavs[@]}" > /dev/null; t3=$(date +%s.%N)
+      t0=$(date +%s.%N); "$g" features "${flags[@]}" --out "$work/out/$run-one" "${wavs[@]}" > /dev/null; t1=$(date +%s.%N)
+      t2=$(date +%s.%N); "$g" features "${flags[@]}" --out "$work/out/$run-all" "${many[@]}" > /dev/null; t3=$(date +%s.%N)
       best_one[$g $mode]=$(python3 -c "print(min(${best_one[$g $mode]:-999}, $t1 - $t0))")
       best_all[$g $mode]=$(python3 -c "print(min(${best_all[$g $mode]:-999}, $t3 - $t2))")
     done
@@ -56,7 +61,7 @@ for _ in 1 2 3; do
 done
 for g in build/genrenet "$baseline/genrenet"; do
   for mode in write no-write; do
-    python3 -c "print('$g features --threads 1 ($mode): %.2f ms a clip (start-up excluded)' % ((${best_all[$g $mode]} - ${best_one[$g $mode]}) / (${#wavs[@]} - 1) * 1000))"
+    python3 -c "print('$g features --threads 1 ($mode): %.2f ms a clip (start-up excluded)' % ((${best_all[$g $mode]} - ${best_one[$g $mode]}) / (${#many[@]} - ${#wavs[@]}) * 1000))"
   done
 done
 reference=../shared/reference/pytorch_baseline.py
