@@ -381,6 +381,9 @@ TEST(LoadAudio, ReusedBuffersGiveLoadAudiosSamples) {
   ASSERT_TRUE(write_with_sndfile(dir / "tone.flac", test::sine(440, 2.1, 22050, 0.4), 22050, 1,
                                  SF_FORMAT_FLAC | SF_FORMAT_PCM_16));
   write_wav(dir / "odd-rate.wav", test::sine(440, 0.9, 11025, 0.4), 11025);
+  // Longer than the buffers kept (2^23 samples; 400 s is 8.8 M): its decoded buffer is given back once
+  // resampled, the resampled one at the next call.
+  write_wav(dir / "seven-minutes.wav", test::sine(220, 400.0, 22050, 0.2), 22050);
   test::write_bytes(dir / "broken.wav", "RIFF....WAVEnot really");
   AudioOptions unrounded;
   unrounded.quantize_16bit = false;
@@ -388,7 +391,8 @@ TEST(LoadAudio, ReusedBuffersGiveLoadAudiosSamples) {
   soxr.resampler = Resampler::Soxr;
   const std::vector<std::pair<std::string, AudioOptions>> sequence = {
       {"long.wav", {}}, {"short.wav", {}}, {"same-rate.wav", {}}, {"broken.wav", {}}, {"stereo.wav", {}},
-      {"tone.flac", {}}, {"long.wav", unrounded}, {"odd-rate.wav", soxr}, {"short.wav", {}}, {"same-rate.wav", unrounded}};
+      {"tone.flac", {}}, {"long.wav", unrounded}, {"odd-rate.wav", soxr}, {"short.wav", {}}, {"same-rate.wav", unrounded},
+      {"seven-minutes.wav", {}}, {"short.wav", {}}, {"seven-minutes.wav", {}}, {"same-rate.wav", {}}};
   for (const auto& [name, options] : sequence) {
     const std::filesystem::path path = dir / name;
     if (name == "broken.wav") {

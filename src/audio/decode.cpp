@@ -466,7 +466,6 @@ Decoded decode_file(const std::filesystem::path& path, double max_seconds, simd:
   return read_opened(file.get(), info, name, max_seconds, pcm);
 }
 
-
 // libsndfile's virtual I/O over a byte buffer (an HTTP upload), read-only.
 struct MemoryStream {
   const unsigned char* data;
@@ -488,7 +487,6 @@ sf_count_t mem_read(void* ptr, sf_count_t count, void* u) {
 }
 sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
 sf_count_t mem_tell(void* u) { return static_cast<MemoryStream*>(u)->pos; }
-
 
 Decoded decode_bytes(std::span<const unsigned char> bytes, const std::string& name, double max_seconds,
                      simd::ScratchFloats& pcm) {
@@ -512,7 +510,6 @@ Decoded decode_bytes(std::span<const unsigned char> bytes, const std::string& na
   }
   return read_opened(file.get(), info, name, max_seconds, pcm);
 }
-
 
 void check_rate(const AudioOptions& options) {
   if (options.sample_rate < 1000 || options.sample_rate > 384000)
@@ -587,18 +584,25 @@ const ReusedAudio& load_audio_reusing_buffers(const std::filesystem::path& path,
     ReusedAudio loaded;
   };
   thread_local Buffers b;
+  // A long recording's buffers are given back rather than kept for the next file (32 MB each: ~6 minutes at
+  // 22.05 kHz): the decoded one as soon as it is resampled, the other at the next call.
+  constexpr size_t kKeptFloats = size_t{1} << 23;
+  auto give_back_if_large = [](simd::ScratchFloats& buffer) {
+    if (buffer.capacity() > kKeptFloats) simd::ScratchFloats().swap(buffer);
+  };
   b.loaded = {};
   b.decoded = {};
-  // A long recording's buffers are given back rather than kept for the next file (32 MB each: ~6 minutes at
-  // 22.05 kHz).
-  constexpr size_t kKeptFloats = size_t{1} << 23;
-  for (simd::ScratchFloats* buffer : {&b.pcm, &b.resampled})
-    if (buffer->capacity() > kKeptFloats) simd::ScratchFloats().swap(*buffer);
+  give_back_if_large(b.pcm);
+  give_back_if_large(b.resampled);
   check_rate(options);
   b.decoded = decode_file(path, options.max_seconds, b.pcm);
   const std::span<const float> samples =
       finish_samples(b.decoded.samples, b.decoded.audio.sample_rate, options, path.string(), b.resampled);
   b.loaded = {samples, options.sample_rate, b.decoded.audio.source_sample_rate, b.decoded.audio.source_channels};
+  if (samples.data() == b.resampled.data()) {
+    b.decoded = {};  // (an MP3's or FLAC's own vector: not kept)
+    give_back_if_large(b.pcm);
+  }
   return b.loaded;
 }
 
