@@ -97,6 +97,16 @@ TEST(AtomicWrite, PiecesMakeOneFileAndARefusedWriteNamesIt) {
   const std::string_view parts[] = {"head", "", "er and data"};
   io::write_file_atomically(dir / "p.txt", parts, /*synced=*/false);
   EXPECT_EQ(test::read_bytes(dir / "p.txt"), "header and data");
+  // More pieces than one writev takes (IOV_MAX, 1024 here), empty ones among them.
+  std::vector<std::string> pieces;
+  std::string joined;
+  for (int i = 0; i < 3000; ++i) {
+    pieces.push_back(i % 7 == 0 ? "" : std::to_string(i) + ",");
+    joined += pieces.back();
+  }
+  const std::vector<std::string_view> views(pieces.begin(), pieces.end());
+  io::write_file_atomically(dir / "many.txt", views, /*synced=*/false);
+  EXPECT_EQ(test::read_bytes(dir / "many.txt"), joined);
   std::vector<float> v(3000);
   for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5f * static_cast<float>(i) - 7.f;
   write_npy(dir / "synced.npy", v, {30, 100});
