@@ -78,6 +78,13 @@ void sync_file_system(const std::filesystem::path& path) {
 void write_file_atomically(const std::filesystem::path& target, std::span<const std::string_view> parts,
                            bool synced) {
   write_into_place(target, [&](const std::filesystem::path& tmp) {
+    // All parts in one call (a .npy's 128-byte header and its 512 KB: 0.114 against 0.128 ms as two writes);
+    // a short write goes on from where it stopped. (Allocated before the file is opened: nothing between
+    // open and close throws except through fail(), which closes it.)
+    std::vector<std::string_view> left(parts.begin(), parts.end());
+    std::erase_if(left, [](std::string_view part) { return part.empty(); });
+    std::vector<iovec> iov;
+    iov.reserve(std::min<size_t>(left.size(), IOV_MAX));
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) throw Error(target.string(), std::string("cannot write (") + std::strerror(errno) + ")");
     auto fail = [&](const char* what) {
@@ -85,12 +92,8 @@ void write_file_atomically(const std::filesystem::path& target, std::span<const 
       ::close(fd);
       throw Error(target.string(), reason);
     };
-    // All parts in one call (a .npy's 128-byte header and its 512 KB: 0.114 against 0.128 ms as two writes);
-    // a short write goes on from where it stopped.
-    std::vector<std::string_view> left(parts.begin(), parts.end());
-    std::erase_if(left, [](std::string_view part) { return part.empty(); });
     for (size_t first = 0; first < left.size();) {
-      std::vector<iovec> iov;
+      iov.clear();
       for (size_t i = first; i < left.size() && iov.size() < IOV_MAX; ++i)
         iov.push_back({const_cast<char*>(left[i].data()), left[i].size()});
       ssize_t n = ::writev(fd, iov.data(), static_cast<int>(iov.size()));
