@@ -97,9 +97,6 @@ void check_decoded_length(std::int64_t decoded, int sample_rate, std::int64_t pr
   log(LogLevel::Warning, name + ": the decoder ended early (" + counts + ", " +
                              fmt_seconds(double(promised - decoded) / sample_rate) + " short); using what it gave");
 }
-void check_decoded_length(const Audio& audio, std::int64_t promised, const std::string& name) {
-  check_decoded_length(static_cast<std::int64_t>(audio.samples.size()), audio.sample_rate, promised, name);
-}
 
 // A decoded file: the samples are in the caller's `pcm` buffer where libsndfile decoded them (read_opened),
 // in the Audio's own vector where a decoder of its own filled one as it went (MP3, FLAC).
@@ -402,7 +399,7 @@ Audio decode_flac(Open open, const SF_INFO& info, const std::string& name, doubl
     case FlacRead::Stop::OutOfMemory: throw std::bad_alloc();
   }
   if (audio.samples.empty()) throw Error(name, "no samples after decoding");
-  check_decoded_length(audio, promised, name);
+  check_decoded_length(static_cast<std::int64_t>(audio.samples.size()), audio.sample_rate, promised, name);
   // Damage with frames decoded after it (a frame that fails its checksum, lost sync) is an error, as libsndfile
   // made it; a stream cut off inside its last frame reports one too, and is the truncation judged above.
   const bool cut_short = static_cast<std::int64_t>(audio.samples.size()) < promised;

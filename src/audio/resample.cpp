@@ -129,13 +129,9 @@ void resample_into(std::span<const float> in, int from_rate, int to_rate, Resamp
     resample_polyphase_into(in, *design, quantize, out);
     return;
   }
-  if (from_rate == to_rate) {
-    out.assign(in.begin(), in.end());
-  } else {
-    const std::vector<float> soxr_out = resample_with_soxr(in, from_rate, to_rate, quality);
-    out.assign(soxr_out.begin(), soxr_out.end());
-  }
-  if (quantize) quantize_16bit(out);
+  // Equal rates and libsoxr make a vector of their own anyway: resample()'s, copied.
+  const std::vector<float> other = resample(in, from_rate, to_rate, quality, resampler, quantize);
+  out.assign(other.begin(), other.end());
 }
 
 }  // namespace genrenet
