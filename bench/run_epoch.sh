@@ -59,7 +59,7 @@ print(max(rates, default=0))')
   for g in "${best_genrenet[@]}"; do
     python3 -c 'import sys
 build, rate, best = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-if best > 0: print(f"{build}: epoch 2 at {rate:.1f} clips/s, {rate / best:.2f}x the best PyTorch frozen-8 step rate of this round ({best})")' \
+if best > 0: print(f"{build}: epoch 2 at {rate:.1f} clips/s, {rate / best:.2f}x the best of the PyTorch frozen-8 step rates run in this round ({best})")' \
       "${g% *}" "${g##* }" "$best_torch"
   done
 done
