@@ -2,10 +2,14 @@
 // while reading, so a long stereo file never needs its interleaved copy in memory; MP3 and FLAC, once
 // libsndfile has opened them, through their decoders (libmpg123, libFLAC) directly (why: at each).
 #include <FLAC/stream_decoder.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <mpg123.h>
 #include <sndfile.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,7 +29,7 @@
 #include "audio/polyphase.h"
 #include "audio/reused_audio.h"
 #include "audio/sndfile_handle.h"
-#include "io/atomic_file.h"
+#include "io/fd.h"
 #include "io/file_copy.h"
 #include "common/simd.h"
 
@@ -191,28 +195,39 @@ struct Mpg123 {
   }
 };
 
-struct ByteReader {
-  const unsigned char* data;
-  size_t size, pos = 0;
+// Where libmpg123 reads from: a file, read as it decodes (so that a long recording over the length limit is
+// refused after that much audio, not after reading all of it into memory), or bytes in memory (an upload).
+// A file cut short while it is read ends the stream there, as it would have been read.
+struct MpegInput {
+  int fd = -1;                                // the file, or -1 for `bytes`
+  std::span<const unsigned char> bytes = {};  // when fd < 0
+  off_t size = 0, pos = 0;
 };
-mpg123_ssize_t read_bytes(void* u, void* out, size_t n) {
-  auto* r = static_cast<ByteReader*>(u);
-  n = std::min(n, r->size - r->pos);
-  std::memcpy(out, r->data + r->pos, n);
-  r->pos += n;
+mpg123_ssize_t read_mpeg_input(void* u, void* out, size_t n) {
+  auto* in = static_cast<MpegInput*>(u);
+  n = static_cast<size_t>(std::max<off_t>(0, std::min<off_t>(static_cast<off_t>(n), in->size - in->pos)));
+  if (in->fd < 0) {
+    std::memcpy(out, in->bytes.data() + in->pos, n);
+  } else {
+    ssize_t got;
+    while ((got = ::pread(in->fd, out, n, in->pos)) < 0 && errno == EINTR) {
+    }
+    if (got < 0) return -1;
+    n = static_cast<size_t>(got);
+  }
+  in->pos += static_cast<off_t>(n);
   return static_cast<mpg123_ssize_t>(n);
 }
-off_t seek_bytes(void* u, off_t offset, int whence) {
-  auto* r = static_cast<ByteReader*>(u);
-  const off_t to = whence == SEEK_SET ? offset : whence == SEEK_CUR ? static_cast<off_t>(r->pos) + offset : static_cast<off_t>(r->size) + offset;
-  if (to < 0 || to > static_cast<off_t>(r->size)) return -1;
-  r->pos = static_cast<size_t>(to);
-  return to;
+off_t seek_mpeg_input(void* u, off_t offset, int whence) {
+  auto* in = static_cast<MpegInput*>(u);
+  const off_t to = whence == SEEK_SET ? offset : whence == SEEK_CUR ? in->pos + offset : in->size + offset;
+  if (to < 0 || to > in->size) return -1;
+  return in->pos = to;
 }
 
 // One decoding pass; `resync` false stops at the first damage (returns false, `lost_at` the frame).
-bool decode_mpeg_pass(std::span<const unsigned char> bytes, const std::string& name, double max_seconds, bool resync,
-                      Audio& audio, size_t& lost_at) {
+bool decode_mpeg_pass(MpegInput input, const std::string& name, double max_seconds, bool resync, Audio& audio,
+                      size_t& lost_at) {
   int err = MPG123_OK;
   Mpg123 m{mpg123_new(nullptr, &err)};
   if (!m.h) throw Error(name, std::string("the MP3 decoder could not start (") + mpg123_plain_strerror(err) + ")", ErrorKind::Internal);
@@ -220,11 +235,10 @@ bool decode_mpeg_pass(std::span<const unsigned char> bytes, const std::string& n
   mpg123_param(m.h, MPG123_ADD_FLAGS, quiet, 0);
   mpg123_param(m.h, MPG123_REMOVE_FLAGS, MPG123_AUTO_RESAMPLE, 0);
   if (resync) mpg123_param(m.h, MPG123_RESYNC_LIMIT, -1, 0);  // past damage of any length, to the stream's end
-  ByteReader reader{bytes.data(), bytes.size()};
   long rate = 0;
   int channels = 0, encoding = 0;
-  if (mpg123_replace_reader_handle(m.h, read_bytes, seek_bytes, nullptr) != MPG123_OK ||
-      mpg123_open_handle(m.h, &reader) != MPG123_OK || mpg123_getformat(m.h, &rate, &channels, &encoding) != MPG123_OK)
+  if (mpg123_replace_reader_handle(m.h, read_mpeg_input, seek_mpeg_input, nullptr) != MPG123_OK ||
+      mpg123_open_handle(m.h, &input) != MPG123_OK || mpg123_getformat(m.h, &rate, &channels, &encoding) != MPG123_OK)
     throw Error(name, std::string("not a readable MPEG audio stream (") + mpg123_strerror(m.h) + ")");
   if (rate < kMinSampleRate || rate > kMaxSampleRate || channels < 1 || channels > 2)
     throw Error(name, "an MPEG stream of " + std::to_string(rate) + " Hz and " + std::to_string(channels) + " channels");
@@ -260,13 +274,14 @@ bool decode_mpeg_pass(std::span<const unsigned char> bytes, const std::string& n
   return true;
 }
 
-Audio decode_mpeg(std::span<const unsigned char> bytes, const std::string& name, double max_seconds) {
+// Each pass reads `input` from its start.
+Audio decode_mpeg(const MpegInput& input, const std::string& name, double max_seconds) {
   static const int initialised = mpg123_init();  // (a no-op in libmpg123 >= 1.27; needed before)
   (void)initialised;
   Audio audio;
   size_t lost_at = 0;
-  if (!decode_mpeg_pass(bytes, name, max_seconds, false, audio, lost_at)) {
-    decode_mpeg_pass(bytes, name, max_seconds, true, audio, lost_at);
+  if (!decode_mpeg_pass(input, name, max_seconds, false, audio, lost_at)) {
+    decode_mpeg_pass(input, name, max_seconds, true, audio, lost_at);
     log(LogLevel::Warning, name + ": damaged MPEG data at " + fmt_seconds(static_cast<double>(lost_at) / audio.sample_rate) +
                                "; decoded past it as players do");
   }
@@ -448,9 +463,11 @@ Decoded decode_file(const std::filesystem::path& path, double max_seconds, simd:
     throw Error(name, unreadable(std::string_view(head, sizeof head), why));
   }
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
-    file.reset();  // (closed before the bytes are read again)
-    const std::string bytes = io::read_text_file(path);
-    return decoded_in_audio(decode_mpeg({reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()}, name, max_seconds));
+    file.reset();  // (closed before the file is read again)
+    io::Fd fd{::open(name.c_str(), O_RDONLY | O_CLOEXEC)};
+    struct stat st {};
+    if (fd.fd < 0 || ::fstat(fd.fd, &st) != 0) throw Error(name, "cannot be read: " + std::string(std::strerror(errno)));
+    return decoded_in_audio(decode_mpeg(MpegInput{.fd = fd.fd, .size = st.st_size}, name, max_seconds));
   }
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC) {
     check_opened(file.get(), info, name, max_seconds);
@@ -495,7 +512,9 @@ Decoded decode_bytes(std::span<const unsigned char> bytes, const std::string& na
   if (!file)
     throw Error(name, unreadable(std::string_view(reinterpret_cast<const char*>(bytes.data()), std::min<size_t>(bytes.size(), 16)),
                                  sf_strerror(nullptr)));
-  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) return decoded_in_audio(decode_mpeg(bytes, name, max_seconds));
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG)
+    return decoded_in_audio(
+        decode_mpeg(MpegInput{.bytes = bytes, .size = static_cast<off_t>(bytes.size())}, name, max_seconds));
   if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC) {
     check_opened(file.get(), info, name, max_seconds);
     auto open = [&](FLAC__StreamDecoder* d, FlacRead& r) {

@@ -1,4 +1,5 @@
 #include "io/file_copy.h"
+#include "io/fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,14 +17,6 @@
 
 namespace genrenet::io {
 namespace {
-
-// A file descriptor that closes itself.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 off_t size_of(int fd, const std::filesystem::path& p) {
   struct stat st {};
