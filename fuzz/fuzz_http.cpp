@@ -99,11 +99,12 @@ int start_server() {
   o.workers = 2;
   o.queue = 2;
   o.log_requests = false;
-  static serve::HttpTransport server(o, std::move(routes));
-  g_server = &server;
-  const int port = server.bind();
+  // Never destroyed: its I/O thread is detached and runs until the process ends, and a static transport was
+  // destroyed at exit under that thread's running handlers (UBSan: a timer's service gone under it).
+  g_server = new serve::HttpTransport(o, std::move(routes));
+  const int port = g_server->bind();
   if (port <= 0) std::abort();
-  std::thread([] { server.run(); }).detach();
+  std::thread([] { g_server->run(); }).detach();
   return port;
 }
 
