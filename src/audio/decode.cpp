@@ -202,21 +202,39 @@ struct MpegInput {
   int fd = -1;                                // the file, or -1 for `bytes`
   std::span<const unsigned char> bytes = {};  // when fd < 0
   off_t size = 0, pos = 0;
+  // The file's bytes from buffer_at on, read 64 KB at a time: libmpg123 asks for each frame's header and body
+  // separately (2300 reads for a 30-s clip, a system call each).
+  std::vector<unsigned char> buffer = {};
+  off_t buffer_at = 0;
 };
 mpg123_ssize_t read_mpeg_input(void* u, void* out, size_t n) {
   auto* in = static_cast<MpegInput*>(u);
   n = static_cast<size_t>(std::max<off_t>(0, std::min<off_t>(static_cast<off_t>(n), in->size - in->pos)));
   if (in->fd < 0) {
     std::memcpy(out, in->bytes.data() + in->pos, n);
-  } else {
-    ssize_t got;
-    while ((got = ::pread(in->fd, out, n, in->pos)) < 0 && errno == EINTR) {
-    }
-    if (got < 0) return -1;
-    n = static_cast<size_t>(got);
+    in->pos += static_cast<off_t>(n);
+    return static_cast<mpg123_ssize_t>(n);
   }
-  in->pos += static_cast<off_t>(n);
-  return static_cast<mpg123_ssize_t>(n);
+  size_t done = 0;
+  while (done < n) {
+    const off_t buffered_end = in->buffer_at + static_cast<off_t>(in->buffer.size());
+    if (in->pos < in->buffer_at || in->pos >= buffered_end) {
+      in->buffer.resize(64 * 1024);
+      ssize_t got;
+      while ((got = ::pread(in->fd, in->buffer.data(), in->buffer.size(), in->pos)) < 0 && errno == EINTR) {
+      }
+      if (got < 0) return -1;
+      in->buffer.resize(static_cast<size_t>(got));
+      in->buffer_at = in->pos;
+      if (got == 0) break;  // cut short since it was opened
+      continue;
+    }
+    const size_t k = std::min(n - done, static_cast<size_t>(buffered_end - in->pos));
+    std::memcpy(static_cast<unsigned char*>(out) + done, in->buffer.data() + (in->pos - in->buffer_at), k);
+    done += k;
+    in->pos += static_cast<off_t>(k);
+  }
+  return static_cast<mpg123_ssize_t>(done);
 }
 off_t seek_mpeg_input(void* u, off_t offset, int whence) {
   auto* in = static_cast<MpegInput*>(u);
