@@ -1,4 +1,4 @@
-// A file descriptor that closes itself (the decoders, the file copy).
+// A file descriptor that closes itself (the MP3 decoder's file, the file copy).
 #pragma once
 
 #include <unistd.h>

@@ -1,5 +1,4 @@
 #include "io/file_copy.h"
-#include "io/fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 #include <genrenet/genrenet.h>
 
 #include "common/failpoint.h"
+#include "io/fd.h"
 
 namespace genrenet::io {
 namespace {

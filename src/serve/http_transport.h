@@ -57,6 +57,8 @@ struct Route {
 class HttpTransport {
  public:
   HttpTransport(TransportOptions options, std::vector<Route> routes);
+  // Stops serving; a run() on another thread must have returned (join it first): the handlers it is still
+  // running use the state this destroys.
   ~HttpTransport();
   int bind();  // Error when the address cannot be listened on; returns the port
   int port() const;
