@@ -131,57 +131,6 @@ TEST(Decode, Mp3GivesLibsndfilesSamplesAndNamesDamage) {
   EXPECT_EQ(log_line(LogLevel::Warning, logged[0].second), said.substr(0, said.size() - 1));
 }
 
-// An MP3 file is read as it decodes, not whole into memory first: the same samples as from its bytes in memory
-// (an upload), damaged or not, and a stream longer than the limit refused once that much is decoded.
-TEST(Decode, Mp3FileReadAsItDecodesGivesItsBytesSamples) {
-  TempDir dir;
-  ASSERT_TRUE(write_with_sndfile(dir / "tone.mp3", test::sine(440, 4.0, 22050, 0.4), 22050, 1,
-                                 SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III));
-  std::string bytes = test::read_bytes(dir / "tone.mp3");
-  auto span_of = [](const std::string& b) { return std::span(reinterpret_cast<const unsigned char*>(b.data()), b.size()); };
-  const Audio file = decode_audio(dir / "tone.mp3");
-  const Audio memory = decode_audio(span_of(bytes), "tone.mp3");
-  ASSERT_GT(file.samples.size(), 80000u);
-  EXPECT_EQ(file.samples, memory.samples);
-  EXPECT_EQ(file.sample_rate, memory.sample_rate);
-  // Damage: both decode past it (a second pass from the start of the same input), the same samples.
-  for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 2000; ++i) bytes[i] = static_cast<char>(i * 7919 % 251);
-  test::write_bytes(dir / "damaged.mp3", bytes);
-  ::testing::internal::CaptureStderr();
-  const Audio damaged_file = decode_audio(dir / "damaged.mp3");
-  const Audio damaged_memory = decode_audio(span_of(bytes), "damaged.mp3");
-  ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(damaged_file.samples, damaged_memory.samples);
-  EXPECT_GT(damaged_file.samples.size(), file.samples.size() / 2);
-  // Over the limit: refused, from the file as from memory.
-  for (const bool from_file : {true, false}) {
-    try {
-      from_file ? decode_audio(dir / "tone.mp3", 2.0) : decode_audio(span_of(test::read_bytes(dir / "tone.mp3")), "tone.mp3", 2.0);
-      ADD_FAILURE() << "a 4-s MP3 was not refused at a 2-s limit (from_file " << from_file << ")";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("too long"), std::string::npos) << e.what();
-    }
-  }
-  // A long recording over the limit is refused after reading about as much of it as the limit (the bytes
-  // this process read, from the kernel's count; the decoder reads 64 KB at a time), not after reading all of it.
-  ASSERT_TRUE(write_with_sndfile(dir / "long.mp3", test::sine(440, 900.0, 22050, 0.4), 22050, 1,
-                                 SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III));
-  auto bytes_read = [] {
-    std::ifstream io("/proc/self/io");
-    std::string key;
-    long long value = -1;
-    while (io >> key >> value)
-      if (key == "rchar:") return value;
-    return -1LL;
-  };
-  const long long before = bytes_read();
-  if (before < 0) GTEST_SKIP() << "no /proc/self/io here";
-  EXPECT_THROW(decode_audio(dir / "long.mp3", 2.0), Error);
-  const auto size = static_cast<long long>(std::filesystem::file_size(dir / "long.mp3"));
-  ASSERT_GT(size, 800 * 1024);
-  EXPECT_LT(bytes_read() - before, 160 * 1024) << "of a " << size << "-byte file";
-}
-
 TEST(Decode, StereoIsMixedToTheMeanOfTheChannels) {
   TempDir dir;
   std::vector<float> x;
@@ -408,6 +357,58 @@ TEST(DecodeErrors, LongerThanTheCap) {
   expect_error(dir / "long.wav", "too long", o);
   o.max_seconds = 4.0;
   EXPECT_NO_THROW(load_audio(dir / "long.wav", o));
+}
+
+// An MP3 file is read as it decodes, not whole into memory first: the same samples as from its bytes in memory
+// (an upload), damaged or not, and a stream longer than the limit refused once that much is decoded.
+TEST(DecodeErrors, Mp3FileReadAsItDecodesGivesItsBytesSamples) {
+  TempDir dir;
+  ASSERT_TRUE(write_with_sndfile(dir / "tone.mp3", test::sine(440, 4.0, 22050, 0.4), 22050, 1,
+                                 SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III));
+  std::string bytes = test::read_bytes(dir / "tone.mp3");
+  auto span_of = [](const std::string& b) { return std::span(reinterpret_cast<const unsigned char*>(b.data()), b.size()); };
+  const Audio file = decode_audio(dir / "tone.mp3");
+  const Audio memory = decode_audio(span_of(bytes), "tone.mp3");
+  ASSERT_GT(file.samples.size(), 80000u);
+  EXPECT_EQ(file.samples, memory.samples);
+  EXPECT_EQ(file.sample_rate, memory.sample_rate);
+  // Damage: both decode past it (a second pass from the start of the same input), the same samples.
+  for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 2000; ++i) bytes[i] = static_cast<char>(i * 7919 % 251);
+  test::write_bytes(dir / "damaged.mp3", bytes);
+  ::testing::internal::CaptureStderr();
+  const Audio damaged_file = decode_audio(dir / "damaged.mp3");
+  const Audio damaged_memory = decode_audio(span_of(bytes), "damaged.mp3");
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(damaged_file.samples, damaged_memory.samples);
+  EXPECT_GT(damaged_file.samples.size(), file.samples.size() / 2);
+  // Over the limit: refused, from the file (both loaders) as from memory.
+  AudioOptions two_seconds;
+  two_seconds.max_seconds = 2.0;
+  expect_error(dir / "tone.mp3", "too long", two_seconds);
+  try {
+    decode_audio(span_of(test::read_bytes(dir / "tone.mp3")), "tone.mp3", 2.0);
+    ADD_FAILURE() << "a 4-s MP3 in memory was not refused at a 2-s limit";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("too long"), std::string::npos) << e.what();
+  }
+  // A long recording over the limit is refused after reading about as much of it as the limit (the bytes
+  // this process read, from the kernel's count; the decoder reads 64 KB at a time), not after reading all of it.
+  ASSERT_TRUE(write_with_sndfile(dir / "long.mp3", test::sine(440, 900.0, 22050, 0.4), 22050, 1,
+                                 SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III));
+  auto bytes_read = [] {
+    std::ifstream io("/proc/self/io");
+    std::string key;
+    long long value = -1;
+    while (io >> key >> value)
+      if (key == "rchar:") return value;
+    return -1LL;
+  };
+  const long long before = bytes_read();
+  if (before < 0) GTEST_SKIP() << "no /proc/self/io here";
+  EXPECT_THROW(decode_audio(dir / "long.mp3", 2.0), Error);
+  const auto size = static_cast<long long>(std::filesystem::file_size(dir / "long.mp3"));
+  ASSERT_GT(size, 800 * 1024);
+  EXPECT_LT(bytes_read() - before, 160 * 1024) << "of a " << size << "-byte file";
 }
 
 TEST(LoadAudio, ResamplesAndQuantises) {
