@@ -444,6 +444,40 @@ TEST(Int8Values, SpaceToDepthStemGivesTheSameIntegers) {
   at::globalContext().setQEngine(engine_before);
 }
 
+// The max-pool after the stem (3x3, stride 2, padding 1) on uint8 images: LibTorch's quantized max_pool2d's
+// values, for even and odd sizes, one pixel, and channel counts of a whole, a part and several vectors.
+TEST(Int8Values, MaxPoolGivesLibTorchsValues) {
+  torch::manual_seed(13);
+  for (auto [height, width] : {std::pair<int64_t, int64_t>{64, 512}, {9, 13}, {10, 14}, {1, 1}, {2, 3}})
+    for (int64_t channels : {64, 3, 1, 130}) {
+      const torch::Tensor values = torch::randint(0, 256, {2, channels, height, width}).to(torch::kUInt8);
+      const torch::Tensor q =
+          at::_make_per_tensor_quantized_tensor(values, 0.05, 7).contiguous(torch::MemoryFormat::ChannelsLast);
+      const torch::Tensor expected = torch::max_pool2d(q, {3, 3}, {2, 2}, {1, 1}, {1, 1}).int_repr().contiguous();
+      torch::Tensor got = torch::empty({2, pooled_size(height), pooled_size(width), channels}, torch::kUInt8);
+      for (int64_t i = 0; i < 2; ++i)
+        max_pool_3x3_stride2(reinterpret_cast<const std::uint8_t*>(q.data_ptr()) + i * channels * height * width, height,
+                             width, channels, got[i].data_ptr<std::uint8_t>());
+      EXPECT_TRUE(torch::equal(got.permute({0, 3, 1, 2}), expected)) << height << "x" << width << "x" << channels;
+    }
+}
+
+// The int8 network pools each clip's stem into the batch's tensor: every clip of a batch gives what it gives
+// alone (integer sums; a clip in another's place would be far off).
+TEST(InferenceNet, Int8BatchGivesEachClipsOwnOutput) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  ResNet m = model_with_statistics("resnet18");
+  InferenceNet net(m);
+  Int8Calibration cal;
+  torch::manual_seed(14);
+  const torch::Tensor x = torch::randn({3, 1, 33, 65});
+  net.observe(x, cal);
+  net.set_precision(Precision::Int8, &cal);
+  const torch::Tensor batch = net.trunk(x, 4);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_LT(relative_difference(batch.narrow(0, i, 1), net.trunk(x.narrow(0, i, 1), 4)), 1e-3) << i;
+}
+
 TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {
   if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
   ResNet m = model_with_statistics("resnet18");

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include <ATen/Parallel.h>
+
 #include "common/simd.h"
 
 namespace genrenet {
@@ -49,6 +51,24 @@ GENRENET_SIMD_CLONES float max_abs(const float* x, int64_t n) {
 
 GENRENET_SIMD_CLONES void dequantize_values(const std::uint8_t* q, float* x, int64_t n, float scale, int32_t zero_point) {
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
+}
+
+// ResNet's max-pool (3x3, stride 2, padding 1) of channels_last uint8 rows, in two passes over each output
+// row: the largest of its (up to) three input rows, value by value, then of three neighbouring pixels in that.
+// Padding is never the largest (LibTorch's pool skips it too), so a missing row or column repeats one inside.
+GENRENET_SIMD_CLONES void max_of_rows(const std::uint8_t* a, const std::uint8_t* b, const std::uint8_t* c,
+                                      std::uint8_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::max(std::max(a[i], b[i]), c[i]);
+}
+
+GENRENET_SIMD_CLONES void max_of_pixel_triples(const std::uint8_t* row, int64_t width, int64_t channels,
+                                               std::uint8_t* out, int64_t out_width) {
+  for (int64_t x = 0; x < out_width; ++x) {
+    const std::uint8_t* mid = row + 2 * x * channels;
+    const std::uint8_t* left = x > 0 ? mid - channels : mid;
+    const std::uint8_t* right = 2 * x + 1 < width ? mid + channels : mid;
+    for (int64_t k = 0; k < channels; ++k) out[x * channels + k] = std::max(std::max(left[k], mid[k]), right[k]);
+  }
 }
 
 // One row of the stem's 2x2 blocks (channels_last, four values a block) from two input rows of `width`
@@ -173,6 +193,20 @@ torch::Tensor quantize_weight_per_channel(const torch::Tensor& weight) {
   for (int64_t c = 0; c < channels; ++c)
     quantize_values(src + c * per_channel, dst + c * per_channel, per_channel, 1.0f / static_cast<float>(s[c]), 0, -128, 127);
   return q;
+}
+
+void max_pool_3x3_stride2(const std::uint8_t* in, int64_t height, int64_t width, int64_t channels, std::uint8_t* out) {
+  const int64_t out_height = pooled_size(height), out_width = pooled_size(width), row = width * channels;
+  at::parallel_for(0, out_height, 4, [&](int64_t begin, int64_t end) {
+    std::vector<std::uint8_t> rows(static_cast<size_t>(row));
+    for (int64_t y = begin; y < end; ++y) {
+      const std::uint8_t* mid = in + 2 * y * row;
+      const std::uint8_t* above = y > 0 ? mid - row : mid;
+      const std::uint8_t* below = 2 * y + 1 < height ? mid + row : mid;
+      max_of_rows(above, mid, below, rows.data(), row);
+      max_of_pixel_triples(rows.data(), width, channels, out + y * out_width * channels, out_width);
+    }
+  });
 }
 
 }  // namespace genrenet

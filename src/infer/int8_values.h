@@ -38,6 +38,13 @@ torch::Tensor quantize_space_to_depth(const torch::Tensor& x, double scale, int6
 // The stem's weight [out, 1, 7, 7] for that input: [out, 4, 4, 4], to be used with stride 1 and no padding.
 torch::Tensor space_to_depth_stem_weight(const torch::Tensor& weight);
 
+// ResNet's max-pool after the stem (3x3, stride 2, padding 1) of one channels_last uint8 image [height, width,
+// channels] into `out` [pooled_size(height), pooled_size(width), channels]: the values LibTorch's quantized
+// max_pool2d gives (a maximum of integers), on LibTorch's threads. The int8 network pools each clip's stem
+// output as soon as it is made, while it is in cache, into the batch's tensor (inference_net.cpp: why).
+inline int64_t pooled_size(int64_t size) { return (size - 1) / 2 + 1; }
+void max_pool_3x3_stride2(const std::uint8_t* in, int64_t height, int64_t width, int64_t channels, std::uint8_t* out);
+
 // A convolution's fp32 weight [out, in, kh, kw] as symmetric per-output-channel qint8: each channel's scale
 // is its largest absolute value / 127 (at least 1e-12 / 127), its zero point 0.
 torch::Tensor quantize_weight_per_channel(const torch::Tensor& weight);
