@@ -12,6 +12,7 @@
 #include <genrenet/train.h>
 
 #include "common/parallel.h"
+#include "compute/torch_warnings.h"
 #include "infer/int8_values.h"
 #include "small_model.h"
 #include "test_util.h"
@@ -476,6 +477,33 @@ TEST(InferenceNet, Int8BatchGivesEachClipsOwnOutput) {
   const torch::Tensor batch = net.trunk(x, 4);
   for (int64_t i = 0; i < 3; ++i)
     EXPECT_LT(relative_difference(batch.narrow(0, i, 1), net.trunk(x.narrow(0, i, 1), 4)), 1e-3) << i;
+}
+
+// LibTorch's warnings on this thread become log lines while a LibTorchWarningsToLog lives (LibTorch 2.x's
+// notice that quantized tensors are deprecated is dropped), and go back to the handler before it after.
+TEST(LibTorchWarnings, GoToTheLogWhileTheGuardLives) {
+  std::vector<std::pair<LogLevel, std::string>> logged;
+  const LogCallback before = set_log_callback([&](LogLevel level, const std::string& m) { logged.emplace_back(level, m); });
+  struct Counting : torch_compat::WarningHandlerBase {
+    std::vector<std::string> seen;
+    void warn(const std::string& message) override { seen.push_back(message); }
+  } outer;
+  {
+    torch_compat::WarningHandlerGuard outer_guard(&outer);
+    {
+      LibTorchWarningsToLog warnings;
+      TORCH_WARN("an unusual tensor");
+      TORCH_WARN("torch.quantize_per_tensor, torch.quantize_per_channel and other quantized tensor creation functions "
+                 "that produce tensors with dtype torch.quint8 are deprecated");
+    }
+    TORCH_WARN("after the guard");
+  }
+  set_log_callback(before);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].first, LogLevel::Warning);
+  EXPECT_EQ(logged[0].second, "LibTorch: an unusual tensor");
+  ASSERT_EQ(outer.seen.size(), 1u);
+  EXPECT_EQ(outer.seen[0], "after the guard");
 }
 
 TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {

@@ -11,10 +11,12 @@
 #pragma once
 
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/Allocator.h>
+#include <c10/util/Exception.h>
 #include <torch/version.h>
 
 #define GENRENET_TORCH_AT_LEAST(major, minor) \
@@ -54,6 +56,25 @@ class CpuAllocatorBase : public c10::Allocator {
   void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
 #endif
 };
+
+// --- LibTorch's warnings (TORCH_WARN) go to a handler of the calling thread. 2.0 moved its setter and guard
+// from the namespace c10::Warning (a class since) to c10::WarningUtils (both per thread), and gave
+// WarningHandler::process one c10::Warning where it took the source location, the message and a verbatim flag.
+// Derive from this and implement warn(message).
+class WarningHandlerBase : public c10::WarningHandler {
+ public:
+  virtual void warn(const std::string& message) = 0;
+#if GENRENET_TORCH_AT_LEAST(2, 0)
+  void process(const c10::Warning& warning) override { warn(warning.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& message, const bool) override { warn(message); }
+#endif
+};
+#if GENRENET_TORCH_AT_LEAST(2, 0)
+using WarningHandlerGuard = c10::WarningUtils::WarningHandlerGuard;
+#else
+using WarningHandlerGuard = c10::Warning::WarningHandlerGuard;
+#endif
 
 }  // namespace genrenet::torch_compat
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 
+#include "compute/torch_warnings.h"
 #include "infer/int8_values.h"
 
 namespace genrenet {
@@ -261,7 +262,10 @@ struct InferenceNet::Impl {
   torch::Tensor run(const torch::Tensor& x, int stages, Then then) const {
     torch::NoGradGuard no_grad;
     switch (precision) {
-      case Precision::Int8: return then(body_int8(x, stages));
+      case Precision::Int8: {
+        LibTorchWarningsToLog warnings;  // LibTorch 2.x's notice at the first quantized tensor
+        return then(body_int8(x, stages));
+      }
       case Precision::Bf16: {
         Bf16Autocast autocast(true, x.is_cuda());
         return then(body_float(x.contiguous(torch::MemoryFormat::ChannelsLast), nullptr, stages)).to(torch::kFloat32);
@@ -398,6 +402,7 @@ void InferenceNet::set_precision(Precision p, const Int8Calibration* calibration
   if (p == Precision::Int8) {
     if (!calibration || calibration->empty())
       throw Error("precision int8", "the model has no int8 calibration: make one with `genrenet quantize --model M --data DIR`");
+    LibTorchWarningsToLog warnings;  // the quantized weights: LibTorch 2.x's notice at the first quantized tensor
     impl_->prepare_int8(*calibration);
   } else {
     impl_->lay_out_float(uses_channels_last(p));
