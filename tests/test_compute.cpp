@@ -463,17 +463,23 @@ TEST(Int8Values, MaxPoolGivesLibTorchsValues) {
     }
 }
 
+// m's inference network in int8, calibrated on `clips`.
+InferenceNet int8_network(ResNet& m, const torch::Tensor& clips) {
+  InferenceNet net(m);
+  Int8Calibration cal;
+  net.observe(clips, cal);
+  net.set_precision(Precision::Int8, &cal);
+  return net;
+}
+
 // The int8 network pools each clip's stem into the batch's tensor: every clip of a batch gives what it gives
 // alone (integer sums; a clip in another's place would be far off).
 TEST(InferenceNet, Int8BatchGivesEachClipsOwnOutput) {
   if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
   ResNet m = model_with_statistics("resnet18");
-  InferenceNet net(m);
-  Int8Calibration cal;
   torch::manual_seed(14);
   const torch::Tensor x = torch::randn({3, 1, 33, 65});
-  net.observe(x, cal);
-  net.set_precision(Precision::Int8, &cal);
+  const InferenceNet net = int8_network(m, x);
   const torch::Tensor batch = net.trunk(x, 4);
   for (int64_t i = 0; i < 3; ++i)
     EXPECT_LT(relative_difference(batch.narrow(0, i, 1), net.trunk(x.narrow(0, i, 1), 4)), 1e-3) << i;
@@ -509,11 +515,8 @@ TEST(LibTorchWarnings, GoToTheLogWhileTheGuardLives) {
 TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {
   if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
   ResNet m = model_with_statistics("resnet18");
-  InferenceNet net(m);
-  Int8Calibration cal;
   torch::manual_seed(8);
-  net.observe(torch::randn({4, 3, 32, 64}), cal);
-  net.set_precision(Precision::Int8, &cal);
+  const InferenceNet net = int8_network(m, torch::randn({4, 3, 32, 64}));
   const torch::Tensor x = torch::randn({2, 3, 32, 64});
   const torch::Tensor serial = net.forward(x);
   std::vector<torch::Tensor> out(4);
