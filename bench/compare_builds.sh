@@ -2,7 +2,8 @@
 # This build against another (an earlier commit's, built beside it), in one run on one machine: the features
 # stages and roofline, the `features` command of both builds on one thread, torchaudio 0.13 (Debian) and a
 # 2.x (the virtual environment $GENRENET_BENCH_VENV, when there), prediction in int8 end to end with both
-# builds (bench/run_predict.sh), and full fine-tuning's training steps (`genrenet tune --train`) of both.
+# builds (bench/run_predict.sh), full fine-tuning's training steps (`genrenet tune --train`) of both, and
+# `genrenet embed` of the files with both.
 #   bench/compare_builds.sh BASELINE_BUILD_DIR [AUDIO_DIR]     (default AUDIO_DIR: ../shared/data/gtzan-sample)
 # A baseline build: git worktree add /tmp/before COMMIT && cmake -S /tmp/before -B /tmp/build-before -G Ninja
 #   -DCMAKE_BUILD_TYPE=Release -DGENRENET_BUILD_TESTS=OFF -DGENRENET_BUILD_BENCH=OFF && cmake --build /tmp/build-before --target genrenet_cli
@@ -75,3 +76,18 @@ if [ -f "$reference" ]; then
 fi
 GENRENET_BENCH_BASELINE=$baseline bash bench/run_predict.sh "" "$data"
 for g in build/genrenet "$baseline/genrenet"; do echo "$g tune --train:"; "$g" tune --train --batch 16 2>&1 | tail -4; done
+# Embeddings of the files (`genrenet embed`, every core) with both builds in turns, best of two, after a warm-up
+# of two files each (a build measures its float precision once, cached); an untrained paper-shaped model.
+source bench/synthetic_work.sh
+embed_model=$(throwaway_model "$work")
+for g in build/genrenet "$baseline/genrenet"; do "$g" embed -m "$embed_model" "${wavs[@]:0:2}" --out "$work/warm-$RANDOM.npy" > /dev/null 2>&1; done
+declare -A best_embed
+for round in 1 2; do
+  for g in build/genrenet "$baseline/genrenet"; do
+    t0=$(date +%s.%N); "$g" embed -m "$embed_model" "${wavs[@]}" --out "$work/embed-$round-$RANDOM.npy" > /dev/null 2>&1; t1=$(date +%s.%N)
+    best_embed[$g]=$(python3 -c "print(min(${best_embed[$g]:-999}, $t1 - $t0))")
+  done
+done
+for g in build/genrenet "$baseline/genrenet"; do
+  python3 -c "print('$g embed of ${#wavs[@]} files: %.2f s (best of 2)' % ${best_embed[$g]})"
+done

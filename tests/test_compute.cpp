@@ -1,9 +1,11 @@
 // The compute layer: precision names and options, the measured "auto" choice and its cache, the inference
 // network (batch norm folded: equal to the model; int8: close to it), int8 calibration in model files.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 #include <genrenet/classifier.h>
@@ -13,6 +15,7 @@
 
 #include "common/parallel.h"
 #include "compute/torch_warnings.h"
+#include "infer/inference.h"
 #include "infer/int8_values.h"
 #include "small_model.h"
 #include "test_util.h"
@@ -524,6 +527,81 @@ TEST(InferenceNet, Int8IsSafeFromSeveralThreads) {
   for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { out[t] = net.forward(x); });
   for (auto& t : threads) t.join();
   for (auto& o : out) EXPECT_TRUE(torch::equal(o, serial));
+}
+
+// Each int8 engine of this LibTorch runs the network close to fp32; the residual sum inside the convolution
+// (onednn-fused, LibTorch 2.x) is close to the separate sum, and not equal to it (one rounding less), which
+// says it ran. SE-ResNet-50's blocks gate between the convolution and the sum, so they sum apart.
+TEST(InferenceNet, EveryInt8EngineIsCloseToFp32) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  const std::vector<std::string> engines = int8_engines();
+#if TORCH_VERSION_MAJOR >= 2
+  EXPECT_NE(std::find(engines.begin(), engines.end(), "onednn-fused"), engines.end());
+#endif
+  for (const std::string arch : {"resnet18", "seresnet50"}) {
+    ResNet m = model_with_statistics(arch);
+    torch::manual_seed(9);
+    const torch::Tensor calibration = torch::randn({8, 1, 64, 96}), x = torch::randn({4, 1, 64, 96});
+    const torch::Tensor expected = InferenceNet(m).forward(x);
+    std::map<std::string, torch::Tensor> got;
+    for (const std::string& engine : engines) {
+      ScopedEnv given("GENRENET_INT8_ENGINE", engine);
+      measure_int8_engine_again();
+      got[engine] = int8_network(m, calibration).forward(x);
+      EXPECT_LT(relative_difference(got[engine], expected), 0.15) << arch << " " << engine;
+      EXPECT_GT(torch::cosine_similarity(got[engine].flatten(), expected.flatten(), 0).item<double>(), 0.99)
+          << arch << " " << engine;
+    }
+    if (got.count("onednn-fused")) {
+      const torch::Tensor& separate = got.at(engines.front());
+      EXPECT_LT(relative_difference(got.at("onednn-fused"), separate), 0.05) << arch;
+      if (arch == "resnet18") EXPECT_FALSE(torch::equal(got.at("onednn-fused"), separate));
+    }
+  }
+  measure_int8_engine_again();
+}
+
+TEST(InferenceNet, AnUnknownInt8EngineIsRefusedByName) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  ResNet m = model_with_statistics("resnet18");
+  {
+    ScopedEnv given("GENRENET_INT8_ENGINE", "abacus");
+    measure_int8_engine_again();
+    try {
+      int8_network(m, torch::randn({2, 1, 32, 64}));
+      ADD_FAILURE() << "an unknown engine was taken";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("GENRENET_INT8_ENGINE"), std::string::npos) << message;
+      EXPECT_NE(message.find("\"abacus\""), std::string::npos) << message;
+      EXPECT_NE(message.find(int8_engines().front()), std::string::npos) << message;
+    }
+  }
+  measure_int8_engine_again();
+}
+
+// Where LibTorch offers more than one int8 engine, the first int8 network times them and keeps the speeds and
+// the choice in the cache of measurements; with one, nothing is measured.
+TEST(ComputeCache, TheInt8EngineIsMeasuredWhereThereIsAChoice) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
+  ScopedEnv tune("GENRENET_TUNE", "1");
+  ScopedEnv given("GENRENET_INT8_ENGINE", "");
+  measure_int8_engine_again();
+  ResNet m = model_with_statistics("resnet18");
+  int8_network(m, torch::randn({2, 1, 32, 64}));
+  const std::vector<std::string> engines = int8_engines();
+  const std::filesystem::path file = dir / "compute-choices.json";
+  const std::string text = std::filesystem::exists(file) ? test::read_bytes(file) : "";
+  if (engines.size() == 1) {
+    EXPECT_EQ(text.find("int8 engine"), std::string::npos) << text;
+  } else {
+    for (const std::string& key : {"int8 engine | resnet18 3x128x1024 | batch 16", "\"choice\""})
+      EXPECT_NE(text.find(key), std::string::npos) << key << "\n" << text;
+    for (const std::string& engine : engines) EXPECT_NE(text.find("\"" + engine + "\": "), std::string::npos) << engine;
+  }
+  measure_int8_engine_again();
 }
 
 TEST(Int8Calibration, JsonAndModelFilesKeepIt) {

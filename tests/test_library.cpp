@@ -61,6 +61,12 @@ TEST_F(Embeddings, PooledFeaturesOfEveryWindowAveragedAndOfUnitLength) {
   FeatureExtractor fx(test::small_features());
   const auto expected = embedding_by_hand(model_, {fx.model_input(x)});
   for (size_t i = 0; i < 512; ++i) ASSERT_NEAR(e.values[i], expected[i], 1e-5) << i;
+  // Whatever precision the classifier runs in, embeddings are float: here bf16, whose own features are a
+  // percent or so away.
+  ClassifierOptions bf16 = fp32();
+  bf16.precision = "bf16";
+  const Embedding in_bf16 = Classifier(model_, bf16).embed(x, 8000);
+  for (size_t i = 0; i < 512; ++i) ASSERT_NEAR(in_bf16.values[i], expected[i], 1e-5) << i;
 
   // A long file: the windows classify cuts, averaged before normalising; the file, the bytes and the
   // batch API agree.

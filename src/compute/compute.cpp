@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "common/option_tables.h"
+#include "compute/measured_choice.h"
 #include "compute/torch_threads.h"
 #include "io/atomic_file.h"
 
@@ -190,6 +191,77 @@ CandidateSpeed time_candidate_steps(const std::function<void(int clips)>& step, 
   return {batch / fastest, false};
 }
 
+MeasuredChoice choose_by_measurement(const std::string& subject, const Workload& w, const std::vector<std::string>& candidates,
+                                     const std::string& unmeasured, const NamedCandidateTimer& timer, bool force_measure) {
+  MeasuredChoice choice;
+  if (candidates.empty()) throw Error(subject, "no candidate to choose from");
+  choice.name = unmeasured;
+  if (candidates.size() == 1 || (measuring_disabled() && !force_measure)) return choice;
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  const std::filesystem::path file = compute_cache_dir() / kChoicesFile;
+  const std::string key = w.key();
+  if (!force_measure) {
+    nlohmann::json all = read_choices(file, /*warn=*/true);
+    if (all.contains(key) && all[key].is_object() && all[key].contains("choice") && all[key]["choice"].is_string()) {
+      const std::string cached = all[key]["choice"].get<std::string>();
+      if (std::find(candidates.begin(), candidates.end(), cached) != candidates.end()) {
+        choice.name = cached;
+        choice.from_cache = true;
+        return choice;
+      }
+    }
+  }
+  // Two notes: what is measured (the timing takes seconds), then each speed and the choice.
+  std::string names;
+  for (const std::string& c : candidates) names += (names.empty() ? "" : ", ") + c;
+  logf(LogLevel::Note, "%s: measuring %s for %s %s, batch %d, %d threads (once for this CPU; cached in %s)", subject.c_str(),
+       names.c_str(), w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
+  std::string line = subject + ": ";
+  double best = -1;
+  nlohmann::json speeds = nlohmann::json::object();
+  for (const std::string& c : candidates) {
+    MeasuredCandidate t;
+    t.name = c;
+    try {
+      const CandidateSpeed s = timer(c, std::max(best, 0.0));
+      t.clips_per_second = s.clips_per_second;
+      t.cut_short = s.cut_short;
+    } catch (const std::exception& e) {
+      t.error = e.what();
+    }
+    line += choice.timings.empty() ? "" : ", ";
+    if (t.error.empty()) {
+      speeds[c] = t.clips_per_second;
+      char speed[64];
+      std::snprintf(speed, sizeof speed, " %.1f%s", t.clips_per_second, t.cut_short ? " (cut short: far behind)" : "");
+      line += c + speed;
+    } else {
+      line += c + " failed";
+    }
+    if (t.error.empty() && t.clips_per_second > best) {
+      best = t.clips_per_second;
+      choice.name = c;
+    }
+    choice.timings.push_back(t);
+  }
+  if (best <= 0) {
+    log(LogLevel::Note, line + ": no candidate worked");
+    throw Error(subject, "every candidate failed: " + choice.timings.front().error);
+  }
+  log(LogLevel::Note, line + " clips/s -> " + choice.name);
+  choice.measured = true;
+  try {
+    std::filesystem::create_directories(file.parent_path());
+    nlohmann::json all = read_choices(file, /*warn=*/false);  // (re-read: another process may have written)
+    all[key] = {{"choice", choice.name}, {"clips_per_second", speeds}};
+    io::write_file_atomically(file, all.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    // A read-only home must not stop the work: the next run measures again.
+    log(LogLevel::Warning, file.string() + ": cannot keep the measurement (" + e.what() + ")");
+  }
+  return choice;
+}
+
 PrecisionChoice choose_precision(const std::string& requested, const Workload& w,
                                  const std::vector<Precision>& candidates, const CandidateTimer& timer,
                                  bool force_measure) {
@@ -199,77 +271,18 @@ PrecisionChoice choose_precision(const std::string& requested, const Workload& w
     return choice;
   }
   if (candidates.empty()) throw Error("precision", "no candidate precision to choose from");
-  if (candidates.size() == 1 || (measuring_disabled() && !force_measure)) {
-    choice.precision = std::find(candidates.begin(), candidates.end(), Precision::Fp32) != candidates.end()
-                           ? Precision::Fp32
-                           : candidates.front();
-    return choice;
-  }
-  std::lock_guard<std::mutex> lock(g_cache_mutex);
-  const std::filesystem::path file = compute_cache_dir() / kChoicesFile;
-  const std::string key = w.key();
-  if (!force_measure) {
-    nlohmann::json all = read_choices(file, /*warn=*/true);
-    if (all.contains(key) && all[key].is_object() && all[key].contains("choice") && all[key]["choice"].is_string()) {
-      try {
-        const Precision p = parse_precision(all[key]["choice"].get<std::string>());
-        if (std::find(candidates.begin(), candidates.end(), p) != candidates.end()) {
-          choice.precision = p;
-          choice.from_cache = true;
-          return choice;
-        }
-      } catch (const Error&) {
-      }
-    }
-  }
-  // Two notes: what is measured (the timing takes seconds), then each speed and the choice.
-  std::string names;
-  for (Precision p : candidates) names += (names.empty() ? "" : ", ") + precision_name(p);
-  logf(LogLevel::Note, "precision auto: measuring %s for %s %s, batch %d, %d threads (once for this CPU; cached in %s)",
-       names.c_str(), w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
-  std::string line = "precision auto: ";
-  double best = -1;
-  nlohmann::json speeds = nlohmann::json::object();
-  for (Precision p : candidates) {
-    CandidateTiming t;
-    t.precision = p;
-    try {
-      const CandidateSpeed s = timer(p, std::max(best, 0.0));
-      t.clips_per_second = s.clips_per_second;
-      t.cut_short = s.cut_short;
-    } catch (const std::exception& e) {
-      t.error = e.what();
-    }
-    line += choice.timings.empty() ? "" : ", ";
-    if (t.error.empty()) {
-      speeds[precision_name(p)] = t.clips_per_second;
-      char speed[64];
-      std::snprintf(speed, sizeof speed, " %.1f%s", t.clips_per_second, t.cut_short ? " (cut short: far behind)" : "");
-      line += precision_name(p) + speed;
-    } else {
-      line += precision_name(p) + " failed";
-    }
-    if (t.error.empty() && t.clips_per_second > best) {
-      best = t.clips_per_second;
-      choice.precision = p;
-    }
-    choice.timings.push_back(t);
-  }
-  if (best <= 0) {
-    log(LogLevel::Note, line + ": no candidate worked");
-    throw Error("precision auto", "every candidate failed: " + choice.timings.front().error);
-  }
-  log(LogLevel::Note, line + " clips/s -> " + precision_name(choice.precision));
-  choice.measured = true;
-  try {
-    std::filesystem::create_directories(file.parent_path());
-    nlohmann::json all = read_choices(file, /*warn=*/false);  // (re-read: another process may have written)
-    all[key] = {{"choice", precision_name(choice.precision)}, {"clips_per_second", speeds}};
-    io::write_file_atomically(file, all.dump(2) + "\n");
-  } catch (const std::exception& e) {
-    // A read-only home must not stop the work: the next run measures again.
-    log(LogLevel::Warning, file.string() + ": cannot keep the measurement (" + e.what() + ")");
-  }
+  std::vector<std::string> names;
+  for (Precision p : candidates) names.push_back(precision_name(p));
+  // Unmeasured, fp32: the one precision that is never slow.
+  const bool has_fp32 = std::find(candidates.begin(), candidates.end(), Precision::Fp32) != candidates.end();
+  const MeasuredChoice m = choose_by_measurement(
+      "precision auto", w, names, has_fp32 ? precision_name(Precision::Fp32) : names.front(),
+      [&](const std::string& name, double leader) { return timer(parse_precision(name), leader); }, force_measure);
+  choice.precision = parse_precision(m.name);
+  choice.from_cache = m.from_cache;
+  choice.measured = m.measured;
+  for (const MeasuredCandidate& t : m.timings)
+    choice.timings.push_back({parse_precision(t.name), t.clips_per_second, t.cut_short, t.error});
   return choice;
 }
 

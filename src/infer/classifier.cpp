@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -57,6 +58,9 @@ struct Classifier::Impl {
   std::filesystem::path file;
   mutable std::once_flag fp32_loaded;
   mutable ResNet fp32{nullptr};
+  // Embeddings need a float network (float_network): folded from the file on the first embed() when `net` is not.
+  mutable std::once_flag float_folded;
+  mutable std::optional<InferenceNet> float_net;
 
   Impl(ModelFile mf, InferenceNet n, const ClassifierOptions& o, std::filesystem::path model_file)
       : meta(std::move(mf)), net(std::move(n)), fx(meta.features), options(o), file(std::move(model_file)) {
@@ -98,13 +102,26 @@ struct Classifier::Impl {
     return cut(fx.log_mel(samples), samples.size(), w);
   }
 
-  // The network with autograd, in fp32, read from the model file once (explain, embed).
+  // The network with autograd, in fp32, read from the model file once (explain).
   ResNet& fp32_network() const {
     std::call_once(fp32_loaded, [this] {
       fp32 = load_model(read_model_file(file));
       fp32->eval();
     });
     return fp32;
+  }
+
+  // Embeddings are computed in float whatever the classifier's precision: an index holds files embedded on
+  // several machines, whose int8 or bf16 would move them by about a percent. `net` itself when it is a float
+  // network; otherwise one folded from the file once, fp32 or fp32-cl as measured (make_float_inference_net).
+  const InferenceNet& float_network() const {
+    if (net.precision() == Precision::Fp32 || net.precision() == Precision::Fp32ChannelsLast) return net;
+    std::call_once(float_folded, [this] {
+      ModelFile mf = read_model_file(file);
+      float_net.emplace(make_float_inference_net(fold_model_file(mf, /*release_weights=*/true), mf,
+                                                 {options.device, "auto", options.threads}, options.batch));
+    });
+    return *float_net;
   }
 
   Explanation explain(std::span<const float> samples, const ExplainOptions& o) const {
@@ -115,14 +132,13 @@ struct Classifier::Impl {
 
   // Every window's layer4 features pooled over frequency and time, averaged over the windows, L2-normalised.
   Embedding embed(Windows win) const {
-    ResNet& net = fp32_network();
-    torch::NoGradGuard no_grad;
-    const int channels = meta.model.input_channels;
+    const InferenceNet& network = float_network();
     torch::Tensor sum;
     for (size_t b = 0; b < win.audio.inputs.size(); b += static_cast<size_t>(options.batch)) {
       const size_t n = std::min<size_t>(options.batch, win.audio.inputs.size() - b);
-      const torch::Tensor pooled =
-          net->features(stack_spectrograms(std::span(win.audio.inputs).subspan(b, n), channels)).mean({2, 3}).sum(0);
+      // The spectrogram once, as classification gives it (a 3-channel model's channels repeat it).
+      const torch::Tensor x = stack_spectrograms(std::span(win.audio.inputs).subspan(b, n), 1).to(network.device());
+      const torch::Tensor pooled = network.trunk(x, 4).mean({2, 3}).sum(0).cpu();
       sum = sum.defined() ? sum + pooled : pooled;
     }
     const torch::Tensor mean = sum / static_cast<double>(win.audio.inputs.size());

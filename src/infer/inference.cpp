@@ -46,8 +46,13 @@ InferenceNet make_inference_net(const ModelFile& mf, const ComputeOptions& compu
   return make_inference_net(std::move(folded), mf, compute, batch, choice, force_measure, workload);
 }
 
-InferenceNet make_inference_net(InferenceNet net, const ModelFile& mf, const ComputeOptions& compute, int batch,
-                                PrecisionChoice* choice, bool force_measure, Workload* workload) {
+namespace {
+
+// `net` under the compute policy: threads set, on its device, at the precision `compute` asks for or ("auto")
+// the fastest of `candidates` measured for the workload `kind` (cached).
+InferenceNet apply_compute_policy(InferenceNet net, const ModelFile& mf, const ComputeOptions& compute, int batch,
+                                  const std::string& kind, const std::vector<Precision>& candidates, PrecisionChoice* choice,
+                                  bool force_measure, Workload* workload) {
   compute.validate();
   const bool cuda = compute.device == "cuda";
   if (cuda) require_cuda_device();
@@ -55,7 +60,7 @@ InferenceNet make_inference_net(InferenceNet net, const ModelFile& mf, const Com
   set_torch_threads(threads);
   const bool calibrated = !mf.int8.empty();
   Workload w;
-  w.kind = "inference";
+  w.kind = kind;
   w.arch = mf.model.arch;
   w.input_channels = mf.model.input_channels;
   w.n_mels = mf.features.n_mels;
@@ -68,13 +73,32 @@ InferenceNet make_inference_net(InferenceNet net, const ModelFile& mf, const Com
   PrecisionChoice c;
   {
     ScopedRandomState keep_random_sequence;  // the timed passes draw random inputs
-    c = choose_precision(compute.precision, w, inference_candidates(calibrated, cuda),
+    c = choose_precision(compute.precision, w, candidates,
                          [&](Precision p, double leader) { return time_inference(net, mf, p, batch, &mf.int8, leader); },
                          force_measure);
   }
   net.set_precision(c.precision, &mf.int8);
   if (choice) *choice = c;
   return net;
+}
+
+}  // namespace
+
+InferenceNet make_inference_net(InferenceNet net, const ModelFile& mf, const ComputeOptions& compute, int batch,
+                                PrecisionChoice* choice, bool force_measure, Workload* workload) {
+  return apply_compute_policy(std::move(net), mf, compute, batch, "inference",
+                              inference_candidates(!mf.int8.empty(), compute.device == "cuda"), choice, force_measure,
+                              workload);
+}
+
+InferenceNet make_float_inference_net(InferenceNet net, const ModelFile& mf, const ComputeOptions& compute, int batch) {
+  const bool cuda = compute.device == "cuda";
+  ComputeOptions float_compute = compute;
+  float_compute.precision = "auto";
+  return apply_compute_policy(std::move(net), mf, float_compute, batch, "float inference",
+                              cuda ? std::vector<Precision>{Precision::Fp32}
+                                   : std::vector<Precision>{Precision::Fp32, Precision::Fp32ChannelsLast},
+                              nullptr, false, nullptr);
 }
 
 torch::Tensor class_logits(const InferenceNet& net, std::span<const Spectrogram> inputs, int batch) {
@@ -114,6 +138,7 @@ TuneResult tune_inference_precision(const TuneOptions& o) {
                                          mf.int8);
   }
   TuneResult r;
+  measure_int8_engine_again();
   make_inference_net(mf, {"cpu", "auto", threads}, o.batch, &r.choice, /*force_measure=*/true, &r.workload);
   return r;
 }

@@ -21,6 +21,10 @@ InferenceNet make_inference_net(const ModelFile& model, const ComputeOptions& co
 InferenceNet make_inference_net(InferenceNet folded, const ModelFile& model, const ComputeOptions& compute, int batch,
                                 PrecisionChoice* choice = nullptr, bool force_measure = false,
                                 Workload* workload = nullptr);
+// The same for values that must not depend on the machine (embeddings: an index holds files embedded on several
+// machines): fp32 or fp32-cl, whichever is measured faster (workload kind "float inference"), never bf16 or
+// int8, whatever `compute.precision` says; fp32 on a GPU.
+InferenceNet make_float_inference_net(InferenceNet folded, const ModelFile& model, const ComputeOptions& compute, int batch);
 // A model file's inference network in fp32: its training network built, folded and dropped. With
 // `release_weights`, model.weights are cleared once copied into the training network (before the fold).
 InferenceNet fold_model_file(ModelFile& model, bool release_weights);
@@ -33,6 +37,14 @@ std::vector<Precision> inference_candidates(bool calibrated, bool cuda);
 // behind `leader_clips_per_second`). The network is left at precision `p`.
 CandidateSpeed time_inference(InferenceNet& net, const ModelFile& model, Precision p, int batch, const Int8Calibration* cal,
                               double leader_clips_per_second = 0);
+
+// The int8 engine (LibTorch's quantized engine, and whether residual sums are fused into convolutions) is
+// chosen once per process, at the first int8 network: GENRENET_INT8_ENGINE if set, else measured once per CPU
+// and cached. int8_engines() lists this LibTorch's candidates, best first ("x86", "onednn-fused", ...);
+// measure_int8_engine_again() asks the next int8 network to choose again, measuring even when cached
+// (`genrenet tune`).
+std::vector<std::string> int8_engines();
+void measure_int8_engine_again();
 
 // Logits [n, classes] (fp32, on the CPU) of n model inputs of one shape, `batch` at a time, computed on the
 // network's device. Only reads the network: safe to call from several threads at once.

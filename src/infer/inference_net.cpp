@@ -1,7 +1,8 @@
 // The inference network: batch norm folded into the convolutions (eval mode), then fp32, bf16 autocast or
 // int8. The int8 path is PyTorch's post-training static quantisation done by hand: per-channel symmetric int8
 // weights, per-tensor asymmetric uint8 activations whose ranges come from calibration clips, ReLU fused into
-// the convolutions and into the residual sums (quantized::conv2d_relu, quantized::add_relu), max-pool on
+// the convolutions and into the residual sums (quantized::conv2d_relu, quantized::add_relu, or the sum inside
+// the block's last convolution: quantized::conv2d_add_relu where the measured engine has it), max-pool on
 // uint8, and the global pool, SE gates and fc in float (a few thousand values, where int8 would only lose
 // accuracy). The operators are called through the dispatcher, boxed, because their packed-weight types are
 // TorchScript classes without a public C++ header.
@@ -11,11 +12,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <utility>
 
+#include "compute/measured_choice.h"
+#include "compute/random_state.h"
 #include "compute/torch_warnings.h"
+#include "infer/inference.h"
 #include "infer/int8_values.h"
 
 namespace genrenet {
@@ -111,7 +117,49 @@ std::vector<std::pair<std::string, at::QEngine>> engines_best_first() {
   return ordered;
 }
 
+// How the int8 network runs: LibTorch's quantized engine, and whether each block's residual sum is done inside
+// its last convolution. LibTorch 2.x's quantized::conv2d_add_relu (oneDNN's sum post-op) writes the
+// convolution's output onto the residual and applies the ReLU there: no separate pass over the block's output
+// (at layer1, 16 clips: two 8-MB tensors read and a third written) and one rounding less. It exists only
+// under the onednn engine, while genrenet otherwise prefers x86 (FBGEMM's kernels where the CPU lacks VNNI),
+// so the two are timed on the first int8 network of the process and the faster kept for the CPU
+// (docs/COMPUTE.md).
+struct Int8Engine {
+  std::string name;  // "x86", "fbgemm", "onednn", "qnnpack"; "onednn-fused" with the sum in the convolution
+  at::QEngine engine = at::QEngine::NoQEngine;
+  bool fused_residual = false;
+};
+
+std::vector<Int8Engine> int8_engine_candidates() {
+  const auto engines = engines_best_first();
+  if (engines.empty())
+    throw Error("int8", "this LibTorch build has no quantized engine (it needs x86, fbgemm, onednn or qnnpack)");
+  std::vector<Int8Engine> candidates = {{engines.front().first, engines.front().second, false}};
+  if (c10::Dispatcher::singleton().findSchema({"quantized::conv2d_add_relu", ""}))
+    for (const auto& [name, engine] : engines)
+      if (name == "onednn") candidates.push_back({"onednn-fused", engine, true});
+  return candidates;
+}
+
+// The process's int8 engine: chosen once (every int8 network of a process shares LibTorch's global engine),
+// then kept; `genrenet tune` asks for a fresh measurement.
+std::mutex g_engine_mutex;
+std::optional<Int8Engine> g_engine;
+bool g_measure_engine_again = false;
+
 }  // namespace
+
+std::vector<std::string> int8_engines() {
+  std::vector<std::string> names;
+  for (const Int8Engine& e : int8_engine_candidates()) names.push_back(e.name);
+  return names;
+}
+
+void measure_int8_engine_again() {
+  std::lock_guard<std::mutex> lock(g_engine_mutex);
+  g_engine.reset();
+  g_measure_engine_again = true;
+}
 
 std::vector<std::string> quantized_engines() {
   std::vector<std::string> names;
@@ -132,6 +180,7 @@ struct InferenceNet::Impl {
   std::vector<Block> blocks;
   torch::Tensor fc_weight, fc_bias;
   Precision precision = Precision::Fp32;
+  bool fused_residual = false;  // the int8 engine's form (Int8Engine)
   double input_scale = 1;
   int64_t input_zero_point = 0;
 
@@ -246,11 +295,19 @@ struct InferenceNet::Impl {
     torch::Tensor q = stem_pooled_int8(x);
     for (const Block& b : blocks) {
       if (b.stage >= stages) break;
+      torch::Tensor identity = b.downsample ? conv_int8(*b.downsample, q) : q;
+      // An SE gate comes between the last convolution and the sum: that block sums apart.
+      const bool fuse = fused_residual && !b.se;
       torch::Tensor out = q;
-      for (const ConvUnit& c : b.convs) out = conv_int8(c, out);
+      for (size_t i = 0; i + (fuse ? 1 : 0) < b.convs.size(); ++i) out = conv_int8(b.convs[i], out);
+      if (fuse) {
+        // The sum is written over `identity` (the block's input or its downsampling, not needed after this).
+        static const auto& conv_add_relu = quantized_op("quantized::conv2d_add_relu", "");
+        q = call_boxed(conv_add_relu, {out, identity, b.convs.back().packed, b.scale, b.zero_point}).toTensor();
+        continue;
+      }
       if (b.se)
         out = quantize_activation(squeeze_float(*b.se, dequantize_activation(out)), b.se->scale, b.se->zero_point);
-      torch::Tensor identity = b.downsample ? conv_int8(*b.downsample, q) : q;
       q = call_boxed(add_relu, {out, identity, b.scale, b.zero_point}).toTensor();
     }
     return dequantize_activation(q);
@@ -279,10 +336,47 @@ struct InferenceNet::Impl {
   torch::Tensor head(const torch::Tensor& a) const { return torch::linear(a.mean({2, 3}), fc_weight, fc_bias); }
 
   void prepare_int8(const Int8Calibration& cal) {
-    const auto engines = engines_best_first();
-    if (engines.empty())
-      throw Error("int8", "this LibTorch build has no quantized engine (it needs x86, fbgemm, onednn or qnnpack)");
-    at::globalContext().setQEngine(engines.front().second);
+    std::lock_guard<std::mutex> lock(g_engine_mutex);
+    if (!g_engine) g_engine = choose_int8_engine(cal);
+    pack_int8(cal, *g_engine);
+  }
+
+  // The engine from GENRENET_INT8_ENGINE, else measured on this network (16 random clips of genrenet's input
+  // shape) or taken from the cache of measurements.
+  Int8Engine choose_int8_engine(const Int8Calibration& cal) {
+    const std::vector<Int8Engine> candidates = int8_engine_candidates();
+    const std::vector<std::string> names = int8_engines();
+    auto named = [&](const std::string& name) {
+      for (const Int8Engine& e : candidates)
+        if (e.name == name) return e;
+      std::string list;
+      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw Error("GENRENET_INT8_ENGINE", "must be one of this LibTorch's " + list + "; got \"" + name + "\"");
+    };
+    const bool force = std::exchange(g_measure_engine_again, false);
+    if (const char* given = std::getenv("GENRENET_INT8_ENGINE"); given && *given) return named(given);
+    Workload w;
+    w.kind = "int8 engine";
+    w.arch = options.arch;
+    w.input_channels = options.input_channels;
+    w.threads = at::get_num_threads();
+    ScopedRandomState keep_random_sequence;
+    torch::manual_seed(0);
+    const torch::Tensor x = torch::randn({w.batch, 1, w.n_mels, w.frames});
+    const MeasuredChoice choice = choose_by_measurement(
+        "int8 engine", w, names, names.front(),
+        [&](const std::string& name, double leader) {
+          pack_int8(cal, named(name));
+          torch::NoGradGuard no_grad;
+          return time_candidate_steps([&](int clips) { body_int8(x.narrow(0, 0, clips), 4); }, w.batch, leader);
+        },
+        force);
+    return named(choice.name);
+  }
+
+  void pack_int8(const Int8Calibration& cal, const Int8Engine& engine) {
+    at::globalContext().setQEngine(engine.engine);
+    fused_residual = engine.fused_residual;
     auto range = [&](const std::string& point) {
       auto it = cal.ranges.find(point);
       if (it == cal.ranges.end())
