@@ -67,6 +67,12 @@ TEST_F(Embeddings, PooledFeaturesOfEveryWindowAveragedAndOfUnitLength) {
   bf16.precision = "bf16";
   const Embedding in_bf16 = Classifier(model_, bf16).embed(x, 8000);
   for (size_t i = 0; i < 512; ++i) ASSERT_NEAR(in_bf16.values[i], expected[i], 1e-5) << i;
+  // A classifier made for embeddings runs in fp32 (or fp32-cl) even when asked for bf16.
+  const Classifier for_embeddings = Classifier::for_embeddings(model_, bf16);
+  const std::string precision = nlohmann::json::parse(for_embeddings.describe_json())["precision"];
+  EXPECT_TRUE(precision == "fp32" || precision == "fp32-cl") << precision;
+  const Embedding made_for_it = for_embeddings.embed(x, 8000);
+  for (size_t i = 0; i < 512; ++i) ASSERT_NEAR(made_for_it.values[i], expected[i], 1e-5) << i;
 
   // A long file: the windows classify cuts, averaged before normalising; the file, the bytes and the
   // batch API agree.

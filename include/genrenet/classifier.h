@@ -31,6 +31,11 @@ class Classifier {
  public:
   // Reads a genrenet model file (.safetensors written by `genrenet train`); throws Error on a bad file.
   explicit Classifier(const std::filesystem::path& model_file, const ClassifierOptions& options = {});
+  // A classifier made for embeddings: its network in fp32 whatever options.precision says (fp32 or fp32-cl,
+  // whichever measures faster here), which embed() then uses as it is instead of folding a float network
+  // beside an int8 or bf16 one. It classifies too, in that precision. `genrenet embed`, `index` and `similar`
+  // make theirs so.
+  static Classifier for_embeddings(const std::filesystem::path& model_file, const ClassifierOptions& options = {});
   ~Classifier();
   Classifier(Classifier&&) noexcept;
   Classifier& operator=(Classifier&&) noexcept;
@@ -80,6 +85,7 @@ class Classifier {
   Spectrogram log_mel(std::span<const float> samples, int sample_rate) const;
 
  private:
+  Classifier(const std::filesystem::path& model_file, const ClassifierOptions& options, bool float_network);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

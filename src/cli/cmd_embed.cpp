@@ -32,12 +32,11 @@ std::filesystem::path shard_output(const std::filesystem::path& out, const Shard
   return out / shard.name();
 }
 
-EmbeddingJob embedding_job(const std::string& command, const std::string& model, ClassifierOptions co,
+EmbeddingJob embedding_job(const std::string& command, const std::string& model, const ClassifierOptions& co,
                            const std::vector<std::string>& inputs, const std::string& typed_shard) {
   const Shard shard = resolve_shard(typed_shard);
   std::vector<std::filesystem::path> files = files_of_this_shard(command, inputs, shard);
-  co.precision = "fp32";
-  return {std::move(files), Classifier(model, co), shard};
+  return {std::move(files), Classifier::for_embeddings(model, co), shard};
 }
 
 EmbedStoreReport embed_with_progress(const EmbeddingJob& job,

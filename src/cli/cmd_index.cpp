@@ -89,8 +89,7 @@ int run_similar(const SimilarArgs& a) {
     if (!clf) {
       ClassifierOptions co;
       a.classifier_flags.apply_checked(co);
-      co.precision = "fp32";
-      clf.emplace(a.model.empty() ? index.model_file() : a.model, co);
+      clf.emplace(Classifier::for_embeddings(a.model.empty() ? index.model_file() : a.model, co));
       index.check_compatible(*clf);
     }
     return *clf;

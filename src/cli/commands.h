@@ -39,7 +39,7 @@ struct EmbeddingJob {
   Classifier classifier;
   Shard shard;
 };
-EmbeddingJob embedding_job(const std::string& command, const std::string& model, ClassifierOptions options,
+EmbeddingJob embedding_job(const std::string& command, const std::string& model, const ClassifierOptions& options,
                            const std::vector<std::string>& inputs, const std::string& shard = {});
 
 // --shard K/N on a command that goes over a catalogue (without it: Slurm's or torchrun's variables).

@@ -68,6 +68,29 @@ nlohmann::json read_choices(const std::filesystem::path& file, bool warn) {
 
 std::mutex g_cache_mutex;  // one measurement at a time within a process
 
+// On a shared machine two candidates a few percent apart may show the machine's spread rather than their own
+// speeds: on the 2-core Xeon VM (family 6 model 207) fp32 and fp32-cl once timed 17.3 clips/s each, where
+// three more measurements gave fp32-cl 1.3-1.4x fp32. So the two leaders, when within 10% of each other, are
+// timed again, the later one first, and each keeps its faster speed.
+void time_a_close_call_again(std::vector<MeasuredCandidate>& timings, const NamedCandidateTimer& timer) {
+  std::vector<MeasuredCandidate*> timed;
+  for (MeasuredCandidate& t : timings)
+    if (t.error.empty() && !t.cut_short) timed.push_back(&t);
+  if (timed.size() < 2) return;
+  std::stable_sort(timed.begin(), timed.end(),
+                   [](const MeasuredCandidate* a, const MeasuredCandidate* b) { return a->clips_per_second > b->clips_per_second; });
+  MeasuredCandidate *first = timed[0], *second = timed[1];
+  if (second->clips_per_second < 0.9 * first->clips_per_second) return;
+  if (first > second) std::swap(first, second);  // in the candidates' order, to be timed in the other
+  for (MeasuredCandidate* t : {second, first}) {
+    try {
+      t->clips_per_second = std::max(t->clips_per_second, timer(t->name, 0).clips_per_second);
+    } catch (const std::exception&) {
+      // It worked once: keep that speed.
+    }
+  }
+}
+
 }  // namespace
 
 std::string precision_name(Precision p) {
@@ -216,33 +239,38 @@ MeasuredChoice choose_by_measurement(const std::string& subject, const Workload&
   for (const std::string& c : candidates) names += (names.empty() ? "" : ", ") + c;
   logf(LogLevel::Note, "%s: measuring %s for %s %s, batch %d, %d threads (once for this CPU; cached in %s)", subject.c_str(),
        names.c_str(), w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
-  std::string line = subject + ": ";
-  double best = -1;
-  nlohmann::json speeds = nlohmann::json::object();
+  double best = 0;
   for (const std::string& c : candidates) {
     MeasuredCandidate t;
     t.name = c;
     try {
-      const CandidateSpeed s = timer(c, std::max(best, 0.0));
+      const CandidateSpeed s = timer(c, best);
       t.clips_per_second = s.clips_per_second;
       t.cut_short = s.cut_short;
     } catch (const std::exception& e) {
       t.error = e.what();
     }
-    line += choice.timings.empty() ? "" : ", ";
-    if (t.error.empty()) {
-      speeds[c] = t.clips_per_second;
-      char speed[64];
-      std::snprintf(speed, sizeof speed, " %.1f%s", t.clips_per_second, t.cut_short ? " (cut short: far behind)" : "");
-      line += c + speed;
-    } else {
-      line += c + " failed";
-    }
-    if (t.error.empty() && t.clips_per_second > best) {
-      best = t.clips_per_second;
-      choice.name = c;
-    }
+    if (t.error.empty()) best = std::max(best, t.clips_per_second);
     choice.timings.push_back(t);
+  }
+  time_a_close_call_again(choice.timings, timer);
+  std::string line = subject + ": ";
+  nlohmann::json speeds = nlohmann::json::object();
+  best = -1;
+  for (const MeasuredCandidate& t : choice.timings) {
+    line += &t == &choice.timings.front() ? "" : ", ";
+    if (!t.error.empty()) {
+      line += t.name + " failed";
+      continue;
+    }
+    speeds[t.name] = t.clips_per_second;
+    char speed[64];
+    std::snprintf(speed, sizeof speed, " %.1f%s", t.clips_per_second, t.cut_short ? " (cut short: far behind)" : "");
+    line += t.name + speed;
+    if (t.clips_per_second > best) {
+      best = t.clips_per_second;
+      choice.name = t.name;
+    }
   }
   if (best <= 0) {
     log(LogLevel::Note, line + ": no candidate worked");

@@ -238,7 +238,14 @@ struct Classifier::Impl {
   }
 };
 
-Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o) {
+Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o)
+    : Classifier(model_file, o, /*float_network=*/false) {}
+
+Classifier Classifier::for_embeddings(const std::filesystem::path& model_file, const ClassifierOptions& o) {
+  return Classifier(model_file, o, /*float_network=*/true);
+}
+
+Classifier::Classifier(const std::filesystem::path& model_file, const ClassifierOptions& o, bool float_network) {
   classifier_options_table().validate(o);
   ModelFile mf = read_model_file(model_file);
   if (o.unknown.out_of_distribution && mf.calibration.empty())
@@ -251,7 +258,9 @@ Classifier::Classifier(const std::filesystem::path& model_file, const Classifier
   const int embedding_size = fc == mf.weights.end() ? 0 : static_cast<int>(fc->second.size(1));
   // The file's weights are released as soon as the network holds them: the folded network and the int8
   // weights reuse that memory.
-  InferenceNet net = make_inference_net(fold_model_file(mf, /*release_weights=*/true), mf, compute, o.batch);
+  InferenceNet folded = fold_model_file(mf, /*release_weights=*/true);
+  InferenceNet net = float_network ? make_float_inference_net(std::move(folded), mf, compute, o.batch)
+                                   : make_inference_net(std::move(folded), mf, compute, o.batch);
   impl_ = std::make_unique<Impl>(std::move(mf), std::move(net), o, model_file);
   impl_->embedding_size = embedding_size;
 }
