@@ -627,6 +627,28 @@ TEST(ComputeCache, TheInt8EngineIsMeasuredWhereThereIsAChoice) {
   measure_int8_engine_again();
 }
 
+// The precision's measurement times int8, whose network may measure the int8 engine inside it (LibTorch 2.x):
+// a measurement inside a measurement, under the one lock they share (a plain mutex hung here).
+TEST(ComputeCache, TheInt8EngineCanBeMeasuredInsideThePrecisionsMeasurement) {
+  if (quantized_engines().empty()) GTEST_SKIP() << "this LibTorch has no quantized engine";
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", (dir / "cache").string());
+  ScopedEnv tune("GENRENET_TUNE", "1");
+  ScopedEnv given("GENRENET_INT8_ENGINE", "");
+  TuneOptions o;
+  o.model_file = test::make_small_model_file(dir.path()).string();
+  o.batch = 2;
+  o.threads = 1;
+  const TuneResult r = tune_inference_precision(o);  // measures the engine again, inside int8's timing
+  bool int8_timed = false;
+  for (const CandidateTiming& t : r.choice.timings)
+    if (t.precision == Precision::Int8) int8_timed = t.error.empty() && t.clips_per_second > 0;
+  EXPECT_TRUE(int8_timed);
+  const std::string text = test::read_bytes(dir / "cache" / "compute-choices.json");
+  EXPECT_EQ(text.find("int8 engine") != std::string::npos, int8_engines().size() > 1) << text;
+  measure_int8_engine_again();
+}
+
 TEST(Int8Calibration, JsonAndModelFilesKeepIt) {
   Int8Calibration c;
   c.ranges = {{"input", {-3.5f, 4.25f}}, {"conv1", {0.0f, 7.0f}}};

@@ -66,7 +66,9 @@ nlohmann::json read_choices(const std::filesystem::path& file, bool warn) {
   return nlohmann::json::object();
 }
 
-std::mutex g_cache_mutex;  // one measurement at a time within a process
+// One measurement at a time within a process. Recursive: a measurement may start another inside it (the
+// precision's timing of int8 prepares an int8 network, which may measure the int8 engine).
+std::recursive_mutex g_measurement_mutex;
 
 // On a shared machine two candidates a few percent apart may show the machine's spread rather than their own
 // speeds: on the 2-core Xeon VM (family 6 model 207) fp32 and fp32-cl once timed 17.3 clips/s each, where
@@ -214,13 +216,15 @@ CandidateSpeed time_candidate_steps(const std::function<void(int clips)>& step, 
   return {batch / fastest, false};
 }
 
+std::unique_lock<std::recursive_mutex> lock_measurements() { return std::unique_lock<std::recursive_mutex>(g_measurement_mutex); }
+
 MeasuredChoice choose_by_measurement(const std::string& subject, const Workload& w, const std::vector<std::string>& candidates,
                                      const std::string& unmeasured, const NamedCandidateTimer& timer, bool force_measure) {
   MeasuredChoice choice;
   if (candidates.empty()) throw Error(subject, "no candidate to choose from");
   choice.name = unmeasured;
   if (candidates.size() == 1 || (measuring_disabled() && !force_measure)) return choice;
-  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  const std::unique_lock<std::recursive_mutex> lock = lock_measurements();
   const std::filesystem::path file = compute_cache_dir() / kChoicesFile;
   const std::string key = w.key();
   if (!force_measure) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ struct MeasuredChoice {
   bool from_cache = false;
   bool measured = false;
 };
+
+// The lock every measurement holds: one at a time in a process, and a measurement may start another inside it
+// (the precision's timing of int8 prepares an int8 network, which may measure the int8 engine). State that a
+// measurement chooses (the int8 engine) is guarded by it too, so that there is one lock and one order.
+std::unique_lock<std::recursive_mutex> lock_measurements();
 
 using NamedCandidateTimer = std::function<CandidateSpeed(const std::string& name, double leader_clips_per_second)>;
 

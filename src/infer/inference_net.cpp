@@ -142,8 +142,8 @@ std::vector<Int8Engine> int8_engine_candidates() {
 }
 
 // The process's int8 engine: chosen once (every int8 network of a process shares LibTorch's global engine),
-// then kept; `genrenet tune` asks for a fresh measurement.
-std::mutex g_engine_mutex;
+// then kept; `genrenet tune` asks for a fresh measurement. Guarded by lock_measurements(): the engine may be
+// measured inside a precision's measurement, which holds it already.
 std::optional<Int8Engine> g_engine;
 bool g_measure_engine_again = false;
 
@@ -156,7 +156,7 @@ std::vector<std::string> int8_engines() {
 }
 
 void measure_int8_engine_again() {
-  std::lock_guard<std::mutex> lock(g_engine_mutex);
+  const auto lock = lock_measurements();
   g_engine.reset();
   g_measure_engine_again = true;
 }
@@ -336,7 +336,7 @@ struct InferenceNet::Impl {
   torch::Tensor head(const torch::Tensor& a) const { return torch::linear(a.mean({2, 3}), fc_weight, fc_bias); }
 
   void prepare_int8(const Int8Calibration& cal) {
-    std::lock_guard<std::mutex> lock(g_engine_mutex);
+    const auto lock = lock_measurements();
     if (!g_engine) g_engine = choose_int8_engine(cal);
     pack_int8(cal, *g_engine);
   }
