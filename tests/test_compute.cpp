@@ -185,15 +185,16 @@ TEST(ComputeCache, ACloseCallIsTimedAgainInTheOtherOrder) {
   ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
   ScopedEnv tune("GENRENET_TUNE", "1");
   std::vector<std::string> order;
-  std::map<std::string, std::vector<double>> speeds = {{"fp32", {17.3, 16.0}}, {"fp32-cl", {17.3, 24.0}}, {"bf16", {5.0}}};
-  const PrecisionChoice c = choose_precision("auto", Workload{}, {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16},
-                                             [&](Precision p, double) {
-                                               const std::string name = precision_name(p);
-                                               order.push_back(name);
-                                               const double v = speeds[name].front();
-                                               speeds[name].erase(speeds[name].begin());
-                                               return CandidateSpeed{v};
-                                             });
+  std::map<std::string, std::vector<double>> speeds = {
+      {"fp32", {17.3, 16.0}}, {"fp32-cl", {17.3, 24.0}}, {"bf16", {5.0}}};
+  const PrecisionChoice c = choose_precision(
+      "auto", Workload{}, {Precision::Fp32, Precision::Fp32ChannelsLast, Precision::Bf16}, [&](Precision p, double) {
+        const std::string name = precision_name(p);
+        order.push_back(name);
+        const double v = speeds[name].front();
+        speeds[name].erase(speeds[name].begin());
+        return CandidateSpeed{v};
+      });
   EXPECT_EQ(order, (std::vector<std::string>{"fp32", "fp32-cl", "bf16", "fp32-cl", "fp32"}));
   EXPECT_EQ(c.precision, Precision::Fp32ChannelsLast);
   ASSERT_EQ(c.timings.size(), 3u);

@@ -79,8 +79,9 @@ void time_a_close_call_again(std::vector<MeasuredCandidate>& timings, const Name
   for (MeasuredCandidate& t : timings)
     if (t.error.empty() && !t.cut_short) timed.push_back(&t);
   if (timed.size() < 2) return;
-  std::stable_sort(timed.begin(), timed.end(),
-                   [](const MeasuredCandidate* a, const MeasuredCandidate* b) { return a->clips_per_second > b->clips_per_second; });
+  std::stable_sort(timed.begin(), timed.end(), [](const MeasuredCandidate* a, const MeasuredCandidate* b) {
+    return a->clips_per_second > b->clips_per_second;
+  });
   MeasuredCandidate *first = timed[0], *second = timed[1];
   if (second->clips_per_second < 0.9 * first->clips_per_second) return;
   if (first > second) std::swap(first, second);  // in the candidates' order, to be timed in the other
@@ -216,10 +217,13 @@ CandidateSpeed time_candidate_steps(const std::function<void(int clips)>& step, 
   return {batch / fastest, false};
 }
 
-std::unique_lock<std::recursive_mutex> lock_measurements() { return std::unique_lock<std::recursive_mutex>(g_measurement_mutex); }
+std::unique_lock<std::recursive_mutex> lock_measurements() {
+  return std::unique_lock<std::recursive_mutex>(g_measurement_mutex);
+}
 
-MeasuredChoice choose_by_measurement(const std::string& subject, const Workload& w, const std::vector<std::string>& candidates,
-                                     const std::string& unmeasured, const NamedCandidateTimer& timer, bool force_measure) {
+MeasuredChoice choose_by_measurement(const std::string& subject, const Workload& w,
+                                     const std::vector<std::string>& candidates, const std::string& unmeasured,
+                                     const NamedCandidateTimer& timer, bool force_measure) {
   MeasuredChoice choice;
   if (candidates.empty()) throw Error(subject, "no candidate to choose from");
   choice.name = unmeasured;
@@ -241,8 +245,8 @@ MeasuredChoice choose_by_measurement(const std::string& subject, const Workload&
   // Two notes: what is measured (the timing takes seconds), then each speed and the choice.
   std::string names;
   for (const std::string& c : candidates) names += (names.empty() ? "" : ", ") + c;
-  logf(LogLevel::Note, "%s: measuring %s for %s %s, batch %d, %d threads (once for this CPU; cached in %s)", subject.c_str(),
-       names.c_str(), w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
+  logf(LogLevel::Note, "%s: measuring %s for %s %s, batch %d, %d threads (once for this CPU; cached in %s)",
+       subject.c_str(), names.c_str(), w.arch.c_str(), w.kind.c_str(), w.batch, w.threads, file.string().c_str());
   double best = 0;
   for (const std::string& c : candidates) {
     MeasuredCandidate t;

@@ -36,7 +36,8 @@ using NamedCandidateTimer = std::function<CandidateSpeed(const std::string& name
 // The cached choice for w.key() when it is one of `candidates`, else every candidate timed with `timer` (a line
 // on stderr before and after, each beginning with `subject`), the fastest cached and returned. `unmeasured` is
 // the answer without measuring: a single candidate, or GENRENET_TUNE=0 unless `force_measure`.
-MeasuredChoice choose_by_measurement(const std::string& subject, const Workload& w, const std::vector<std::string>& candidates,
-                                     const std::string& unmeasured, const NamedCandidateTimer& timer, bool force_measure);
+MeasuredChoice choose_by_measurement(const std::string& subject, const Workload& w,
+                                     const std::vector<std::string>& candidates, const std::string& unmeasured,
+                                     const NamedCandidateTimer& timer, bool force_measure);
 
 }  // namespace genrenet

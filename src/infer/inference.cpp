@@ -51,8 +51,8 @@ namespace {
 // `net` under the compute policy: threads set, on its device, at the precision `compute` asks for or ("auto")
 // the fastest of `candidates` measured for the workload `kind` (cached).
 InferenceNet apply_compute_policy(InferenceNet net, const ModelFile& mf, const ComputeOptions& compute, int batch,
-                                  const std::string& kind, const std::vector<Precision>& candidates, PrecisionChoice* choice,
-                                  bool force_measure, Workload* workload) {
+                                  const std::string& kind, const std::vector<Precision>& candidates,
+                                  PrecisionChoice* choice, bool force_measure, Workload* workload) {
   compute.validate();
   const bool cuda = compute.device == "cuda";
   if (cuda) require_cuda_device();
@@ -73,9 +73,9 @@ InferenceNet apply_compute_policy(InferenceNet net, const ModelFile& mf, const C
   PrecisionChoice c;
   {
     ScopedRandomState keep_random_sequence;  // the timed passes draw random inputs
-    c = choose_precision(compute.precision, w, candidates,
-                         [&](Precision p, double leader) { return time_inference(net, mf, p, batch, &mf.int8, leader); },
-                         force_measure);
+    c = choose_precision(
+        compute.precision, w, candidates,
+        [&](Precision p, double leader) { return time_inference(net, mf, p, batch, &mf.int8, leader); }, force_measure);
   }
   net.set_precision(c.precision, &mf.int8);
   if (choice) *choice = c;

@@ -24,7 +24,8 @@ InferenceNet make_inference_net(InferenceNet folded, const ModelFile& model, con
 // The same for values that must not depend on the machine (embeddings: an index holds files embedded on several
 // machines): fp32 or fp32-cl, whichever is measured faster (workload kind "float inference"), never bf16 or
 // int8, whatever `compute.precision` says; fp32 on a GPU.
-InferenceNet make_float_inference_net(InferenceNet folded, const ModelFile& model, const ComputeOptions& compute, int batch);
+InferenceNet make_float_inference_net(InferenceNet folded, const ModelFile& model, const ComputeOptions& compute,
+                                      int batch);
 // A model file's inference network in fp32: its training network built, folded and dropped. With
 // `release_weights`, model.weights are cleared once copied into the training network (before the fold).
 InferenceNet fold_model_file(ModelFile& model, bool release_weights);
