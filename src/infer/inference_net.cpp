@@ -141,6 +141,12 @@ std::vector<Int8Engine> int8_engine_candidates() {
   return candidates;
 }
 
+std::vector<std::string> names_of(const std::vector<Int8Engine>& engines) {
+  std::vector<std::string> names;
+  for (const Int8Engine& e : engines) names.push_back(e.name);
+  return names;
+}
+
 // The process's int8 engine: chosen once (every int8 network of a process shares LibTorch's global engine),
 // then kept; `genrenet tune` asks for a fresh measurement. Guarded by lock_measurements(): the engine may be
 // measured inside a precision's measurement, which holds it already.
@@ -149,11 +155,7 @@ bool g_measure_engine_again = false;
 
 }  // namespace
 
-std::vector<std::string> int8_engines() {
-  std::vector<std::string> names;
-  for (const Int8Engine& e : int8_engine_candidates()) names.push_back(e.name);
-  return names;
-}
+std::vector<std::string> int8_engines() { return names_of(int8_engine_candidates()); }
 
 void measure_int8_engine_again() {
   const auto lock = lock_measurements();
@@ -345,7 +347,7 @@ struct InferenceNet::Impl {
   // shape) or taken from the cache of measurements.
   Int8Engine choose_int8_engine(const Int8Calibration& cal) {
     const std::vector<Int8Engine> candidates = int8_engine_candidates();
-    const std::vector<std::string> names = int8_engines();
+    const std::vector<std::string> names = names_of(candidates);
     auto named = [&](const std::string& name) {
       for (const Int8Engine& e : candidates)
         if (e.name == name) return e;
