@@ -155,7 +155,9 @@ bool g_measure_engine_again = false;
 
 }  // namespace
 
-std::vector<std::string> int8_engines() { return names_of(int8_engine_candidates()); }
+std::vector<std::string> int8_engines() {
+  return names_of(int8_engine_candidates());
+}
 
 void measure_int8_engine_again() {
   const auto lock = lock_measurements();
