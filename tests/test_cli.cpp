@@ -78,6 +78,34 @@ TEST(Cli, OneBadFileIsReportedAndTheOthersAreStillProcessed) {
   EXPECT_FALSE(std::filesystem::exists(out / "bad.npy"));
 }
 
+// Files are written behind the computation of the next ones: a file that cannot be written is reported by name,
+// in the order given, and the files after it are still computed and written.
+TEST(Cli, AFileThatCannotBeWrittenIsReportedAndTheOthersAreStillWritten) {
+  test::TempDir dir;
+  std::string clips;
+  for (int i = 0; i < 4; ++i) {
+    const auto clip = (dir / ("c" + std::to_string(i) + ".wav")).string();
+    ASSERT_EQ(test::run(kExe + " example-clip " + clip + " --seconds 1 --seed " + std::to_string(i + 1)).status, 0);
+    clips += " " + clip;
+  }
+  auto out = dir / "out";
+  std::filesystem::create_directories(out / "c1.npy" / "in-the-way");  // c1's .npy cannot replace a folder
+  auto r = test::run(kExe + " features" + clips + " --out " + out.string() + " --threads 1");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("c1.npy"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 of 4 files failed"), std::string::npos) << r.output;
+  for (int i : {0, 2, 3}) {
+    const auto npy = out / ("c" + std::to_string(i) + ".npy");
+    ASSERT_TRUE(std::filesystem::is_regular_file(npy)) << npy;
+    EXPECT_EQ(read_npy(npy).shape, (std::vector<std::int64_t>{128, 1024}));
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(out / "c1.npy" / "in-the-way"));
+  // Printed in the order given, the failure between the others.
+  const auto c0 = r.output.find("c0.wav"), c1 = r.output.find("c1.npy"), c2 = r.output.find("c2.wav");
+  EXPECT_LT(c0, c1);
+  EXPECT_LT(c1, c2);
+}
+
 TEST(Cli, BadFeatureFlagsAreClearErrors) {
   test::TempDir dir;
   auto clip = (dir / "c.wav").string();

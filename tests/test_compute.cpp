@@ -650,6 +650,27 @@ TEST(ComputeCache, TheInt8EngineCanBeMeasuredInsideThePrecisionsMeasurement) {
   measure_int8_engine_again();
 }
 
+// Embeddings' float network chooses between fp32 and fp32-cl: whether the model is calibrated for int8 does not
+// change that measurement, so a calibrated and an uncalibrated model of one architecture share it.
+TEST(ComputeCache, AFloatNetworkIsMeasuredOnceForCalibratedAndUncalibratedModels) {
+  test::TempDir dir;
+  ScopedEnv cache("GENRENET_CACHE_DIR", dir.path().string());
+  ScopedEnv tune("GENRENET_TUNE", "1");
+  ModelFile mf = read_model_file(test::make_small_model_file(dir.path()));
+  ASSERT_TRUE(mf.int8.empty());
+  const ComputeOptions compute{"cpu", "auto", 1};
+  make_float_inference_net(fold_model_file(mf, false), mf, compute, 2);
+  mf.int8.ranges = {{"input", {-3.f, 3.f}}};
+  mf.int8.clips = 4;
+  make_float_inference_net(fold_model_file(mf, false), mf, compute, 2);
+  const std::string text = test::read_bytes(dir / "compute-choices.json");
+  size_t keys = 0;
+  for (size_t at = text.find("float inference"); at != std::string::npos; at = text.find("float inference", at + 1))
+    ++keys;
+  EXPECT_EQ(keys, 1u) << text;
+  EXPECT_EQ(text.find("int8 calibrated"), std::string::npos) << text;
+}
+
 TEST(Int8Calibration, JsonAndModelFilesKeepIt) {
   Int8Calibration c;
   c.ranges = {{"input", {-3.5f, 4.25f}}, {"conv1", {0.0f, 7.0f}}};

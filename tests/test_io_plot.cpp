@@ -1,13 +1,18 @@
 // .npy files, atomic writes and the PNG figures.
 #include <sys/resource.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
+#include <mutex>
+#include <numeric>
+#include <thread>
 
 #include <genrenet/genrenet.h>
 
 #include "io/atomic_file.h"
 #include "io/npy.h"
+#include "io/write_behind.h"
 #include "test_util.h"
 
 namespace genrenet {
@@ -140,6 +145,44 @@ TEST(AtomicWrite, PiecesMakeOneFileAndARefusedWriteNamesIt) {
   EXPECT_EQ(test::read_bytes(dir / "p.txt"), "header and data");
   for (auto& e : std::filesystem::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// Files written behind the computation (genrenet features): jobs run in the order given, on a thread that is not
+// the caller's, and a caller that is `depth` jobs ahead waits instead of queueing more; finish() returns when
+// every job has run.
+TEST(WriteBehind, JobsRunInOrderOnItsThreadAndACallerDepthJobsAheadWaits) {
+  io::WriteBehind writer(/*depth=*/2);
+  std::mutex m;
+  std::vector<int> order;
+  std::vector<std::thread::id> threads;
+  auto job = [&](int k) {
+    return std::packaged_task<void()>([&, k] {
+      std::lock_guard lock(m);
+      order.push_back(k);
+      threads.push_back(std::this_thread::get_id());
+    });
+  };
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  writer.submit(std::packaged_task<void()>([released] { released.wait(); }));  // held: the writer is busy
+  writer.submit(job(0));  // two jobs wait now: the held one and this one
+  std::atomic<bool> third_queued = false;
+  std::thread caller([&] {
+    writer.submit(job(1));
+    third_queued = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(third_queued) << "a third job was queued while two waited";
+  release.set_value();
+  caller.join();
+  EXPECT_TRUE(third_queued);
+  for (int k = 2; k < 50; ++k) writer.submit(job(k));
+  writer.finish();
+  std::vector<int> expected(50);
+  std::iota(expected.begin(), expected.end(), 0);
+  EXPECT_EQ(order, expected);
+  for (auto id : threads) EXPECT_NE(id, std::this_thread::get_id());
+  EXPECT_THROW(writer.submit(job(50)), std::logic_error);
 }
 
 TEST(Figures, WaveformAndSpectrogramArePngsOfTheAskedSize) {

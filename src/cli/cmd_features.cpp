@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "common/text.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
+#include "io/write_behind.h"
 
 namespace genrenet::cli {
 namespace {
@@ -59,15 +61,21 @@ std::vector<std::string> output_names(const std::vector<std::string>& files, con
   return out;
 }
 
-Result process(const std::string& file, const std::string& output, FeatureStage stage,
-               const FeatureExtractor& fx, bool write) {
-  Result r;
+// A file's tensor at the stage asked for, with what is printed of it (not yet written).
+struct Computed {
+  Result result;
+  Spectrogram tensor;
+};
+
+Computed compute(const std::string& file, FeatureStage stage, const FeatureExtractor& fx) {
+  Computed c;
+  Result& r = c.result;
   try {
     const ReusedAudio& audio = load_audio_reusing_buffers(file, fx.options().audio);
     r.duration = audio.duration_seconds();
     r.source_rate = audio.source_sample_rate;
     r.source_channels = audio.source_channels;
-    Spectrogram s;
+    Spectrogram& s = c.tensor;
     switch (stage) {
       case FeatureStage::Resampled:
         s = Spectrogram{1, static_cast<int>(audio.samples.size()), {audio.samples.begin(), audio.samples.end()}};
@@ -79,16 +87,22 @@ Result process(const std::string& file, const std::string& output, FeatureStage 
     r.shape = stage == FeatureStage::Resampled ? std::vector<std::int64_t>{s.n_frames}
                                                : std::vector<std::int64_t>{s.n_mels, s.n_frames};
     r.stats = compute_stats(s);
-    if (write) {
-      // Renamed into place whole, flushed to disk once for all files at the end (see run()).
-      io::write_npy_file(output, s.data, r.shape, /*synced=*/false);
-      r.output = output;
-    }
     r.ok = true;
   } catch (const std::exception& e) {
     r.error = e.what();
   }
-  return r;
+  return c;
+}
+
+// Renamed into place whole, flushed to disk once for all files at the end (see run()).
+void write(Computed& c, const std::string& output) {
+  try {
+    io::write_npy_file(output, c.tensor.data, c.result.shape, /*synced=*/false);
+    c.result.output = output;
+  } catch (const std::exception& e) {
+    c.result.ok = false;
+    c.result.error = e.what();
+  }
 }
 
 void print(const std::string& raw_file, const Result& r, const std::string& stage, bool json) {
@@ -128,9 +142,8 @@ int run(const Args& a) {
   size_t printed = 0;
   int failures = 0;
   ProgressBar bar("features", a.files.size(), !a.json && a.files.size() > 8);
-  // Files are spread over threads; results are printed in the order given, as soon as each is ready.
-  parallel_for(a.files.size(), resolve_threads(a.threads), [&](size_t i) {
-    Result r = process(a.files[i], outputs[i], stage, fx, !a.no_write);
+  // Results are printed in the order given, as soon as each file is done (written, where it is written).
+  auto complete = [&](size_t i, Result r) {
     std::lock_guard lock(print_mutex);
     results[i] = std::move(r);
     done[i] = true;
@@ -141,7 +154,19 @@ int run(const Args& a) {
       results[printed] = Result{};
       ++printed;
     }
+  };
+  // Files are spread over threads; each file's writing runs behind the computation of the next ones.
+  std::optional<io::WriteBehind> writer;
+  if (!a.no_write) writer.emplace();
+  parallel_for(a.files.size(), resolve_threads(a.threads), [&](size_t i) {
+    Computed c = compute(a.files[i], stage, fx);
+    if (!writer || !c.result.ok) return complete(i, std::move(c.result));
+    writer->submit(std::packaged_task<void()>([&, i, c = std::move(c)]() mutable {
+      write(c, outputs[i]);
+      complete(i, std::move(c.result));
+    }));
   });
+  if (writer) writer->finish();
   bar.finish();
   if (!a.no_write) io::sync_file_system(a.out);
   if (failures && !a.json)

@@ -58,7 +58,9 @@ InferenceNet apply_compute_policy(InferenceNet net, const ModelFile& mf, const C
   if (cuda) require_cuda_device();
   const int threads = resolve_threads(compute.threads);
   set_torch_threads(threads);
-  const bool calibrated = !mf.int8.empty();
+  // The key says whether int8 is among the candidates (a model has int8 only once calibrated): a float-only
+  // measurement is the same for a calibrated model and an uncalibrated one of the same architecture.
+  const bool int8 = std::ranges::find(candidates, Precision::Int8) != candidates.end();
   Workload w;
   w.kind = kind;
   w.arch = mf.model.arch;
@@ -67,7 +69,7 @@ InferenceNet apply_compute_policy(InferenceNet net, const ModelFile& mf, const C
   w.frames = mf.features.frames;
   w.batch = batch;
   w.threads = threads;
-  w.detail = std::string(calibrated ? "int8 calibrated" : "not calibrated") + (cuda ? " | cuda" : "");
+  w.detail = std::string(int8 ? "int8 calibrated" : "not calibrated") + (cuda ? " | cuda" : "");
   if (cuda) net.to(torch::Device(torch::kCUDA));
   if (workload) *workload = w;
   PrecisionChoice c;
