@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <numeric>
@@ -372,6 +373,25 @@ TEST_F(Training, AnFp32FrozenTrunkTrainsExactlyAsTheTrainingNetwork) {
     for (auto& [k, t] : x) EXPECT_TRUE(torch::equal(t, y.at(k))) << file << ": " << k;
   }
   EXPECT_TRUE(read_model_file(dir_->path() / "trunk-fp32" / "last.safetensors").int8.empty());
+}
+
+// A batch's inputs (crops, standardisation, SpecAugment) depend on each clip's seed alone: prepared on a thread
+// of their own while the step before trains (a GPU's default) or in turn with the clips spread over the threads
+// (the CPU's), training computes the same weights.
+TEST_F(Training, BatchesPreparedAheadOrInTurnTrainTheSameWeights) {
+  std::vector<TensorMap> weights;
+  for (const char* ahead : {"1", "0"}) {
+    ::setenv("GENRENET_PREPARE_AHEAD", ahead, 1);
+    TrainConfig c = config(std::string("prepare-ahead-") + ahead, 1);
+    c.freeze.children = 8;
+    c.trunk_precision = "fp32";
+    c.threads = 2;  // in turn, the batch's clips are spread over two threads
+    train(c);
+    weights.push_back(read_model_file(std::filesystem::path(c.out) / "last.safetensors").weights);
+  }
+  ::unsetenv("GENRENET_PREPARE_AHEAD");
+  ASSERT_EQ(weights[0].size(), weights[1].size());
+  for (auto& [k, t] : weights[0]) EXPECT_TRUE(torch::equal(t, weights[1].at(k))) << k;
 }
 
 TEST_F(Training, AnInt8FrozenTrunkIsRecordedResumedAndCalibratesTheModel) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <numeric>
@@ -17,12 +18,13 @@
 #include <genrenet/train.h>
 
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/progress.h"
+#include "compute/torch_threads.h"
 #include "io/atomic_file.h"
 #include "io/run_folder.h"
 #include "train/distributed.h"
 #include "train/frozen_trunk.h"
-#include "compute/torch_threads.h"
 
 namespace genrenet {
 
@@ -62,15 +64,17 @@ LoadedSubset load_subset(const Dataset& data, const std::vector<std::string>& id
 
 // seeds: one per clip (training), so that a clip's crop and SpecAugment depend on its place in the
 // epoch's order and not on how the order is cut into batches and processes.
+// The clips are spread over `threads` threads (each clip's values depend on its seed alone).
 torch::Tensor make_inputs(const LoadedSubset& s, const std::vector<int>& idx, const FeatureOptions& fo, int channels,
                           bool train, bool random_crop, const SpecAugmentOptions* aug,
-                          const std::vector<std::uint32_t>& seeds = {}) {
-  std::vector<Spectrogram> inputs;
-  for (size_t k = 0; k < idx.size(); ++k) {
+                          const std::vector<std::uint32_t>& seeds = {}, int threads = 1) {
+  std::vector<Spectrogram> inputs(idx.size());
+  parallel_for(idx.size(), threads, [&](size_t k) {
     std::mt19937 rng(train ? seeds.at(k) : 0);
-    inputs.push_back(input_from_log_mel(s.spectrograms[idx[k]], fo, train && random_crop ? CropMode::Random : CropMode::Center, &rng));
-    if (train && aug) spec_augment(inputs.back(), *aug, rng);
-  }
+    inputs[k] = input_from_log_mel(s.spectrograms[idx[k]], fo,
+                                   train && random_crop ? CropMode::Random : CropMode::Center, &rng);
+    if (train && aug) spec_augment(inputs[k], *aug, rng);
+  });
   return stack_spectrograms(inputs, channels);
 }
 
@@ -528,25 +532,33 @@ class Trainer {
     std::vector<std::vector<std::uint32_t>> seeds;
     plan_epoch(epoch, batches, seeds);
     const SpecAugmentOptions* aug = config_.specaugment ? &config_.augment : nullptr;
-    auto prepare = [&](size_t b) {
-      return make_inputs(train_set_, batches[b], config_.features, input_channels(), true, config_.random_crop, aug, seeds[b]);
+    // On a GPU the next batch is prepared (crops, standardisation, SpecAugment) on a thread of its own while
+    // this one trains, so that the cores are not idle while the GPU works. On the CPU the step already uses
+    // every core: a third thread beside it took its time from one of the step's threads and left the other
+    // waiting at the kernels' barriers, so there each batch is prepared in turn, its clips spread over the
+    // cores (as predict decodes on the CPU; docs/PERFORMANCE.md). GENRENET_PREPARE_AHEAD=1 or 0 forces either.
+    const char* forced = std::getenv("GENRENET_PREPARE_AHEAD");
+    const bool ahead = forced && *forced ? std::string(forced) != "0" : cuda_;
+    auto prepare = [&, ahead](size_t b) {
+      return make_inputs(train_set_, batches[b], config_.features, input_channels(), true, config_.random_crop, aug,
+                         seeds[b], ahead ? 1 : threads_);
     };
     set_training_mode(model_, true, config_.freeze);
     std::vector<double> sums(3, 0.0);
     size_t clips = 0;
     for (auto& b : batches) clips += b.size();
     ProgressBar bar("epoch " + std::to_string(epoch), clips);
-    // The next batch is prepared (crops, standardisation, SpecAugment) while this one trains.
-    std::future<torch::Tensor> next = std::async(std::launch::async, prepare, 0);
+    const auto policy = ahead ? std::launch::async : std::launch::deferred;  // deferred: prepared at get()
+    std::future<torch::Tensor> next = std::async(policy, prepare, 0);
     bool stopped = false;
     for (size_t b = 0; b < batches.size() && !stopped; ++b) {
       torch::Tensor inputs = next.get();
-      if (b + 1 < batches.size()) next = std::async(std::launch::async, prepare, b + 1);
+      if (b + 1 < batches.size()) next = std::async(policy, prepare, b + 1);
       train_step(inputs, batches[b], sums);
       bar.tick(batches[b].size());
       stopped = stop_requested();
     }
-    if (next.valid()) next.wait();
+    if (ahead && next.valid()) next.wait();  // (a deferred batch is not prepared only to be dropped)
     bar.finish();
     if (stopped) return false;
     totals = sum_over_processes(group_, sums);
@@ -569,7 +581,8 @@ class Trainer {
       torch::Tensor y = torch::tensor(labels, torch::kInt64).to(device_);
       const size_t batch_index = i / config_.batch;
       auto inputs = [&] {
-        return to_device(make_inputs(valid_set_, idx, config_.features, input_channels(), false, false, nullptr));
+        return to_device(
+            make_inputs(valid_set_, idx, config_.features, input_channels(), false, false, nullptr, {}, threads_));
       };
       torch::Tensor logits;
       if (!trunk_) {
