@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -29,6 +31,12 @@ void parallel_for(std::size_t n, int threads, const std::function<void(std::size
   worker();
   for (auto& t : pool) t.join();
 #endif
+}
+
+std::launch ahead_or_in_turn(const char* forced_by, bool network_on_gpu) {
+  const char* forced = std::getenv(forced_by);
+  const bool ahead = forced && *forced ? std::string_view(forced) != "0" : network_on_gpu;
+  return ahead ? std::launch::async : std::launch::deferred;
 }
 
 }  // namespace genrenet

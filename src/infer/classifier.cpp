@@ -209,9 +209,8 @@ struct Classifier::Impl {
       return d;
     };
     if (files.empty()) return;
-    const char* forced = std::getenv("GENRENET_DECODE_AHEAD");
-    const bool ahead = forced && *forced ? std::string(forced) != "0" : net.device().is_cuda();
-    const auto policy = ahead ? std::launch::async : std::launch::deferred;  // deferred: decoded at get()
+    const std::launch policy = ahead_or_in_turn("GENRENET_DECODE_AHEAD", net.device().is_cuda());
+    const bool ahead = policy == std::launch::async;  // else deferred: decoded at get()
     std::future<Decoded> next = std::async(policy, decode_chunk, size_t{0});
     for (size_t begin = 0; begin < files.size(); begin += chunk) {
       Decoded d = next.get();

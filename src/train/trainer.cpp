@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <numeric>
@@ -533,12 +532,11 @@ class Trainer {
     plan_epoch(epoch, batches, seeds);
     const SpecAugmentOptions* aug = config_.specaugment ? &config_.augment : nullptr;
     // On a GPU the next batch is prepared (crops, standardisation, SpecAugment) on a thread of its own while
-    // this one trains, so that the cores are not idle while the GPU works. On the CPU the step already uses
-    // every core: a third thread beside it took its time from one of the step's threads and left the other
-    // waiting at the kernels' barriers, so there each batch is prepared in turn, its clips spread over the
-    // cores (as predict decodes on the CPU; docs/PERFORMANCE.md). GENRENET_PREPARE_AHEAD=1 or 0 forces either.
-    const char* forced = std::getenv("GENRENET_PREPARE_AHEAD");
-    const bool ahead = forced && *forced ? std::string(forced) != "0" : cuda_;
+    // this one trains. On the CPU a third thread beside the step took its time from one of the step's threads
+    // and left the other waiting at the kernels' barriers, so there each batch is prepared in turn, its clips
+    // spread over the cores (as predict decodes). GENRENET_PREPARE_AHEAD=1 or 0 forces either.
+    const std::launch policy = ahead_or_in_turn("GENRENET_PREPARE_AHEAD", cuda_);
+    const bool ahead = policy == std::launch::async;  // else deferred: prepared at get()
     auto prepare = [&, ahead](size_t b) {
       return make_inputs(train_set_, batches[b], config_.features, input_channels(), true, config_.random_crop, aug,
                          seeds[b], ahead ? 1 : threads_);
@@ -548,7 +546,6 @@ class Trainer {
     size_t clips = 0;
     for (auto& b : batches) clips += b.size();
     ProgressBar bar("epoch " + std::to_string(epoch), clips);
-    const auto policy = ahead ? std::launch::async : std::launch::deferred;  // deferred: prepared at get()
     std::future<torch::Tensor> next = std::async(policy, prepare, 0);
     bool stopped = false;
     for (size_t b = 0; b < batches.size() && !stopped; ++b) {
