@@ -16,6 +16,8 @@
 #include <genrenet/train.h>
 
 #include "common/option_tables.h"
+#include "io/atomic_file.h"
+#include "io/run_folder.h"
 #include "test_util.h"
 #include "train/frozen_trunk.h"
 
@@ -316,6 +318,8 @@ TEST_F(Training, WritesTheRunAndResumesExactly) {
   for (const char* f : {"config.json", "split.json", "metrics.csv", "curves.png", "best.safetensors", "last.safetensors",
                         "last.json", "last.optimizer.pt"})
     EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
+  // The best model is the last epoch's own file where that epoch was the best, a file of its own otherwise.
+  EXPECT_EQ(std::filesystem::equivalent(run / "best.safetensors", run / "last.safetensors"), full.best_epoch == 3);
   std::ifstream csv(run / "metrics.csv");
   int lines = 0;
   for (std::string l; std::getline(csv, l);) ++lines;
@@ -350,6 +354,32 @@ TEST_F(Training, WritesTheRunAndResumesExactly) {
   Classification c = clf.classify_file(dir_->path() / "data" / "jazz" / "jazz.00000.wav");
   EXPECT_NEAR(std::accumulate(c.probabilities.begin(), c.probabilities.end(), 0.0), 1.0, 1e-4);
   EXPECT_EQ(c.ranked.size(), synthetic_genres().size());
+}
+
+// An improving epoch's best model is its last one: staged as a second name of that file (one write of 45 MB
+// instead of two), which the next epoch's checkpoint replaces by name and so leaves the best one alone; where
+// the file system refuses hard links, written as its own file.
+TEST(RunFolder, ASecondNameOfTheSameBytesIsAHardLinkThatLaterCheckpointsLeaveAlone) {
+  test::TempDir dir;
+  const io::RunFolder run(dir.path());
+  const auto bytes = [](std::string text) {
+    return [text](const std::filesystem::path& p) { io::write_file_atomically(p, text); };
+  };
+  run.commit({{"last.safetensors", bytes("epoch 1")}, {"best.safetensors", bytes("epoch 1"), "last.safetensors"}});
+  EXPECT_EQ(test::read_bytes(run.best_model()), "epoch 1");
+  EXPECT_TRUE(std::filesystem::equivalent(run.best_model(), run.last_model()));
+  EXPECT_EQ(std::filesystem::hard_link_count(run.best_model()), 2u);
+
+  run.commit({{"last.safetensors", bytes("epoch 2")}});
+  EXPECT_EQ(test::read_bytes(run.last_model()), "epoch 2");
+  EXPECT_EQ(test::read_bytes(run.best_model()), "epoch 1");
+  EXPECT_EQ(std::filesystem::hard_link_count(run.best_model()), 1u);
+
+  ::setenv("GENRENET_TEST_NO_HARD_LINKS", "1", 1);
+  run.commit({{"last.safetensors", bytes("epoch 3")}, {"best.safetensors", bytes("epoch 3"), "last.safetensors"}});
+  ::unsetenv("GENRENET_TEST_NO_HARD_LINKS");
+  EXPECT_EQ(test::read_bytes(run.best_model()), "epoch 3");
+  EXPECT_FALSE(std::filesystem::equivalent(run.best_model(), run.last_model()));
 }
 
 // The frozen trunk (issue 27): with an fp32 trunk training computes exactly what it computes without one;

@@ -46,6 +46,15 @@ void publish(const std::filesystem::path& committed, const std::filesystem::path
   std::filesystem::remove(committed);
 }
 
+// A second name for `existing` (same file system: both are in the staging folder); false where the file system
+// has no hard links (FAT, some network shares) or GENRENET_TEST_NO_HARD_LINKS is set (tests of that fallback).
+bool hard_link(const std::filesystem::path& existing, const std::filesystem::path& link) {
+  const bool refused = std::getenv("GENRENET_TEST_NO_HARD_LINKS") != nullptr;
+  std::error_code ec;
+  if (!refused) std::filesystem::create_hard_link(existing, link, ec);
+  return !refused && !ec;
+}
+
 bool process_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
 
 }  // namespace
@@ -56,7 +65,7 @@ void RunFolder::commit(const std::vector<File>& files) const {
   try {
     std::filesystem::create_directories(staging());
     for (const auto& f : files) {
-      f.write(staging() / f.name);
+      if (f.same_as.empty() || !hard_link(staging() / f.same_as, staging() / f.name)) f.write(staging() / f.name);
       crash_point("checkpoint-staged");
     }
     fsync_folder(staging());

@@ -35,9 +35,14 @@ class RunFolder {
   bool has_finished_epoch() const { return std::filesystem::exists(state()); }
 
   // One file of a checkpoint: its name in the run folder and a function that writes it to the path given.
+  // `same_as` names a file written before it in the same checkpoint with the same bytes (an improving
+  // epoch's best model is its last one): it is then staged as a hard link to that file, one write and one
+  // flush of its bytes instead of two, and written by `write` only where the file system refuses the link.
+  // Safe because nothing writes a run's files in place: each later write replaces a name with a new file.
   struct File {
     std::string name;
     std::function<void(const std::filesystem::path&)> write;
+    std::string same_as = {};
   };
 
   // Writes `files` into a staging folder, makes them the checkpoint with one rename (the commit point), then

@@ -630,7 +630,7 @@ class Trainer {
                                               {folder_.optimizer().filename(), optimizer},
                                               {folder_.metrics().filename(), text(metrics_csv(result_.history))},
                                               {folder_.state().filename(), text(state)}};
-    if (best) files.push_back({folder_.best_model().filename(), model_file});
+    if (best) files.push_back({folder_.best_model().filename(), model_file, folder_.last_model().filename()});
     folder_.commit(files);
     plot_training_curves(folder_.curves(), result_.history);
   }
