@@ -203,8 +203,16 @@ int main(int argc, char** argv) {
       // into the real spectrum (14 flops a bin); the window (1 a sample); the sparse filterbank (2 a weight).
       const double fft_flops = frames * (std::log2(m) / 2 * m / 4 * 34 + (m + 1) * 14 + opts.n_fft);
       const Peaks peak = measure_peaks();
-      emit({{"bench", "features_peaks"}, {"cpu", cpu_model_name()}, {"threads", 1}, {"fma_gflops", peak.flops / 1e9},
-            {"dram_read_gb_s", peak.dram_bytes / 1e9}, {"l2_read_gb_s", peak.l2_bytes / 1e9}});
+      const char* level = simd::cpu_level() == simd::Level::V4   ? "v4"
+                          : simd::cpu_level() == simd::Level::V3 ? "v3"
+                                                                 : "baseline";
+      emit({{"bench", "features_peaks"},
+            {"cpu", cpu_model_name()},
+            {"simd", level},
+            {"threads", 1},
+            {"fma_gflops", peak.flops / 1e9},
+            {"dram_read_gb_s", peak.dram_bytes / 1e9},
+            {"l2_read_gb_s", peak.l2_bytes / 1e9}});
       emit(roofline_row("resample", 2.0 * out_samples * d.taps, 4 * (in_samples + out_samples), t_resample / n * 1e3, peak));
       emit(roofline_row("stft_mel", fft_flops + 2.0 * static_cast<double>(fb.weights.size()) * frames,
                         4 * (out_samples + mel_values), t_mel / n * 1e3, peak));

@@ -10,24 +10,29 @@
 # GENRENET_BENCH_BF16=0 leaves bf16 prediction out (emulated on CPUs without native bf16: minutes).
 # A baseline built with its benchmarks (-DGENRENET_BUILD_BENCH=ON, targets bench_model bench_features) is
 # also compared stage by stage: bench_features and bench_model of both builds, alternated.
-# GENRENET_BENCH_ONLY_STAGES=1 stops after that comparison (a restructuring's "speed unchanged" check).
+# GENRENET_BENCH_ONLY_STAGES=1 stops after that comparison (a restructuring's "speed unchanged" check);
+# GENRENET_BENCH_ONLY_FEATURES=1 after the `features` commands and torchaudio.
+# GENRENET_BENCH_THIS=DIR measures another build than build/ as "this build", up to the torchaudio rows: a
+# build configured with -DGENRENET_SIMD_MAX=v3 runs, on an AVX-512 CPU, the feature kernels of a CPU with
+# AVX2 only (docs/FEATURES.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+this=${GENRENET_BENCH_THIS:-build}
 baseline=${1:?usage: compare_builds.sh BASELINE_BUILD_DIR [AUDIO_DIR]}
 data=${2:-../shared/data/gtzan-sample}
 [ -d "$data" ] || { echo "skip: no audio at $data"; exit 0; }
 [ -x "$baseline/genrenet" ] || { echo "no genrenet program in $baseline"; exit 1; }
-[ -x build/bench/bench_features ] || scripts/build.sh
+[ -x "$this/bench/bench_features" ] || { [ "$this" = build ] && scripts/build.sh; } || { echo "no bench_features in $this"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/wav"
 echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
-build/bench/bench_features "$data" --wav-dir "$work/wav" --repeat 5
+"$this/bench/bench_features" "$data" --wav-dir "$work/wav" --repeat 5
 wavs=("$work"/wav/*.wav)
 if [ -x "$baseline/bench/bench_model" ] && [ -x "$baseline/bench/bench_features" ]; then
   modes=${GENRENET_BENCH_MODES:-fp32,fp32-cl,int8}
   for round in 1 2; do
-    for b in build "$baseline"; do
+    for b in "$this" "$baseline"; do
       echo "## round $round: $b"
       "$b/bench/bench_features" "$work/wav" --repeat 3 | grep -v '^#'
       "$b/bench/bench_model" --modes "$modes" --steps 5 | grep -v '^#'
@@ -48,7 +53,7 @@ declare -A best_one best_all
 many=("${wavs[@]}" "${wavs[@]}" "${wavs[@]}" "${wavs[@]}" "${wavs[@]}")
 run=0
 for _ in 1 2 3; do
-  for g in build/genrenet "$baseline/genrenet"; do
+  for g in "$this/genrenet" "$baseline/genrenet"; do
     for mode in write no-write; do
       run=$((run + 1)) && mkdir -p "$work/out/$run-one" "$work/out/$run-all"
       flags=(--threads 1)
@@ -60,7 +65,7 @@ for _ in 1 2 3; do
     done
   done
 done
-for g in build/genrenet "$baseline/genrenet"; do
+for g in "$this/genrenet" "$baseline/genrenet"; do
   for mode in write no-write; do
     python3 -c "print('$g features --threads 1 ($mode): %.2f ms a clip (start-up excluded)' % ((${best_all[$g $mode]} - ${best_one[$g $mode]}) / (${#many[@]} - ${#wavs[@]}) * 1000))"
   done
@@ -74,20 +79,22 @@ if [ -f "$reference" ]; then
     [ ! -x "$venv/bin/python" ] || "$venv/bin/python" "$reference" features "$work/wav" --threads 1 2>&1 | grep '^{'
   done
 fi
+[ "${GENRENET_BENCH_ONLY_FEATURES:-0}" = 1 ] && exit 0
+[ "$this" = build ] || { echo "(stopped here: the prediction, tuning and embedding rows below measure build/ only)"; exit 0; }
 GENRENET_BENCH_BASELINE=$baseline bash bench/run_predict.sh "" "$data"
-for g in build/genrenet "$baseline/genrenet"; do echo "$g tune --train:"; "$g" tune --train --batch 16 2>&1 | tail -4; done
+for g in "$this/genrenet" "$baseline/genrenet"; do echo "$g tune --train:"; "$g" tune --train --batch 16 2>&1 | tail -4; done
 # Embeddings of the files (`genrenet embed`, every core) with both builds in turns, best of two, after a warm-up
 # of two files each (a build measures its float precision once, cached); an untrained paper-shaped model.
 source bench/synthetic_work.sh
 embed_model=$(throwaway_model "$work")
-for g in build/genrenet "$baseline/genrenet"; do "$g" embed -m "$embed_model" "${wavs[@]:0:2}" --out "$work/warm-$RANDOM.npy" > /dev/null 2>&1; done
+for g in "$this/genrenet" "$baseline/genrenet"; do "$g" embed -m "$embed_model" "${wavs[@]:0:2}" --out "$work/warm-$RANDOM.npy" > /dev/null 2>&1; done
 declare -A best_embed
 for round in 1 2; do
-  for g in build/genrenet "$baseline/genrenet"; do
+  for g in "$this/genrenet" "$baseline/genrenet"; do
     t0=$(date +%s.%N); "$g" embed -m "$embed_model" "${wavs[@]}" --out "$work/embed-$round-$RANDOM.npy" > /dev/null 2>&1; t1=$(date +%s.%N)
     best_embed[$g]=$(python3 -c "print(min(${best_embed[$g]:-999}, $t1 - $t0))")
   done
 done
-for g in build/genrenet "$baseline/genrenet"; do
+for g in "$this/genrenet" "$baseline/genrenet"; do
   python3 -c "print('$g embed of ${#wavs[@]} files: %.2f s (best of 2)' % ${best_embed[$g]})"
 done

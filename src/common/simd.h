@@ -13,8 +13,14 @@
 #include <utility>
 #include <vector>
 
+// A build configured with -DGENRENET_SIMD_MAX=v3 (GENRENET_SIMD_MAX_V3) has no v4 clones and never dispatches to
+// v4: on an AVX-512 CPU it runs what an AVX2-only CPU runs (bench/compare_builds.sh measures that kind so).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GENRENET_NO_CLONES)
+#if defined(GENRENET_SIMD_MAX_V3)
+#define GENRENET_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
 #define GENRENET_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 #define GENRENET_SIMD_DISPATCH 1
 #define GENRENET_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
 #define GENRENET_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
@@ -97,8 +103,12 @@ inline Level cpu_level() {
   static const Level detected = [] {
     __builtin_cpu_init();
     const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+#if defined(GENRENET_SIMD_MAX_V3)
+    const bool v4 = false;
+#else
     const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
                     __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
     return v4 ? Level::V4 : v3 ? Level::V3 : Level::Baseline;
   }();
   return std::min(detected, level_limit().load());

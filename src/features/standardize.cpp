@@ -12,51 +12,77 @@ namespace genrenet {
 namespace {
 
 constexpr size_t kLanes = 16;
-using simd::F32x16;
-using F64x8 = double __attribute__((vector_size(64)));
-
-// Lanes 0-7 and 8-15 of v in double precision (by reference, as simd::load: see there).
-[[gnu::always_inline]] inline void to_doubles(const F32x16& v, F64x8& low, F64x8& high) {
-  low = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), F64x8);
-  high = __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), F64x8);
-}
 
 // Sums of d = x - shift and of d^2, minimum and maximum of x, in kLanes independent partial results, in one
 // pass: one double accumulator is a chain of dependent additions (0.2 ms for one model input, computed twice
 // a clip by `genrenet features`), and a second pass for the squares of (x - mean) cost as much again. In
 // double precision the one-pass variance of 131 072 dB values (mean -50, spread 15) is within 1e-15 of the
 // two-pass one; the shift (a value of x) keeps it so for data far from zero relative to its spread, where
-// sum(x^2) - n mean^2 would cancel. Written on vectors: gcc left the loop over arrays of partial results
-// scalar, with the results spilled.
-GENRENET_SIMD_CLONES
-void lane_moments(const float* __restrict x, size_t n, double shift, double* __restrict sum, double* __restrict squares,
-                  float* __restrict lo, float* __restrict hi) {
-  F64x8 sum_low{}, sum_high{}, sq_low{}, sq_high{};
-  F32x16 low, high;
-  simd::load(low, lo);
-  simd::load(high, hi);
+// sum(x^2) - n mean^2 would cancel. Written on each level's own registers, the same kLanes partial results
+// in the same order on every level (the same mean to the bit; the levels with FMA contract d·d + s, so the
+// spread's last bit may differ from the baseline's): gcc left a loop over arrays of partial results scalar,
+// and a v3 clone of 512-bit vector types went through the stack (0.44 against 0.08 ms a clip on a Xeon
+// whose AVX-512 was left unused).
+//   F: the level's float register (W floats), H: W/2 floats, D: W/2 doubles.
+template <class F, class H, class D>
+[[gnu::always_inline]] inline void lane_moments_body(const float* __restrict x, size_t n, double shift,
+                                                     double* __restrict sum, double* __restrict squares,
+                                                     float* __restrict lo, float* __restrict hi) {
+  constexpr size_t kWidth = sizeof(F) / sizeof(float), kHalf = kWidth / 2;
+  constexpr size_t kFloats = kLanes / kWidth, kDoubles = kLanes / kHalf;
+  D sums[kDoubles] = {}, sq[kDoubles] = {};
+  F low[kFloats], high[kFloats];
+  for (size_t k = 0; k < kFloats; ++k) {
+    simd::load(low[k], lo + k * kWidth);
+    simd::load(high[k], hi + k * kWidth);
+  }
   for (size_t i = 0; i + kLanes <= n; i += kLanes) {
-    F32x16 v;
-    F64x8 d_low, d_high;
-    simd::load(v, x + i);
-    to_doubles(v, d_low, d_high);
-    d_low -= shift;
-    d_high -= shift;
-    sum_low += d_low;
-    sum_high += d_high;
-    sq_low += d_low * d_low;
-    sq_high += d_high * d_high;
-    low = v < low ? v : low;
-    high = v > high ? v : high;
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kDoubles; ++k) {
+      H h;
+      simd::load(h, x + i + k * kHalf);
+      const D d = __builtin_convertvector(h, D) - shift;
+      sums[k] += d;
+      sq[k] += d * d;
+    }
+#pragma GCC unroll 4
+    for (size_t k = 0; k < kFloats; ++k) {
+      F v;
+      simd::load(v, x + i + k * kWidth);
+      low[k] = v < low[k] ? v : low[k];
+      high[k] = v > high[k] ? v : high[k];
+    }
   }
-  simd::store(lo, low);
-  simd::store(hi, high);
-  for (size_t j = 0; j < kLanes / 2; ++j) {
-    sum[j] += sum_low[j];
-    sum[j + kLanes / 2] += sum_high[j];
-    squares[j] += sq_low[j];
-    squares[j + kLanes / 2] += sq_high[j];
+  for (size_t k = 0; k < kFloats; ++k) {
+    simd::store(lo + k * kWidth, low[k]);
+    simd::store(hi + k * kWidth, high[k]);
   }
+  for (size_t k = 0; k < kDoubles; ++k)
+    for (size_t j = 0; j < kHalf; ++j) {
+      sum[k * kHalf + j] += sums[k][j];
+      squares[k * kHalf + j] += sq[k][j];
+    }
+}
+
+using F32x2 = float __attribute__((vector_size(8)));
+using F64x2 = double __attribute__((vector_size(16)));
+using F64x4 = double __attribute__((vector_size(32)));
+using F64x8 = double __attribute__((vector_size(64)));
+
+GENRENET_TARGET_V4 void lane_moments_v4(const float* x, size_t n, double shift, double* sum, double* squares, float* lo,
+                                        float* hi) {
+  lane_moments_body<simd::F32x16, simd::F32x8, F64x8>(x, n, shift, sum, squares, lo, hi);
+}
+GENRENET_TARGET_V3 void lane_moments_v3(const float* x, size_t n, double shift, double* sum, double* squares, float* lo,
+                                        float* hi) {
+  lane_moments_body<simd::F32x8, simd::F32x4, F64x4>(x, n, shift, sum, squares, lo, hi);
+}
+void lane_moments_baseline(const float* x, size_t n, double shift, double* sum, double* squares, float* lo, float* hi) {
+  lane_moments_body<simd::F32x4, F32x2, F64x2>(x, n, shift, sum, squares, lo, hi);
+}
+
+void lane_moments(const float* x, size_t n, double shift, double* sum, double* squares, float* lo, float* hi) {
+  simd::dispatch(lane_moments_v4, lane_moments_v3, lane_moments_baseline, x, n, shift, sum, squares, lo, hi);
 }
 
 }  // namespace
