@@ -4,15 +4,16 @@
 // measurement, like ../shared/reference/pytorch_baseline.py train / infer.
 //   bench_model [--threads N] [--batch B] [--steps S] [--arch resnet18] [--channels 1|3|both]
 //               [--freeze-children N] [--modes fp32,fp32-cl,bf16,int8] [--profile 1] [--device cpu|cuda]
-// --profile 1 adds, after the timed steps, where a training step's time goes: two more steps under
-// LibTorch's profiler, self time (an op's time less that of the ops it calls) summed by op name;
-// --profile 2 names each op's caller too.
+// --profile 1 adds, after the timed steps, where a training step's and an inference's time goes: two more
+// under LibTorch's profiler, self time (an op's time less that of the ops it calls) summed by op name (and,
+// for inference, by the shape of its first input: which layer); --profile 2 names each op's caller too.
 // With --freeze-children 8 (the paper's best configuration) only fc trains: frozen layers need no
 // gradients, and their batch norms stay in eval mode, as in training.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -44,7 +45,8 @@ double median(std::vector<double> v) {
 }
 
 // Self time per op name over the profiled events of every thread, in microseconds.
-std::map<std::string, double> self_time_by_op(const torch::autograd::profiler::thread_event_lists& lists, bool with_callers) {
+std::map<std::string, double> self_time_by_op(const torch::autograd::profiler::thread_event_lists& lists,
+                                              bool with_callers, bool with_shapes) {
   using torch::autograd::profiler::EventKind;
   std::map<std::string, double> self;
   for (auto& events : lists) {
@@ -63,6 +65,8 @@ std::map<std::string, double> self_time_by_op(const torch::autograd::profiler::t
         // With the caller's name too (--profile 2): which op a fill_ or copy_ belongs to.
         std::string name = o.start->name();
         if (with_callers && !stack.empty()) name += std::string(" <- ") + stack.back().start->name();
+        if (with_shapes && !o.start->shapes().empty() && !o.start->shapes().front().empty())
+          name += " " + c10::str(c10::IntArrayRef(o.start->shapes().front()));
         self[name] += total - o.children_us;
         if (!stack.empty()) stack.back().children_us += total;
       }
@@ -84,15 +88,18 @@ void training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& 
   if (x.is_cuda()) torch::cuda::synchronize();  // a step's time is the GPU's, not the launch's
 }
 
-void profile_training_step(ResNet& model, torch::optim::Adam& opt, const torch::Tensor& x, const torch::Tensor& y,
-                           bool bf16, const std::string& mode, int frozen_children, bool with_callers) {
+// Where a step's time goes: `step` run twice more under LibTorch's profiler, self time summed by op name (and
+// with `with_callers`, the caller's name; with `with_shapes`, the op's first input's shape), the 14 largest
+// printed as JSON lines tagged with `tags`, then the rest.
+void profile_steps(const std::function<void()>& step, nlohmann::json tags, bool with_callers, bool with_shapes) {
   namespace prof = torch::autograd::profiler;
   const int steps = 2;
-  prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+  prof::enableProfilerLegacy(
+      torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, with_shapes));
   auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) training_step(model, opt, x, y, bf16);
+  for (int i = 0; i < steps; ++i) step();
   const double wall_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / steps;
-  auto self = self_time_by_op(prof::disableProfilerLegacy(), with_callers);
+  auto self = self_time_by_op(prof::disableProfilerLegacy(), with_callers, with_shapes);
   std::vector<std::pair<double, std::string>> ranked;
   double total = 0;
   for (auto& [name, us] : self) {
@@ -101,19 +108,20 @@ void profile_training_step(ResNet& model, torch::optim::Adam& opt, const torch::
   }
   std::sort(ranked.rbegin(), ranked.rend());
   double shown = 0;
+  auto line = [&](const std::string& op, double us) {
+    nlohmann::json j = tags;
+    j["op"] = op;
+    j["self_ms"] = us / 1000;
+    j["share"] = us / total;
+    return j;
+  };
   for (size_t i = 0; i < ranked.size() && i < 14; ++i) {
     shown += ranked[i].first;
-    std::printf("%s\n", nlohmann::json({{"bench", "train_step_profile"}, {"mode", mode}, {"frozen_children", frozen_children},
-                                        {"op", ranked[i].second}, {"self_ms", ranked[i].first / 1000},
-                                        {"share", ranked[i].first / total}})
-                            .dump()
-                            .c_str());
+    std::printf("%s\n", line(ranked[i].second, ranked[i].first).dump().c_str());
   }
-  std::printf("%s\n", nlohmann::json({{"bench", "train_step_profile"}, {"mode", mode}, {"frozen_children", frozen_children},
-                                      {"op", "(all other ops)"}, {"self_ms", (total - shown) / 1000},
-                                      {"share", (total - shown) / total}, {"step_ms_profiled", wall_us / 1000}})
-                          .dump()
-                          .c_str());
+  nlohmann::json rest = line("(all other ops)", total - shown);
+  rest["step_ms_profiled"] = wall_us / 1000;
+  std::printf("%s\n", rest.dump().c_str());
 }
 
 }  // namespace
@@ -189,7 +197,10 @@ int main(int argc, char** argv) {
                                 .dump()
                                 .c_str());
         std::fflush(stdout);
-        if (profile) profile_training_step(model, opt, x, y, bf16, mode, freeze_options.children, profile == 2);
+        if (profile)
+          profile_steps([&] { training_step(model, opt, x, y, bf16); },
+                        {{"bench", "train_step_profile"}, {"mode", mode}, {"frozen_children", freeze_options.children}},
+                        profile == 2, /*with_shapes=*/false);
       }
       // Inference: the network with batch norm folded, at this precision (int8: calibrated on random inputs,
       // which does not change its speed).
@@ -213,6 +224,9 @@ int main(int argc, char** argv) {
                                           {"clips_per_s", batch / median(times)}, {"cpu", cpu}, {"device", device_name}})
                               .dump()
                               .c_str());
+      if (profile)
+        profile_steps([&] { net.forward(spectrogram); }, {{"bench", "infer_profile"}, {"mode", mode}, {"batch", batch}},
+                      profile == 2, /*with_shapes=*/true);
       std::fflush(stdout);
     }
   return 0;
